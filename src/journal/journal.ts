@@ -1,0 +1,156 @@
+// Append-only JSONL journal, one fsync'd record per line, chained by sha256: each line's hash covers
+// its exact bytes (minus the hash field) including the previous line's hash, so any edited, removed,
+// inserted or reordered line breaks the chain at that line.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { CutoverError, ExitCode } from '../errors.js';
+import type { Redactor } from './redact.js';
+
+export const JOURNAL_FILE = 'journal.jsonl';
+const GENESIS = '0'.repeat(64);
+const HASH_TAIL = /,"hash":"([0-9a-f]{64})"\}$/;
+
+export interface JournalRecord {
+  seq: number;
+  ts: string;
+  type: string;
+  stepId?: string;
+  by: string;
+  runbookSha256: string;
+  prev: string;
+  hash: string;
+  [key: string]: unknown;
+}
+
+export function operator(): string {
+  let user = process.env.USER ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // containers without a passwd entry for the uid
+  }
+  return `${user}@${hostname()}`;
+}
+
+export class Journal {
+  private seq: number;
+  private prev: string;
+  private readonly by = operator();
+
+  private constructor(
+    readonly path: string,
+    private readonly fd: number,
+    private readonly runbookSha256: string,
+    private readonly redactor: Redactor,
+    last: { seq: number; hash: string } | undefined,
+  ) {
+    this.seq = last?.seq ?? 0;
+    this.prev = last?.hash ?? GENESIS;
+  }
+
+  /** Opens (creating if needed) a run's journal for appending, continuing its chain. */
+  static open(runDir: string, runbookSha256: string, redactor: Redactor): Journal {
+    const path = join(runDir, JOURNAL_FILE);
+    const existing = existsSync(path) ? readJournal(runDir) : [];
+    const last = existing.at(-1);
+    const fd = openSync(path, 'a');
+    return new Journal(path, fd, runbookSha256, redactor, last ? { seq: last.seq, hash: last.hash } : undefined);
+  }
+
+  append(type: string, data: Record<string, unknown> = {}): JournalRecord {
+    const { stepId, ...rest } = this.redactor.value(data);
+    const body: Omit<JournalRecord, 'hash'> = {
+      seq: this.seq + 1,
+      ts: new Date().toISOString(),
+      type,
+      ...(stepId !== undefined ? { stepId: stepId as string } : {}),
+      by: this.by,
+      runbookSha256: this.runbookSha256,
+      ...rest,
+      prev: this.prev,
+    };
+    const json = JSON.stringify(body);
+    const hash = createHash('sha256').update(json).digest('hex');
+    const line = `${json.slice(0, -1)},"hash":"${hash}"}\n`;
+    writeSync(this.fd, line);
+    // fdatasync: the record must be on disk before the change it announces is made.
+    fdatasyncSync(this.fd);
+    this.seq += 1;
+    this.prev = hash;
+    return { ...body, hash } as JournalRecord;
+  }
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+export function readJournal(runDir: string): JournalRecord[] {
+  const path = join(runDir, JOURNAL_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new CutoverError('NO_JOURNAL', `${runDir}: no ${JOURNAL_FILE} here — is this a run directory?`, {
+      exitCode: ExitCode.badInput,
+    });
+  }
+  const out: JournalRecord[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as JournalRecord);
+    } catch {
+      // A torn last line (crash mid-write) is ignored; verify reports it.
+      if (i < lines.length - 2)
+        throw new CutoverError('JOURNAL_CORRUPT', `${path}:${i + 1} is not valid JSON (run \`cutover log verify\`)`, {
+          exitCode: ExitCode.badInput,
+        });
+    }
+  }
+  return out;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  records: number;
+  /** 1-based line number of the first line that breaks the chain. */
+  badLine?: number;
+  reason?: string;
+  headHash?: string;
+}
+
+export function verifyJournal(runDir: string): VerifyResult {
+  const path = join(runDir, JOURNAL_FILE);
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  let prev = GENESIS;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const bad = (reason: string): VerifyResult => ({ ok: false, records: i, badLine: i + 1, reason });
+    const m = HASH_TAIL.exec(line);
+    if (!m) return bad('no hash field at the end of the line');
+    const body = `${line.slice(0, m.index)}}`;
+    if (createHash('sha256').update(body).digest('hex') !== m[1]) return bad('content does not match its hash (edited)');
+    let rec: JournalRecord;
+    try {
+      rec = JSON.parse(line) as JournalRecord;
+    } catch {
+      return bad('not valid JSON');
+    }
+    if (rec.prev !== prev) return bad('previous-hash link broken (a line was removed, inserted or reordered before it)');
+    if (rec.seq !== i + 1) return bad(`sequence number ${rec.seq}, expected ${i + 1}`);
+    prev = m[1]!;
+  }
+  if (lines.length === 0) return { ok: false, records: 0, badLine: 1, reason: 'journal is empty' };
+  return { ok: true, records: lines.length, headHash: prev };
+}

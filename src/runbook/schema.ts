@@ -1,0 +1,133 @@
+// The runbook schema. Types are derived from it; `cutover schema` prints it as JSON Schema.
+import { z } from 'zod';
+import { DURATION_HINT, parseDuration } from '../duration.js';
+
+export const Duration = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseDuration(v) !== undefined, { message: `expected ${DURATION_HINT}` })
+  .describe(DURATION_HINT);
+
+/** Secrets are referenced, never written into the runbook. */
+export const SecretRef = z.union([
+  z.object({ env: z.string().min(1).describe('name of an environment variable') }).strict(),
+  z.object({ file: z.string().min(1).describe('path of a file holding the value') }).strict(),
+]);
+
+const StringOrSecret = z.union([z.string(), SecretRef]);
+const Scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+export const DatabaseSpec = z
+  .object({
+    host: z.string().min(1),
+    port: z.union([z.number().int().min(1).max(65535), z.string()]).optional(),
+    user: StringOrSecret,
+    password: StringOrSecret.optional(),
+    database: z.string().optional(),
+    ssl: z.boolean().optional(),
+    connectTimeout: Duration.optional(),
+  })
+  .strict();
+
+export const ParamSpec = z.union([
+  Scalar,
+  z
+    .object({
+      default: Scalar.optional(),
+      secret: z.boolean().optional().describe('redact this value everywhere'),
+      description: z.string().optional(),
+    })
+    .strict(),
+]);
+
+export const CheckSpec = z
+  .object({
+    kind: z.string().describe('a read-only step kind'),
+    name: z.string().optional(),
+    with: z.record(z.string(), z.unknown()).optional(),
+    'wait-until': z
+      .object({ timeout: Duration, interval: Duration.optional() })
+      .strict()
+      .optional()
+      .describe('poll the check until it passes or the timeout expires'),
+  })
+  .strict();
+
+export const StepSpec = z
+  .object({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'step ids use letters, digits, - and _')
+      .describe('unique id, referenced as ${steps.<id>.outputs.<name>}'),
+    kind: z.string(),
+    name: z.string().optional(),
+    with: z.record(z.string(), z.unknown()).optional(),
+    before: z.array(CheckSpec).optional().describe('checks that must pass before the step changes anything'),
+    after: z.array(CheckSpec).optional().describe('checks that must pass after the step, or it is failed'),
+    timeout: Duration.optional(),
+    undoTimeout: Duration.optional(),
+    retries: z.number().int().min(0).max(20).optional(),
+    retryDelay: Duration.optional(),
+    approval: z.boolean().optional().describe('ask the operator before this step (--yes passes)'),
+    pointOfNoReturn: z.boolean().optional().describe('after this step, failures stop instead of rolling back'),
+    rollback: z
+      .union([
+        z.literal('none'),
+        z.object({ kind: z.string(), with: z.record(z.string(), z.unknown()).optional() }).strict(),
+      ])
+      .optional()
+      .describe('override the kind’s own undo'),
+  })
+  .strict();
+
+export const NotifySpec = z
+  .object({
+    webhook: z.string().min(1),
+    format: z.enum(['slack', 'json']).optional(),
+    on: z.array(z.enum(['start', 'point-of-no-return', 'failure', 'rollback', 'success'])).optional(),
+    timeout: Duration.optional(),
+  })
+  .strict();
+
+export const RunbookSpec = z
+  .object({
+    version: z.literal(1),
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'names use letters, digits, ., - and _'),
+    description: z.string().optional(),
+    envFiles: z
+      .array(z.string())
+      .optional()
+      .describe('KEY=value files (relative to the runbook) merged under the process environment'),
+    params: z.record(z.string(), ParamSpec).optional(),
+    databases: z.record(z.string(), DatabaseSpec).optional(),
+    aws: z
+      .object({ region: z.string().optional(), profile: z.string().optional(), endpoint: z.string().optional() })
+      .strict()
+      .optional(),
+    maintenance: z.object({ budget: Duration }).strict().optional(),
+    hooks: z.object({ dir: z.string() }).strict().optional(),
+    notify: z.union([NotifySpec, z.array(NotifySpec)]).optional(),
+    defaults: z
+      .object({ timeout: Duration.optional(), retries: z.number().int().min(0).optional(), retryDelay: Duration.optional() })
+      .strict()
+      .optional(),
+    steps: z.array(StepSpec).min(1, 'a runbook needs at least one step'),
+  })
+  .strict();
+
+export type Runbook = z.infer<typeof RunbookSpec>;
+export type Step = z.infer<typeof StepSpec>;
+export type Check = z.infer<typeof CheckSpec>;
+export type DatabaseSpecT = z.infer<typeof DatabaseSpec>;
+export type NotifyT = z.infer<typeof NotifySpec>;
+
+/** A database with its secrets resolved: only ever handed to adapters, never journaled. */
+export interface DatabaseConfig {
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database?: string;
+  ssl?: boolean;
+  connectTimeoutMs: number;
+}

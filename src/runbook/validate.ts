@@ -1,0 +1,403 @@
+// Schema + semantic checks. Everything here is read-only: validation passes before anything runs.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { z } from 'zod';
+import { parseDuration } from '../duration.js';
+import { RunbookError, type SourcePos, type ValidationIssue } from '../errors.js';
+import type { StepKind, ValidateContext } from '../engine/types.js';
+import { getKind, suggestKind } from '../steps/registry.js';
+import { readEnvFile } from './env-file.js';
+import { type LoadedRunbook, loadRunbookFile } from './load.js';
+import { type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
+import { lookup, refsIn, render, type Scope, TemplateError } from './template.js';
+
+export interface PrepareOptions {
+  /** --var key=value overrides of params. */
+  vars?: Record<string, string>;
+  /** Base environment (defaults to process.env). */
+  env?: Record<string, string | undefined>;
+  /** validate: unresolved ${env.X} and missing secrets are warnings; plan/run: errors. */
+  envStrict?: boolean;
+}
+
+export interface PreparedRunbook {
+  loaded: LoadedRunbook;
+  runbook: Runbook;
+  warnings: ValidationIssue[];
+  params: Record<string, unknown>;
+  env: Record<string, string | undefined>;
+  /** Values to redact everywhere (secret refs, secret params). */
+  secrets: string[];
+  databases: Record<string, DatabaseConfig>;
+  budgetMs: number | undefined;
+}
+
+type Path = (string | number)[];
+
+export function prepareRunbookFile(file: string, opts: PrepareOptions = {}): PreparedRunbook {
+  return prepareRunbook(loadRunbookFile(file), opts);
+}
+
+export function prepareRunbook(loaded: LoadedRunbook, opts: PrepareOptions = {}): PreparedRunbook {
+  const issues: ValidationIssue[] = [...loaded.yamlIssues];
+  const fail = (): never => {
+    throw new RunbookError(sortIssues(issues));
+  };
+  if (issues.some((i) => i.severity === 'error')) fail();
+  if (loaded.data === null || typeof loaded.data !== 'object' || Array.isArray(loaded.data)) {
+    issues.push({ pos: loaded.pos([]), message: 'a runbook is a YAML mapping (version, name, steps...)', severity: 'error' });
+    fail();
+  }
+
+  const parsed = RunbookSpec.safeParse(loaded.data);
+  if (!parsed.success) {
+    issues.push(...zodIssues(parsed.error, [], loaded));
+    fail();
+  }
+  const rb = parsed.data as Runbook;
+  const v = new Validator(loaded, rb, opts, issues);
+  v.run();
+  if (issues.some((i) => i.severity === 'error')) fail();
+  return {
+    loaded,
+    runbook: rb,
+    warnings: sortIssues(issues.filter((i) => i.severity === 'warning')),
+    params: v.params,
+    env: v.env,
+    secrets: [...v.secrets].filter((s) => s.length >= 3),
+    databases: v.databases,
+    budgetMs: rb.maintenance ? parseDuration(rb.maintenance.budget) : undefined,
+  };
+}
+
+function sortIssues(issues: ValidationIssue[]): ValidationIssue[] {
+  return [...issues].sort((a, b) => a.pos.line - b.pos.line || a.pos.col - b.pos.col);
+}
+
+export function zodIssues(err: z.ZodError, base: Path, loaded: LoadedRunbook): ValidationIssue[] {
+  return err.issues.map((iss) => {
+    const path = [...base, ...(iss.path as Path)];
+    const where = path.length ? `${pathText(path)}: ` : '';
+    if (iss.code === 'unrecognized_keys') {
+      const key = (iss as { keys: string[] }).keys[0]!;
+      return {
+        pos: loaded.pos([...path, key], 'key'),
+        message: `${where}unknown key "${key}"${(iss as { keys: string[] }).keys.length > 1 ? ` (and ${(iss as { keys: string[] }).keys.length - 1} more)` : ''}`,
+        severity: 'error' as const,
+      };
+    }
+    let message = iss.message;
+    if (iss.code === 'invalid_type' && /received undefined/.test(message)) message = 'required';
+    if (iss.code === 'invalid_union') message = unionMessage(iss) ?? message;
+    return { pos: loaded.pos(path), message: `${where}${message}`, severity: 'error' as const };
+  });
+}
+
+function unionMessage(iss: z.core.$ZodIssue): string | undefined {
+  const errors = (iss as { errors?: z.core.$ZodIssue[][] }).errors;
+  if (!errors?.length) return undefined;
+  // Show the branch that got furthest: its first issue is usually the real mistake.
+  const best = [...errors].sort((a, b) => (b[0]?.path.length ?? 0) - (a[0]?.path.length ?? 0))[0]?.[0];
+  if (!best) return undefined;
+  return best.path.length ? `${pathText(best.path as Path)}: ${best.message}` : best.message;
+}
+
+export function pathText(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i ? `.${p}` : p)).join('');
+}
+
+class Validator {
+  params: Record<string, unknown> = {};
+  env: Record<string, string | undefined> = {};
+  secrets = new Set<string>();
+  databases: Record<string, DatabaseConfig> = {};
+  private readonly stepIndex = new Map<string, number>();
+
+  constructor(
+    private readonly loaded: LoadedRunbook,
+    private readonly rb: Runbook,
+    private readonly opts: PrepareOptions,
+    private readonly issues: ValidationIssue[],
+  ) {}
+
+  private issue(path: Path, message: string, severity: 'error' | 'warning' = 'error', which?: 'key' | 'value') {
+    this.issues.push({ pos: this.loaded.pos(path, which), message, severity });
+  }
+
+  private get envSeverity(): 'error' | 'warning' {
+    return this.opts.envStrict ? 'error' : 'warning';
+  }
+
+  run() {
+    this.loadEnv();
+    this.loadParams();
+    this.loadDatabases();
+    this.checkSteps();
+    this.checkMaintenance();
+  }
+
+  private loadEnv() {
+    const base = this.opts.env ?? process.env;
+    const fromFiles: Record<string, string> = {};
+    (this.rb.envFiles ?? []).forEach((f, i) => {
+      const path = resolvePath(dirname(this.loaded.file), f);
+      if (!existsSync(path)) {
+        this.issue(['envFiles', i], `env file ${f} not found (${path})${/sandbox/.test(f) ? ' — start it with `cutover sandbox up`' : ''}`, this.envSeverity);
+        return;
+      }
+      Object.assign(fromFiles, readEnvFile(path));
+    });
+    // The process environment wins, as with dotenv: an operator can override one value.
+    this.env = { ...fromFiles, ...base };
+  }
+
+  private scope(): Scope {
+    return { params: this.params, env: this.env, steps: {} };
+  }
+
+  private loadParams() {
+    const vars = { ...this.opts.vars };
+    for (const [name, spec] of Object.entries(this.rb.params ?? {})) {
+      const isObj = spec !== null && typeof spec === 'object';
+      const def = isObj ? spec.default : spec;
+      let value: unknown = def;
+      if (name in vars) {
+        const raw = vars[name]!;
+        value = typeof def === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : typeof def === 'boolean' && (raw === 'true' || raw === 'false') ? raw === 'true' : raw;
+        delete vars[name];
+      }
+      if (value === undefined) {
+        this.issue(['params', name], `parameter "${name}" has no default: pass --var ${name}=VALUE`);
+        continue;
+      }
+      if (typeof value === 'string' && value.includes('${')) {
+        try {
+          value = render(value, this.scope());
+        } catch (e) {
+          this.templateIssue(['params', name], e);
+        }
+      }
+      this.params[name] = value;
+      if (isObj && spec.secret && value !== undefined) this.secrets.add(String(value));
+    }
+    for (const name of Object.keys(vars)) {
+      const known = Object.keys(this.rb.params ?? {});
+      this.issue(['params'], `--var ${name}: the runbook has no parameter "${name}"${known.length ? ` (it has: ${known.join(', ')})` : ''}`);
+    }
+  }
+
+  private templateIssue(path: Path, e: unknown, severityForEnv = this.envSeverity) {
+    if (e instanceof TemplateError) {
+      this.issue(path, e.message, e.ref.ns === 'env' ? severityForEnv : 'error');
+    } else throw e;
+  }
+
+  private secretValue(path: Path, v: unknown): string | undefined {
+    if (typeof v === 'string') {
+      try {
+        return String(render(v, this.scope()));
+      } catch (e) {
+        this.templateIssue(path, e);
+        return undefined;
+      }
+    }
+    const ref = v as { env?: string; file?: string };
+    if (ref.env !== undefined) {
+      const val = this.env[ref.env];
+      if (val === undefined) this.issue(path, `secret environment variable ${ref.env} is not set`, this.envSeverity);
+      else this.secrets.add(val);
+      return val;
+    }
+    const file = resolvePath(dirname(this.loaded.file), ref.file!);
+    try {
+      const val = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      this.secrets.add(val);
+      return val;
+    } catch {
+      this.issue(path, `secret file ${ref.file} cannot be read`, this.envSeverity);
+      return undefined;
+    }
+  }
+
+  private loadDatabases() {
+    for (const [name, db] of Object.entries(this.rb.databases ?? {})) {
+      const p: Path = ['databases', name];
+      if (typeof db.password === 'string' && !db.password.includes('${'))
+        this.issue([...p, 'password'], `database "${name}": password written in the runbook; use { env: NAME } or { file: PATH }`, 'warning');
+      const str = (key: string, v: unknown) => {
+        try {
+          return v === undefined ? undefined : String(render(v, this.scope()));
+        } catch (e) {
+          this.templateIssue([...p, key], e);
+          return undefined;
+        }
+      };
+      const port = Number(str('port', db.port) ?? 3306);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) this.issue([...p, 'port'], `database "${name}": port must be 1-65535`);
+      const cfg: DatabaseConfig = {
+        name,
+        host: str('host', db.host) ?? '',
+        port,
+        user: this.secretValue([...p, 'user'], db.user) ?? '',
+        connectTimeoutMs: db.connectTimeout !== undefined ? parseDuration(db.connectTimeout)! : 5000,
+      };
+      const password = db.password === undefined ? undefined : this.secretValue([...p, 'password'], db.password);
+      if (password !== undefined) cfg.password = password;
+      const database = str('database', db.database);
+      if (database !== undefined) cfg.database = database;
+      if (db.ssl !== undefined) cfg.ssl = db.ssl;
+      this.databases[name] = cfg;
+    }
+  }
+
+  private checkSteps() {
+    const steps = this.rb.steps;
+    let pnrAt = -1;
+    steps.forEach((step, i) => {
+      const p: Path = ['steps', i];
+      if (this.stepIndex.has(step.id)) this.issue([...p, 'id'], `duplicate step id "${step.id}" (first used by step ${this.stepIndex.get(step.id)! + 1})`);
+      else this.stepIndex.set(step.id, i);
+
+      for (const key of ['timeout', 'undoTimeout', 'retryDelay'] as const) {
+        const d = step[key];
+        if (d !== undefined && parseDuration(d) === 0) this.issue([...p, key], `${key} must be greater than 0`);
+      }
+
+      const kind = this.kindOf(step.kind, [...p, 'kind']);
+      if (kind) {
+        this.checkParams(kind, step.with ?? {}, [...p, 'with'], i);
+        if (kind.undoUnsafeAfterNewWrites && pnrAt >= 0)
+          this.issue([...p, 'kind'], `step "${step.id}" (${step.kind}) cannot be undone safely once the new side takes writes, but it comes after the point of no return "${steps[pnrAt]!.id}": move it before, or move pointOfNoReturn later`);
+      }
+      for (const phase of ['before', 'after'] as const) {
+        (step[phase] ?? []).forEach((check, j) => {
+          const cp: Path = [...p, phase, j];
+          const ck = this.kindOf(check.kind, [...cp, 'kind']);
+          if (!ck) return;
+          if (!ck.readOnly) this.issue([...cp, 'kind'], `${phase} checks must be read-only kinds; ${check.kind} changes things (make it a step)`);
+          else this.checkParams(ck, check.with ?? {}, [...cp, 'with'], phase === 'after' ? i + 1 : i);
+        });
+      }
+      if (step.rollback && step.rollback !== 'none') {
+        const rk = this.kindOf(step.rollback.kind, [...p, 'rollback', 'kind']);
+        if (rk) this.checkParams(rk, step.rollback.with ?? {}, [...p, 'rollback', 'with'], i + 1);
+      }
+      if (kind && !kind.readOnly && !kind.undo && step.rollback === undefined && !kind.maintenance)
+        this.issue([...p, 'kind'], `step "${step.id}": ${step.kind} has no undo; add rollback: { kind, with } or rollback: none to say it needs none`, 'warning');
+      if (step.pointOfNoReturn && pnrAt < 0) pnrAt = i;
+    });
+  }
+
+  private kindOf(name: string, path: Path): StepKind | undefined {
+    const k = getKind(name);
+    if (!k) {
+      const hint = suggestKind(name);
+      this.issue(path, `unknown step kind "${name}"${hint ? ` — did you mean "${hint}"?` : ''} (see \`cutover kinds\`)`);
+    }
+    return k;
+  }
+
+  /** Renders params/env now (steps outputs stay symbolic) and validates against the kind's schema. */
+  private checkParams(kind: StepKind, withRaw: Record<string, unknown>, base: Path, stepPos: number) {
+    const symbolic = new Set<string>();
+    const visit = (v: unknown, path: Path): unknown => {
+      if (typeof v === 'string') {
+        for (const ref of refsIn(v)) {
+          if (ref.ns === 'steps') this.checkStepRef(ref.path, ref.text, path, stepPos);
+          else {
+            try {
+              lookup(ref, this.scope());
+            } catch (e) {
+              this.templateIssue(path, e);
+            }
+          }
+        }
+        if (refsIn(v).some((r) => r.ns === 'steps') || v.includes('${')) {
+          try {
+            const out = render(v, { ...this.scope(), steps: this.symbolicSteps() });
+            if (refsIn(v).some((r) => r.ns === 'steps')) symbolic.add(pathText(path));
+            return out;
+          } catch {
+            symbolic.add(pathText(path));
+            return v;
+          }
+        }
+        return v;
+      }
+      if (Array.isArray(v)) return v.map((x, i) => visit(x, [...path, i]));
+      if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, visit(x, [...path, k])]));
+      return v;
+    };
+    const rendered = visit(withRaw, base) as Record<string, unknown>;
+    const parsed = kind.params.safeParse(rendered);
+    if (!parsed.success) {
+      for (const iss of zodIssues(parsed.error, base, this.loaded)) {
+        // A value that only exists at run time (a step output) is checked again then.
+        const full = iss.message.split(':')[0]!;
+        if ([...symbolic].some((s) => full.startsWith(s))) continue;
+        this.issues.push({ ...iss, message: `${iss.message}` });
+      }
+      return;
+    }
+    const ctx: ValidateContext = {
+      pos: (path) => this.loaded.pos([...base, ...path]),
+      issue: (path, message, severity = 'error') => this.issue([...base, ...path], message, severity),
+      databases: new Set(Object.keys(this.rb.databases ?? {})),
+      budgetMs: this.rb.maintenance ? parseDuration(this.rb.maintenance.budget) : undefined,
+    };
+    for (const db of kind.databases?.(parsed.data) ?? []) {
+      if (!ctx.databases.has(db)) {
+        const known = [...ctx.databases];
+        this.issue(this.findValuePath(withRaw, base, db) ?? base, `unknown database "${db}"${known.length ? ` (defined: ${known.join(', ')})` : ' (the runbook has no databases: section)'}`);
+      }
+    }
+    kind.validate?.(parsed.data, ctx);
+  }
+
+  private symbolicSteps(): Scope['steps'] {
+    // At validation time outputs are unknown: stand-ins keep the shape without a value.
+    const proxy = new Proxy({}, { get: (_t, k) => (typeof k === 'string' ? `<${k}>` : undefined), has: () => true });
+    return Object.fromEntries([...this.stepIndex.keys()].map((id) => [id, { outputs: proxy as Record<string, unknown> }]));
+  }
+
+  private findValuePath(v: unknown, base: Path, needle: string): Path | undefined {
+    if (v === needle) return base;
+    if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        const found = this.findValuePath(x, [...base, Array.isArray(v) ? Number(k) : k], needle);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+
+  private checkStepRef(path: string[], text: string, where: Path, stepPos: number) {
+    const [id, outputs, name] = path;
+    const idx = this.stepIndex.get(id!);
+    const target = idx === undefined ? this.rb.steps.findIndex((s) => s.id === id) : idx;
+    if (target < 0) return this.issue(where, `${text}: no step "${id}"`);
+    if (target >= stepPos) return this.issue(where, `${text}: step "${id}" runs later; only earlier steps' outputs exist here`);
+    if (outputs !== 'outputs' || !name) return this.issue(where, `${text}: use \${steps.${id}.outputs.<name>}`);
+    const kind = getKind(this.rb.steps[target]!.kind);
+    if (kind && !kind.outputs?.includes(name))
+      this.issue(where, `${text}: ${kind.kind} has no output "${name}"${kind.outputs?.length ? ` (it has: ${kind.outputs.join(', ')})` : ' (it has none)'}`);
+  }
+
+  private checkMaintenance() {
+    const steps = this.rb.steps;
+    const kindOf = (s: Step) => getKind(s.kind)?.maintenance;
+    const enter = steps.findIndex((s) => kindOf(s) === 'enter');
+    const exit = steps.findIndex((s) => kindOf(s) === 'exit');
+    if (this.rb.maintenance && enter < 0)
+      this.issue(['maintenance'], 'a maintenance budget is set but no step enters maintenance (maintenance.enter)', 'warning');
+    if (enter >= 0 && exit < 0)
+      this.issue(['steps', enter, 'kind'], 'this step enters maintenance but no later step exits it (maintenance.exit)', 'warning');
+    if (enter >= 0 && exit >= 0 && exit < enter) this.issue(['steps', exit, 'kind'], 'maintenance is exited before it is entered');
+  }
+}
+
+export function issueText(i: ValidationIssue): string {
+  return `${i.pos.file}:${i.pos.line}:${i.pos.col} ${i.message}`;
+}
+
+export type { SourcePos };

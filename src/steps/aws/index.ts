@@ -1,0 +1,3 @@
+import type { StepKind } from '../../engine/types.js';
+
+export const awsKinds: StepKind[] = [];

@@ -1,0 +1,44 @@
+// Every step kind, by name. Kind modules import only zod and types at load time (adapters load
+// their SDKs lazily), so `cutover validate` stays fast.
+import type { StepKind } from '../engine/types.js';
+import { awsKinds } from './aws/index.js';
+import { genericKinds } from './generic/index.js';
+import { mysqlKinds } from './mysql/index.js';
+import { opsKinds } from './ops/index.js';
+
+const all: StepKind[] = [...genericKinds, ...mysqlKinds, ...awsKinds, ...opsKinds];
+export const kinds: ReadonlyMap<string, StepKind> = new Map(all.map((k) => [k.kind, k]));
+
+export function getKind(name: string): StepKind | undefined {
+  return kinds.get(name);
+}
+
+export function suggestKind(name: string): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const k of kinds.keys()) {
+    const d = distance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  // Also catch "replication.stop" for "mysql.replication.stop": a suffix match is a strong hint.
+  const suffix = [...kinds.keys()].find((k) => k.endsWith(`.${name}`) || name.endsWith(`.${k}`));
+  if (suffix) return suffix;
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
