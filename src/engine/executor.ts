@@ -388,8 +388,10 @@ export class Engine {
           } catch (e) {
             failure = e;
           }
-          const lines = [...kind.describe(params, snapshot ?? undefined), ...this.currentPlan.map(renderChange)];
-          const unique = [...new Set(lines)];
+          // Recorded writes are the exact plan; describe() adds notes, or stands in when apply could not record.
+          const described = kind.describe(params, snapshot ?? undefined);
+          const recorded = this.currentPlan.map(renderChange);
+          const unique = [...new Set(recorded.length ? [...recorded, ...described.filter((l) => !/^\s*(undo )?would /.test(l))] : described)];
           this.o.emit(this.o.redactor.value({ type: 'plan', stepId: step.id, lines: unique }));
           this.journal('plan', { stepId: step.id, lines: unique, recorded: this.currentPlan });
           if (failure) throw failure;

@@ -1,0 +1,294 @@
+// Argument parsing and main(): the only place that prints errors and sets exit codes.
+// Command modules are imported lazily so `cutover validate` does not pay for the AWS SDK or mysql2.
+import { dirname } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { CutoverError, ExitCode, InputError, RunbookError, formatIssue } from './errors.js';
+
+const HELP_FOOTER = `
+Exit codes: 0 success · 1 a step or check failed and everything was rolled back · 2 bad input,
+nothing changed · 3 manual action needed (listed) · 4 another run holds the lock.
+
+A cutover, start to finish:
+  cutover validate runbooks/sandbox.yaml        check the runbook (no connections made)
+  cutover plan runbooks/sandbox.yaml            dry run: reads live state, prints what would change
+  cutover run runbooks/sandbox.yaml --execute   the real thing (journal in ./runs/<run-id>/)
+  cutover status runs/<run-id>                  where a run stands
+  cutover rollback runs/<run-id>                undo a run from its journal
+  cutover report runs/<run-id> --format html    timeline for the change ticket
+Rehearse locally first: cutover sandbox up && cutover rehearse runbooks/sandbox.yaml`;
+
+function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InputError('BAD_VAR', `--var ${value}: expected key=value`);
+  return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+interface Common {
+  var: Record<string, string>;
+  runsDir: string;
+  json?: boolean;
+  yes?: boolean;
+  execute?: boolean;
+  awsEndpoint?: string;
+  profile?: string;
+  region?: string;
+  plain?: boolean;
+}
+
+function withRunFlags(c: Command): Command {
+  return c
+    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--runs-dir <dir>', 'where run directories (journals) are written', process.env.CUTOVER_RUNS_DIR ?? './runs')
+    .option('--json', 'machine-readable output: one JSON event per line')
+    .option('--plain', 'plain line-per-event output even on a terminal')
+    .option('--aws-endpoint <url>', 'send AWS calls here (e.g. the sandbox); also CUTOVER_AWS_ENDPOINT')
+    .option('--profile <name>', 'AWS profile')
+    .option('--region <region>', 'AWS region');
+}
+
+async function sessionOptions(o: Common) {
+  const { createLifecycle } = await import(OPTIONAL.lifecycle!).catch(() => ({ createLifecycle: undefined }));
+  return {
+    runsDir: o.runsDir,
+    json: !!o.json,
+    yes: !!o.yes,
+    vars: o.var,
+    ...(o.plain ? { render: 'plain' as const } : {}),
+    aws: {
+      ...(o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT ? { endpoint: o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT } : {}),
+      ...(o.profile ? { profile: o.profile } : {}),
+      ...(o.region ? { region: o.region } : {}),
+    },
+    ...(createLifecycle
+      ? {
+          lifecycle: (p: import('./runbook/validate.js').PreparedRunbook, warn: (m: string) => void) =>
+            createLifecycle({
+              runbookDir: dirname(p.loaded.file),
+              ...(p.runbook.hooks?.dir ? { hooksDir: p.runbook.hooks.dir } : {}),
+              ...(p.runbook.notify ? { notify: p.runbook.notify } : {}),
+              runbookName: p.runbook.name,
+              warn,
+              env: p.env,
+            }),
+        }
+      : {}),
+  };
+}
+
+// Modules other areas provide; until they exist the CLI runs without them.
+const OPTIONAL: Record<string, string> = {
+  lifecycle: './steps/ops/lifecycle.js',
+  sandbox: './sandbox/cli.js',
+  rehearse: './rehearse/rehearse.js',
+};
+
+let exitCode = 0;
+
+export function buildProgram(): Command {
+  const program = new Command('cutover')
+    .description('Zero-downtime MySQL database cutovers from YAML runbooks: checked steps, automatic rollback, dry runs, rehearsals and a tamper-evident journal.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', HELP_FOOTER)
+    .exitOverride();
+
+  program
+    .command('validate')
+    .description('check a runbook: schema, step kinds, references, templating (exit 2 with FILE:LINE:COL on errors)')
+    .argument('<file>', 'runbook YAML')
+    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--strict-env', 'treat unset ${env.X} variables and secrets as errors, as plan and run do')
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, o: { var: Record<string, string>; strictEnv?: boolean; json?: boolean }) => {
+      const { prepareRunbookFile } = await import('./runbook/validate.js');
+      try {
+        const p = prepareRunbookFile(file, { vars: o.var, envStrict: !!o.strictEnv });
+        if (o.json) console.log(JSON.stringify({ ok: true, file, name: p.runbook.name, steps: p.runbook.steps.length, warnings: p.warnings.map(formatIssue) }));
+        else {
+          for (const w of p.warnings) console.error(formatIssue(w));
+          console.log(`${file}: ok — "${p.runbook.name}", ${p.runbook.steps.length} steps${p.warnings.length ? `, ${p.warnings.length} warning(s)` : ''}`);
+        }
+      } catch (e) {
+        if (o.json && e instanceof RunbookError) {
+          console.log(JSON.stringify({ ok: false, file, errors: e.issues.filter((i) => i.severity === 'error').map(formatIssue), warnings: e.issues.filter((i) => i.severity === 'warning').map(formatIssue) }));
+          exitCode = ExitCode.badInput;
+          return;
+        }
+        throw e;
+      }
+    });
+
+  program
+    .command('schema')
+    .description('print the runbook JSON Schema (for editors: # yaml-language-server: $schema=...)')
+    .action(async () => {
+      const { runbookJsonSchema } = await import('./runbook/json-schema.js');
+      console.log(JSON.stringify(runbookJsonSchema(), null, 2));
+    });
+
+  program
+    .command('kinds')
+    .description('list the step kinds with what they do')
+    .option('--json', 'as JSON')
+    .action(async (o: { json?: boolean }) => {
+      const { kinds } = await import('./steps/registry.js');
+      const list = [...kinds.values()].map((k) => ({ kind: k.kind, summary: k.summary, readOnly: !!k.readOnly, outputs: k.outputs ?? [] }));
+      if (o.json) console.log(JSON.stringify(list, null, 2));
+      else for (const k of list) console.log(`${k.kind.padEnd(30)} ${k.summary}${k.readOnly ? ' (read-only)' : ''}`);
+    });
+
+  withRunFlags(program.command('plan'))
+    .description('dry run against the live systems: real reads, recorded writes; prints what each step would change (exit 1 if a check fails)')
+    .argument('<file>', 'runbook YAML')
+    .action(async (file: string, o: Common) => {
+      const { runSession } = await import('./session.js');
+      const r = await runSession({ mode: 'plan', file }, await sessionOptions(o));
+      exitCode = r.exitCode;
+    });
+
+  withRunFlags(program.command('run'))
+    .description('run a runbook for real (requires --execute; without it, see `cutover plan`)')
+    .argument('<file>', 'runbook YAML')
+    .option('--execute', 'actually make the changes')
+    .option('-y, --yes', 'pass approval gates without asking (non-interactive runs)')
+    .action(async (file: string, o: Common) => {
+      if (!o.execute) {
+        const { prepareRunbookFile } = await import('./runbook/validate.js');
+        prepareRunbookFile(file, { vars: o.var });
+        throw new InputError('NO_EXECUTE', `refusing to run without --execute: nothing was changed. Preview with \`cutover plan ${file}\`, then \`cutover run ${file} --execute\``);
+      }
+      const { runSession } = await import('./session.js');
+      const r = await runSession({ mode: 'run', file }, await sessionOptions(o));
+      exitCode = r.exitCode;
+    });
+
+  withRunFlags(program.command('resume'))
+    .description('continue an interrupted run from its journal (an in-flight step is verified, not blindly re-applied)')
+    .argument('<run-dir>', 'the run directory (runs/<run-id>)')
+    .option('-y, --yes', 'pass approval gates without asking')
+    .action(async (runDir: string, o: Common) => {
+      const { runSession } = await import('./session.js');
+      const r = await runSession({ mode: 'resume', runDir }, await sessionOptions(o));
+      exitCode = r.exitCode;
+    });
+
+  withRunFlags(program.command('rollback'))
+    .description('undo a finished or interrupted run from its journal, in reverse order')
+    .argument('<run-dir>', 'the run directory (runs/<run-id>)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (runDir: string, o: Common) => {
+      const { runSession, reopenRun } = await import('./session.js');
+      const { state } = reopenRun(runDir);
+      if (state.pointOfNoReturn && !o.yes) {
+        const tty = process.stdin.isTTY && process.stdout.isTTY;
+        if (!tty) throw new InputError('CONFIRM_NEEDED', `${runDir} passed its point of no return ("${state.pointOfNoReturn}"); rolling back may lose writes made since. Re-run with --yes to do it anyway`);
+        const { default: confirm } = await import('@inquirer/confirm');
+        if (!(await confirm({ message: `This run passed its point of no return ("${state.pointOfNoReturn}"). Roll back anyway?`, default: false }))) {
+          exitCode = ExitCode.manualActionNeeded;
+          return;
+        }
+      }
+      const r = await runSession({ mode: 'rollback', runDir }, { ...(await sessionOptions(o)), yes: true });
+      exitCode = r.exitCode === ExitCode.failedRolledBack ? ExitCode.ok : r.exitCode;
+    });
+
+  program
+    .command('status')
+    .description('where a run stands: each step, the maintenance window, what is left to do')
+    .argument('<run-dir>', 'the run directory')
+    .option('--json', 'as JSON')
+    .action(async (runDir: string, o: { json?: boolean }) => {
+      const { statusOf, renderStatus } = await import('./report/status.js');
+      const s = statusOf(runDir);
+      console.log(o.json ? JSON.stringify(s, null, 2) : renderStatus(s));
+    });
+
+  program
+    .command('log')
+    .description('journal tools')
+    .command('verify')
+    .description('check the journal hash chain; names the first bad line (exit 1 if tampered)')
+    .argument('<run-dir>', 'the run directory')
+    .option('--json', 'as JSON')
+    .action(async (runDir: string, o: { json?: boolean }) => {
+      const { verifyJournal } = await import('./journal/journal.js');
+      const { existsSync } = await import('node:fs');
+      if (!existsSync(`${runDir}/journal.jsonl`)) throw new InputError('NO_JOURNAL', `${runDir}: no journal.jsonl here`);
+      const r = verifyJournal(runDir);
+      if (o.json) console.log(JSON.stringify(r));
+      else if (r.ok) console.log(`${runDir}/journal.jsonl: intact, ${r.records} records, head ${r.headHash}`);
+      else console.log(`${runDir}/journal.jsonl:${r.badLine}: TAMPERED — ${r.reason}`);
+      exitCode = r.ok ? 0 : 1;
+    });
+
+  program
+    .command('report')
+    .description('the run as a timeline: Markdown for a ticket, or a self-contained HTML page')
+    .argument('<run-dir>', 'the run directory')
+    .addOption(new Option('--format <format>', 'output format').choices(['md', 'markdown', 'html', 'json']).default('md'))
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action(async (runDir: string, o: { format: string; output?: string }) => {
+      const { renderReport } = await import('./report/report.js');
+      const text = renderReport(runDir, o.format === 'markdown' ? 'md' : (o.format as 'md' | 'html' | 'json'));
+      if (o.output) {
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(o.output, text);
+        console.error(`report written to ${o.output}`);
+      } else process.stdout.write(text);
+    });
+
+  program
+    .command('iam-policy')
+    .description('print the least-privilege IAM policy the runbook needs')
+    .argument('<file>', 'runbook YAML')
+    .addOption(new Option('--mode <mode>', 'for the dry run (reads) or the real run').choices(['plan', 'run']).default('run'))
+    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .action(async (file: string, o: { mode: 'plan' | 'run'; var: Record<string, string> }) => {
+      const { iamPolicyForRunbook } = await import('./report/iam.js');
+      console.log(JSON.stringify(await iamPolicyForRunbook(file, o.mode, o.var), null, 2));
+    });
+
+  withRunFlags(program.command('rehearse'))
+    .description('run the runbook for real in the sandbox or staging under a canary write load, and measure write-unavailability and lost writes')
+    .argument('<file>', 'runbook YAML')
+    .option('--writers <n>', 'concurrent canary writers', '2')
+    .option('--report <file>', 'also write the HTML report here')
+    .action(async (file: string, o: Common & { writers: string; report?: string }) => {
+      const { rehearse } = await import(OPTIONAL.rehearse!);
+      exitCode = await rehearse(file, { ...(await sessionOptions(o)), yes: true }, { writers: Number(o.writers), ...(o.report ? { report: o.report } : {}) });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    const { sandboxCommand } = await import(OPTIONAL.sandbox!).catch(() => ({ sandboxCommand: undefined }));
+    if (sandboxCommand) program.addCommand(sandboxCommand());
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    exitCode = reportError(e);
+  }
+  process.exitCode = exitCode;
+}
+
+function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    return ExitCode.badInput; // commander already printed the message
+  }
+  if (e instanceof CutoverError) {
+    process.stderr.write(`${e instanceof RunbookError ? '' : 'cutover: '}${e.message}\n`);
+    return e.exitCode;
+  }
+  const err = e as { exitCode?: number; message?: string; stack?: string };
+  if (typeof err?.exitCode === 'number') {
+    process.stderr.write(`cutover: ${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`cutover: internal error: ${err?.message ?? String(e)}\n`);
+  if (process.env.CUTOVER_DEBUG) process.stderr.write(`${err?.stack}\n`);
+  else process.stderr.write('(set CUTOVER_DEBUG=1 for a stack trace, and please report it)\n');
+  return ExitCode.failedRolledBack;
+}

@@ -1,0 +1,68 @@
+// `cutover status`: where a run stands, from its journal alone.
+import { readJournal, verifyJournal } from '../journal/journal.js';
+import { reconstruct, type StepStatus } from '../journal/state.js';
+import { formatMs } from '../errors.js';
+
+export interface RunStatusView {
+  runDir: string;
+  runId: string;
+  runbook: string;
+  mode: string;
+  by: string;
+  startedAt: string;
+  status: string;
+  exitCode?: number;
+  message?: string;
+  pointOfNoReturn?: string;
+  maintenance: { enteredAt?: string; exitedAt?: string; budgetMs?: number };
+  steps: { id: string; kind: string; status: StepStatus; durationMs?: number; error?: string }[];
+  journal: { intact: boolean; records: number; badLine?: number };
+  next: string;
+}
+
+export function statusOf(runDir: string): RunStatusView {
+  const records = readJournal(runDir);
+  const s = reconstruct(records);
+  const v = verifyJournal(runDir);
+  const status = s.end?.status ?? (s.gatePending ? 'paused' : 'interrupted (no run-end record: the process stopped)');
+  const pending = [...s.steps.values()].some((x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed');
+  let next = 'nothing to do';
+  if (s.mode === 'plan') next = 'this was a plan; run it with `cutover run FILE --execute`';
+  else if (!s.end || ['halted', 'paused', 'interrupted'].includes(s.end.status))
+    next = `continue with \`cutover resume ${runDir}\`${pending ? ` or undo with \`cutover rollback ${runDir}\`` : ''}`;
+  else if (s.end.status === 'rollback-incomplete') next = `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
+  return {
+    runDir,
+    runId: s.runId,
+    runbook: `${s.runbookName} (${s.runbookFile})`,
+    mode: s.mode,
+    by: s.by,
+    startedAt: s.startedAt,
+    status,
+    ...(s.end ? { exitCode: s.end.exitCode, message: s.end.message } : {}),
+    ...(s.pointOfNoReturn ? { pointOfNoReturn: s.pointOfNoReturn } : {}),
+    maintenance: s.maintenance,
+    steps: s.stepOrder.map((id) => {
+      const st = s.steps.get(id)!;
+      return { id, kind: st.kind, status: st.status, ...(st.durationMs !== undefined ? { durationMs: st.durationMs } : {}), ...(st.error ? { error: st.error.message } : {}) };
+    }),
+    journal: { intact: v.ok, records: v.records, ...(v.badLine ? { badLine: v.badLine } : {}) },
+    next,
+  };
+}
+
+export function renderStatus(v: RunStatusView): string {
+  const lines = [
+    `run      ${v.runId} (${v.mode}) by ${v.by}, started ${v.startedAt}`,
+    `runbook  ${v.runbook}`,
+    `status   ${v.status}${v.exitCode !== undefined ? ` (exit ${v.exitCode})` : ''}`,
+  ];
+  if (v.message) lines.push(`         ${v.message}`);
+  if (v.pointOfNoReturn) lines.push(`point of no return passed at ${v.pointOfNoReturn}`);
+  if (v.maintenance.enteredAt) lines.push(`maintenance entered ${v.maintenance.enteredAt}${v.maintenance.exitedAt ? `, exited ${v.maintenance.exitedAt}` : ', NOT exited'}`);
+  lines.push('');
+  for (const s of v.steps)
+    lines.push(`  ${s.status.padEnd(12)} ${s.id.padEnd(24)} ${s.kind.padEnd(30)} ${s.durationMs !== undefined ? formatMs(s.durationMs) : ''}${s.error ? `  ${s.error}` : ''}`);
+  lines.push('', `journal  ${v.journal.intact ? `intact (${v.journal.records} records)` : `TAMPERED at line ${v.journal.badLine}`}`, `next     ${v.next}`);
+  return lines.join('\n');
+}

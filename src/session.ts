@@ -1,0 +1,201 @@
+// Everything around an engine run that touches the process: run directory, journal, lock, renderer,
+// signals, prompts. The CLI calls these; the engine itself stays free of I/O policy.
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { AwsSettings } from './adapters/adapters.js';
+import { Engine, type RunResult } from './engine/executor.js';
+import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
+import { CutoverError, ExitCode, InputError } from './errors.js';
+import { Journal, operator, readJournal } from './journal/journal.js';
+import { acquireLock } from './journal/lock.js';
+import { Redactor } from './journal/redact.js';
+import { reconstruct, type RunState } from './journal/state.js';
+import { loadRunbookText } from './runbook/load.js';
+import { type PreparedRunbook, prepareRunbook } from './runbook/validate.js';
+import { createRenderer, type Renderer } from './report/terminal.js';
+
+export interface SessionOptions {
+  runsDir: string;
+  json?: boolean;
+  yes?: boolean;
+  vars?: Record<string, string>;
+  aws?: AwsSettings;
+  /** Extra subscribers (rehearsal load, tests). */
+  onEvent?: Emit;
+  /** Force plain or tty rendering (default: tty when stdout is a terminal). */
+  render?: 'tty' | 'plain' | 'json';
+  /** Lifecycle factory (hooks, notifications). */
+  lifecycle?: (prepared: PreparedRunbook, warn: (m: string) => void) => Lifecycle | undefined;
+}
+
+export const RUNBOOK_COPY = 'runbook.yaml';
+
+function interactive(): boolean {
+  return !!process.stdin.isTTY && !!process.stdout.isTTY && !process.env.CI;
+}
+
+function newRunId(name: string): string {
+  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${ts}-${name}-${process.pid.toString(36)}`;
+}
+
+function lockKey(p: PreparedRunbook): string {
+  // Same runbook against the same targets: the databases' addresses identify the target.
+  const targets = Object.values(p.databases).map((d) => `${d.host}:${d.port}`).sort().join(',');
+  return `${p.runbook.name}-${createHash('sha256').update(targets).digest('hex').slice(0, 12)}`;
+}
+
+async function ask(renderer: Renderer, message: string, dflt: boolean): Promise<boolean> {
+  renderer.pause();
+  try {
+    const { default: confirm } = await import('@inquirer/confirm');
+    return await confirm({ message, default: dflt });
+  } catch {
+    return false; // prompt closed (Ctrl-C at the prompt) = no
+  } finally {
+    renderer.resume();
+  }
+}
+
+interface Prepared {
+  prepared: PreparedRunbook;
+  runDir: string;
+  runId: string;
+  state?: RunState;
+}
+
+function freshRun(file: string, mode: 'run' | 'plan', o: SessionOptions, prepared: PreparedRunbook): Prepared {
+  const runId = newRunId(prepared.runbook.name);
+  const runDir = resolve(o.runsDir, runId);
+  mkdirSync(runDir, { recursive: true });
+  // The run dir is self-contained: rollback works from it even if the runbook file moves or changes.
+  copyFileSync(file, join(runDir, RUNBOOK_COPY));
+  writeFileSync(join(runDir, 'run.json'), `${JSON.stringify({ runId, mode, runbook: resolve(file) }, null, 2)}\n`);
+  return { prepared, runDir, runId };
+}
+
+/** Rebuilds a run's runbook from the copy in its directory, with the vars it was started with. */
+export function reopenRun(runDir: string, o: { env?: Record<string, string | undefined>; envStrict?: boolean } = {}): Prepared & { state: RunState } {
+  const dir = resolve(runDir);
+  const records = readJournal(dir);
+  let state: RunState;
+  try {
+    state = reconstruct(records);
+  } catch (e) {
+    throw new CutoverError('JOURNAL_INCOMPLETE', `${runDir}: ${(e as Error).message}`, { exitCode: ExitCode.badInput });
+  }
+  const copy = join(dir, RUNBOOK_COPY);
+  if (!existsSync(copy)) throw new InputError('NO_RUNBOOK_COPY', `${runDir}: ${RUNBOOK_COPY} is missing; cannot rebuild the run`);
+  const text = readFileSync(copy, 'utf8');
+  // Positions and relative env files refer to the original location.
+  const loaded = loadRunbookText(state.runbookFile, text);
+  if (loaded.sha256 !== state.runbookSha256)
+    throw new InputError('RUNBOOK_CHANGED', `${copy} does not match the journal's runbook hash; refusing to act on a changed runbook`);
+  const prepared = prepareRunbook(loaded, { vars: state.vars, envStrict: o.envStrict ?? true, ...(o.env ? { env: o.env } : {}) });
+  return { prepared, runDir: dir, runId: state.runId, state };
+}
+
+export interface SessionResult extends RunResult {
+  runDir: string;
+  runId: string;
+}
+
+/** Runs the engine with journal, lock, renderer, signals and prompts wired in. */
+export async function runSession(
+  what: { mode: 'run' | 'plan'; file: string } | { mode: 'resume' | 'rollback'; runDir: string },
+  o: SessionOptions,
+): Promise<SessionResult> {
+  let p: Prepared;
+  if (what.mode === 'run' || what.mode === 'plan') {
+    const { prepareRunbookFile } = await import('./runbook/validate.js');
+    const prepared = prepareRunbookFile(what.file, { vars: o.vars ?? {}, envStrict: true });
+    p = freshRun(what.file, what.mode, o, prepared);
+  } else {
+    const runDir = (what as { runDir: string }).runDir;
+    p = reopenRun(runDir);
+    const st = p.state!;
+    if (st.mode === 'plan') throw new InputError('PLAN_RUN', `${runDir} is a plan (dry run); there is nothing to ${what.mode}`);
+    if (what.mode === 'resume' && st.end && ['succeeded', 'rolled-back'].includes(st.end.status))
+      throw new InputError('RUN_ENDED', `${runDir} already ended (${st.end.status}); nothing to resume`);
+  }
+  const { prepared, runDir, runId } = p;
+  const redactor = new Redactor(prepared.secrets);
+  const renderMode = o.render ?? (o.json ? 'json' : process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain');
+  const renderer = createRenderer(renderMode);
+  const emit: Emit = (e: EngineEvent) => {
+    renderer.emit(e);
+    o.onEvent?.(e);
+  };
+  const live = what.mode !== 'plan';
+  const lockDir = join(what.mode === 'run' ? resolve(o.runsDir) : runsDirOf(runDir), '.locks');
+  const release = live ? acquireLock(lockDir, lockKey(prepared), runDir) : () => {};
+  const journal = Journal.open(runDir, prepared.loaded.sha256, redactor);
+
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts === 1) {
+      emit({ type: 'log', level: 'warn', message: `${sig}: stopping the current step safely, then rolling back (Ctrl-C again to leave things as they are)` });
+      abort.abort();
+    } else {
+      emit({ type: 'log', level: 'warn', message: `${sig} again: the rollback in progress finishes its current undo; see \`cutover status ${runDir}\`` });
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const tty = interactive() && renderMode !== 'json';
+  const engine = new Engine({
+    prepared,
+    runId,
+    runDir,
+    mode: what.mode === 'plan' ? 'plan' : 'run',
+    journal,
+    redactor,
+    emit,
+    signal: abort.signal,
+    yes: !!o.yes,
+    ...(o.aws ? { aws: o.aws } : {}),
+    ...(tty ? { approve: (s) => ask(renderer, `Run step "${s.id}" (${s.kind})${s.name ? ` — ${s.name}` : ''}?`, false) } : {}),
+    ...(tty && !o.yes ? { confirmRollback: (reason: string) => ask(renderer, `${reason}. Roll back the completed steps now?`, true) } : {}),
+    ...(o.lifecycle ? { lifecycle: o.lifecycle(prepared, (m) => emit({ type: 'log', level: 'warn', message: redactor.text(m) })) } : {}),
+    ...(what.mode === 'resume' ? { resume: p.state! } : {}),
+  });
+
+  try {
+    if (what.mode === 'run' || what.mode === 'plan') {
+      journal.append('run-start', {
+        runId,
+        mode: what.mode,
+        runbook: { file: resolve(what.file), name: prepared.runbook.name, sha256: prepared.loaded.sha256 },
+        vars: o.vars ?? {},
+        operator: operator(),
+        node: process.version,
+        cwd: process.cwd(),
+        budgetMs: prepared.budgetMs,
+        steps: prepared.runbook.steps.map((s) => ({ id: s.id, kind: s.kind })),
+      });
+    }
+    let result: RunResult;
+    if (what.mode === 'rollback') {
+      const st = p.state!;
+      result = await engine.rollbackFromJournal(st, `rollback of ${basename(runDir)} requested by ${operator()}`);
+    } else {
+      result = await engine.execute();
+    }
+    return { ...result, runDir, runId };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    renderer.close();
+    journal.close();
+    release();
+  }
+}
+
+export function runsDirOf(runDir: string): string {
+  // Run dirs live directly under the runs dir: the lock directory sits beside them.
+  return dirname(resolve(runDir));
+}
