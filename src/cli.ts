@@ -79,7 +79,6 @@ async function sessionOptions(o: Common) {
 const OPTIONAL: Record<string, string> = {
   lifecycle: './steps/ops/lifecycle.js',
   sandbox: './sandbox/cli.js',
-  rehearse: './rehearse/rehearse.js',
 };
 
 let exitCode = 0;
@@ -254,7 +253,7 @@ export function buildProgram(): Command {
     .option('--writers <n>', 'concurrent canary writers', '2')
     .option('--report <file>', 'also write the HTML report here')
     .action(async (file: string, o: Common & { writers: string; report?: string }) => {
-      const { rehearse } = await import(OPTIONAL.rehearse!);
+      const { rehearse } = await import('./rehearse/rehearse.js');
       exitCode = await rehearse(file, { ...(await sessionOptions(o)), yes: true }, { writers: Number(o.writers), ...(o.report ? { report: o.report } : {}) });
     });
 

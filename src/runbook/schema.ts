@@ -25,6 +25,10 @@ export const DatabaseSpec = z
     database: z.string().optional(),
     ssl: z.boolean().optional(),
     connectTimeout: Duration.optional(),
+    resolvers: z
+      .array(z.string())
+      .optional()
+      .describe('resolve host through these DNS servers ("ip" or "ip:port"), as the application does, instead of the system resolver'),
   })
   .strict();
 
@@ -110,6 +114,21 @@ export const RunbookSpec = z
       .object({ timeout: Duration.optional(), retries: z.number().int().min(0).optional(), retryDelay: Duration.optional() })
       .strict()
       .optional(),
+    rehearsal: z
+      .object({
+        load: z
+          .object({
+            database: z.string().describe('database (from databases:) the canary writers use: the application account, through the DNS name'),
+            setupOn: z.string().describe('database where the canary table is created before the run (the current primary, tool account)'),
+            verifyOn: z.string().describe('database where every acknowledged write is checked afterwards (the new primary)'),
+            table: z.string().regex(/^[A-Za-z0-9_]+$/).optional(),
+            writers: z.number().int().min(1).max(32).optional(),
+          })
+          .strict(),
+      })
+      .strict()
+      .optional()
+      .describe('how `cutover rehearse` puts the runbook under a canary write load'),
     steps: z.array(StepSpec).min(1, 'a runbook needs at least one step'),
   })
   .strict();
@@ -130,4 +149,6 @@ export interface DatabaseConfig {
   database?: string;
   ssl?: boolean;
   connectTimeoutMs: number;
+  /** DNS servers to resolve host with (the application's view), e.g. the sandbox DNS. */
+  resolvers?: string[];
 }

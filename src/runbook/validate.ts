@@ -246,6 +246,7 @@ class Validator {
       const database = str('database', db.database);
       if (database !== undefined) cfg.database = database;
       if (db.ssl !== undefined) cfg.ssl = db.ssl;
+      if (db.resolvers) cfg.resolvers = db.resolvers.map((r, i) => str(`resolvers.${i}`, r) ?? r);
       this.databases[name] = cfg;
     }
   }

@@ -1,0 +1,136 @@
+// Canary load for rehearsals: writers insert numbered rows through the application's DNS name with
+// the application's account, re-resolving the name whenever they reconnect, exactly as an app
+// would. Every acknowledged insert is remembered so none can be lost silently.
+import type { Connection } from 'mysql2/promise';
+import type { DatabaseConfig } from '../runbook/schema.js';
+import { resolveHost } from '../adapters/resolve.js';
+
+export interface Ack {
+  writer: number;
+  seq: number;
+  at: number;
+  address: string;
+}
+
+export interface LoadResult {
+  acknowledged: number;
+  failedAttempts: number;
+  reads: number;
+  /** First failed write → first write accepted by the new primary (ms), if a switch happened. */
+  writeUnavailableMs?: number;
+  firstFailureAt?: number;
+  firstNewAckAt?: number;
+  addresses: string[];
+  acks: Ack[];
+}
+
+export const DEFAULT_TABLE = 'cutover_canary';
+
+export async function createCanaryTable(db: DatabaseConfig, table: string): Promise<void> {
+  const mysql = await import('mysql2/promise');
+  const c = await mysql.createConnection(connOpts(db, (await resolveHost(db.host, db.resolvers)).address));
+  try {
+    await c.query(
+      `CREATE TABLE IF NOT EXISTS \`${table}\` (id BIGINT AUTO_INCREMENT PRIMARY KEY, writer INT NOT NULL, seq INT NOT NULL, run_id VARCHAR(80) NOT NULL, at DATETIME(6) NOT NULL, UNIQUE KEY (run_id, writer, seq))`,
+    );
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+function connOpts(db: DatabaseConfig, address: string) {
+  return {
+    host: address,
+    port: db.port,
+    user: db.user,
+    ...(db.password !== undefined ? { password: db.password } : {}),
+    ...(db.database ? { database: db.database } : {}),
+    connectTimeout: 1000,
+  };
+}
+
+export class CanaryLoad {
+  private stopped = false;
+  private readonly acks: Ack[] = [];
+  private failures: number[] = [];
+  private reads = 0;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly db: DatabaseConfig,
+    private readonly table: string,
+    private readonly runId: string,
+    private readonly writers: number,
+    private readonly oldAddress: string,
+  ) {}
+
+  start(): void {
+    for (let w = 0; w < this.writers; w++) this.loops.push(this.writer(w));
+  }
+
+  private async writer(w: number): Promise<void> {
+    const mysql = await import('mysql2/promise');
+    let conn: Connection | undefined;
+    let address = '';
+    let expires = 0;
+    let seq = 0;
+    while (!this.stopped) {
+      try {
+        if (!conn || Date.now() > expires) {
+          // Like a pooled app: look the name up again when reconnecting or when the TTL ran out.
+          const r = await resolveHost(this.db.host, this.db.resolvers);
+          if (!conn || r.address !== address) {
+            await conn?.end().catch(() => {});
+            conn = undefined;
+            address = r.address;
+            conn = await mysql.createConnection(connOpts(this.db, address));
+          }
+          expires = r.expires;
+        }
+        seq++;
+        await conn.query(`INSERT INTO \`${this.table}\` (writer, seq, run_id, at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`, [w, seq, this.runId]);
+        this.acks.push({ writer: w, seq, at: performance.now(), address });
+        if (seq % 20 === 0) {
+          await conn.query(`SELECT COUNT(*) FROM \`${this.table}\` WHERE run_id = ? AND writer = ?`, [this.runId, w]);
+          this.reads++;
+        }
+      } catch {
+        this.failures.push(performance.now());
+        await conn?.end().catch(() => {});
+        conn = undefined;
+        expires = 0;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    await conn?.end().catch(() => {});
+  }
+
+  async stop(): Promise<LoadResult> {
+    this.stopped = true;
+    await Promise.all(this.loops);
+    const firstFailureAt = this.failures[0];
+    const firstNew = firstFailureAt === undefined ? undefined : this.acks.find((a) => a.at > firstFailureAt && a.address !== this.oldAddress);
+    return {
+      acknowledged: this.acks.length,
+      failedAttempts: this.failures.length,
+      reads: this.reads,
+      ...(firstFailureAt !== undefined && firstNew ? { writeUnavailableMs: firstNew.at - firstFailureAt, firstFailureAt, firstNewAckAt: firstNew.at } : {}),
+      addresses: [...new Set(this.acks.map((a) => a.address))],
+      acks: this.acks,
+    };
+  }
+}
+
+/** Row-by-row check on the new primary: every acknowledged (writer, seq) must be there. */
+export async function countLostWrites(db: DatabaseConfig, table: string, runId: string, acks: Ack[]): Promise<{ lost: number; missing: Ack[] }> {
+  const mysql = await import('mysql2/promise');
+  const c = await mysql.createConnection(connOpts(db, (await resolveHost(db.host, db.resolvers)).address));
+  try {
+    const [rows] = await c.query(`SELECT writer, seq FROM \`${table}\` WHERE run_id = ?`, [runId]);
+    const present = new Set((rows as { writer: number; seq: number }[]).map((r) => `${r.writer}:${r.seq}`));
+    const missing = acks.filter((a) => !present.has(`${a.writer}:${a.seq}`));
+    return { lost: missing.length, missing: missing.slice(0, 20) };
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
