@@ -16,6 +16,7 @@ import type { Journal } from '../journal/journal.js';
 import type { Redactor } from '../journal/redact.js';
 import type { RunState } from '../journal/state.js';
 import type { Check, Step } from '../runbook/schema.js';
+import { parseParams } from '../runbook/coerce.js';
 import { quotingFor, render, type Scope, TemplateError } from '../runbook/template.js';
 import type { PreparedRunbook } from '../runbook/validate.js';
 import { getKind } from '../steps/registry.js';
@@ -252,7 +253,7 @@ export class Engine {
       if (e instanceof TemplateError) throw new StepError('TEMPLATE_UNRESOLVED', `step "${step.id}": ${e.message}`);
       throw e;
     }
-    const parsed = kind.params.safeParse(rendered);
+    const parsed = parseParams(kind.params, rendered);
     if (!parsed.success) {
       const first = parsed.error.issues[0]!;
       throw new StepError('BAD_PARAMS', `step "${step.id}": with.${first.path.join('.')}: ${first.message}`);

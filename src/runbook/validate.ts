@@ -6,6 +6,7 @@ import { parseDuration } from '../duration.js';
 import { RunbookError, type SourcePos, type ValidationIssue } from '../errors.js';
 import type { StepKind, ValidateContext } from '../engine/types.js';
 import { getKind, suggestKind } from '../steps/registry.js';
+import { parseParams } from './coerce.js';
 import { readEnvFile } from './env-file.js';
 import { type LoadedRunbook, loadRunbookFile } from './load.js';
 import { type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
@@ -330,7 +331,7 @@ class Validator {
       return v;
     };
     const rendered = visit(withRaw, base) as Record<string, unknown>;
-    const parsed = kind.params.safeParse(rendered);
+    const parsed = parseParams(kind.params, rendered);
     if (!parsed.success) {
       for (const iss of zodIssues(parsed.error, base, this.loaded)) {
         // A value that only exists at run time (a step output) is checked again then.
