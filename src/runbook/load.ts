@@ -1,7 +1,7 @@
 // Reads a runbook keeping the YAML document, so any error can point at FILE:LINE:COL.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { CST, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseDocument, type Document } from 'yaml';
 import { InputError, type SourcePos, type ValidationIssue } from '../errors.js';
 
 export interface LoadedRunbook {
@@ -23,7 +23,7 @@ export function loadRunbookText(file: string, text: string): LoadedRunbook {
     return { file, line: p.line, col: p.col };
   };
   const yamlIssues: ValidationIssue[] = [...doc.errors, ...doc.warnings].map((e) => ({
-    pos: at(e.pos[0]),
+    pos: at(unclosedStart(text, e.code, e.message, e.pos[0]) ?? e.pos[0]),
     message: yamlMessage(e.code, e.message),
     severity: doc.errors.includes(e as never) ? 'error' : 'warning',
   }));
@@ -76,6 +76,36 @@ export function loadRunbookFile(file: string): LoadedRunbook {
     );
   }
   return loadRunbookText(file, text);
+}
+
+/**
+ * The yaml package reports an unclosed quote or flow collection where it gave up (often the end of
+ * the file); the mistake is where it was opened. Returns the offset of that opening, if found.
+ */
+function unclosedStart(text: string, code: string, message: string, errOffset: number): number | undefined {
+  const quote = code === 'MISSING_CHAR' && /closing .?quote/.test(message);
+  const flow = /end with a [}\]]/.test(message);
+  if (!quote && !flow) return undefined;
+  let best: number | undefined;
+  const consider = (t: CST.Token | null | undefined) => {
+    if (!t || t.offset >= errOffset || (best !== undefined && t.offset <= best)) return;
+    if (quote && (t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar')) {
+      const q = t.source[0]!;
+      const body = t.source.slice(1);
+      const closed = q === '"' ? /(^|[^\\])(\\\\)*"$/.test(body) : body.endsWith("'");
+      if (!closed || t.offset + t.source.length === errOffset) best = t.offset;
+    }
+    if (flow && t.type === 'flow-collection' && !t.end.some((e) => e.type === 'flow-map-end' || e.type === 'flow-seq-end'))
+      best = t.offset;
+  };
+  for (const tok of new Parser().parse(text)) {
+    if (tok.type !== 'document') continue;
+    CST.visit(tok, (item) => {
+      consider(item.key as CST.Token | null | undefined);
+      consider(item.value);
+    });
+  }
+  return best;
 }
 
 function yamlMessage(code: string, message: string): string {
