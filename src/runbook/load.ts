@@ -29,25 +29,29 @@ export function loadRunbookText(file: string, text: string): LoadedRunbook {
   }));
 
   const pos = (path: readonly (string | number)[], which: 'value' | 'key' = 'value'): SourcePos => {
-    // Walk as deep as the path exists; a missing key points at its parent.
+    // Walk as deep as the path exists; a missing key points at its parent (the parent's key when it
+    // has one: `with:` rather than the first line of the map under it).
     let node: unknown = doc.contents;
     let best: SourcePos = at(0);
+    let parentKey: SourcePos | undefined;
     if (isNode(node) && node.range) best = at(node.range[0]);
     for (let i = 0; i < path.length; i++) {
       const k = path[i]!;
       if (isMap(node)) {
         const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(k));
-        if (!pair) break;
+        if (!pair) return parentKey ?? best;
         const last = i === path.length - 1;
         if (last && which === 'key' && isNode(pair.key) && pair.key.range) return at(pair.key.range[0]);
         node = pair.value;
         const r = isNode(pair.value) && pair.value.range ? pair.value.range : isNode(pair.key) ? pair.key.range : null;
         if (r) best = at(r[0]);
+        parentKey = isNode(pair.key) && pair.key.range ? at(pair.key.range[0]) : undefined;
       } else if (isSeq(node) && typeof k === 'number') {
         const item = node.items[k];
         if (!item) break;
         node = item;
         if (isNode(item) && item.range) best = at(item.range[0]);
+        parentKey = undefined;
       } else break;
     }
     return best;
