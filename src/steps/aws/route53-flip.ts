@@ -1,0 +1,395 @@
+// aws.route53.flip: point the database name at the new server. The record sets at the name are
+// journaled first; the new value goes in one all-or-nothing change batch; verify waits for INSYNC
+// (bounded polling), then asks the zone's authoritative servers (or listed resolvers) until they all
+// answer the new value, then waits out the OLD TTL so answers cached before the flip have expired.
+// Undo puts the journaled record sets back exactly and waits for INSYNC.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { route53Adapter } from '../../adapters/aws.js';
+import { formatMs, StepError } from '../../errors.js';
+import { defineKind, type StepContext } from '../../engine/types.js';
+import { Duration } from '../../runbook/schema.js';
+import {
+  asRecord,
+  type AwsIamNeed,
+  budgetOf,
+  callOpts,
+  ms,
+  RecordName,
+  RecordType,
+  SyncParams,
+  waitInsync,
+  ZoneId,
+} from './common.js';
+import {
+  cachedTtl,
+  changeLine,
+  changesToReach,
+  concernedRecords,
+  desiredRecord,
+  displayName,
+  type FlipTarget,
+  fqdn,
+  normalizeValue,
+  normalizeZoneId,
+  type RecordSet,
+  recordsEqual,
+} from './records.js';
+import { changeRecordIam, readRecordIam } from './route53-iam.js';
+
+const Alias = z
+  .object({
+    hostedZoneId: z.string().min(1).describe('hosted zone id of the alias target (e.g. the load balancer’s)'),
+    dnsName: z.string().min(1),
+    evaluateTargetHealth: z.boolean().optional(),
+  })
+  .strict();
+
+const Params = z
+  .object({
+    zoneId: ZoneId,
+    name: RecordName,
+    type: RecordType,
+    value: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe(
+        'the new value: a host name for CNAME (e.g. the Aurora writer endpoint), addresses for A/AAAA',
+      ),
+    alias: Alias.optional().describe('make it an alias record instead of a value'),
+    ttl: z
+      .number()
+      .int()
+      .min(0)
+      .max(2147483647)
+      .optional()
+      .describe('TTL of the new record in seconds (default: the current TTL)'),
+    setIdentifier: z.string().optional().describe('SetIdentifier of a weighted/latency/failover record'),
+    resolvers: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        'DNS servers ("ip" or "ip:port") to check the answer with; default: the zone’s authoritative name servers',
+      ),
+    ...SyncParams,
+    resolveInterval: Duration.optional().describe('how often to ask the DNS servers (default 1s)'),
+    resolveTimeout: Duration.optional().describe(
+      'give up if the servers do not answer the new value within this (default 2m)',
+    ),
+    waitForCaches: z
+      .boolean()
+      .optional()
+      .describe('wait out the old TTL after the flip so cached answers expire (default true)'),
+    maxOldTtl: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'fail before changing anything if the record’s current TTL is higher (a forgotten aws.route53.set-ttl)',
+      ),
+  })
+  .strict()
+  .superRefine((p, c) => {
+    if ((p.value === undefined) === (p.alias === undefined))
+      c.addIssue({ code: 'custom', path: ['value'], message: 'set exactly one of value and alias' });
+    if (p.alias && p.ttl !== undefined)
+      c.addIssue({ code: 'custom', path: ['ttl'], message: 'an alias record has no TTL of its own' });
+    const values = p.value === undefined ? [] : Array.isArray(p.value) ? p.value : [p.value];
+    if (p.type === 'CNAME' && values.length > 1)
+      c.addIssue({ code: 'custom', path: ['value'], message: 'a CNAME has exactly one value' });
+    values.forEach((v, i) => {
+      const path = Array.isArray(p.value) ? ['value', i] : ['value'];
+      if (p.type === 'A' && isIP(v) !== 4)
+        c.addIssue({ code: 'custom', path, message: `${v} is not an IPv4 address` });
+      if (p.type === 'AAAA' && isIP(v) !== 6)
+        c.addIssue({ code: 'custom', path, message: `${v} is not an IPv6 address` });
+      if (p.type === 'CNAME' && isIP(v))
+        c.addIssue({
+          code: 'custom',
+          path,
+          message: `a CNAME points at a host name, not an address (${v}): use type A`,
+        });
+    });
+  });
+type P = z.infer<typeof Params>;
+
+export interface FlipSnapshot {
+  zoneId: string;
+  name: string;
+  type: string;
+  setIdentifier?: string;
+  /** The record sets at the name the flip replaces (same slot, and CNAME vs A/AAAA), as AWS returned them. */
+  existing: RecordSet[];
+}
+
+type Outputs = {
+  changeId?: string;
+  previous: string;
+  current: string;
+  /** Longest TTL a resolver may have cached the old answer with, in seconds. */
+  oldTtl?: number;
+  changed: boolean;
+};
+
+function target(p: P): FlipTarget {
+  const t: FlipTarget = { name: p.name, type: p.type };
+  if (p.value !== undefined) t.values = Array.isArray(p.value) ? p.value : [p.value];
+  if (p.alias)
+    t.alias = {
+      HostedZoneId: p.alias.hostedZoneId,
+      DNSName: p.alias.dnsName,
+      EvaluateTargetHealth: !!p.alias.evaluateTargetHealth,
+    };
+  if (p.ttl !== undefined) t.ttl = p.ttl;
+  if (p.setIdentifier) t.setIdentifier = p.setIdentifier;
+  return t;
+}
+
+function label(p: { name: string; type: string; zoneId: string }): string {
+  return `${displayName(p.name)} ${p.type} in zone ${normalizeZoneId(p.zoneId)}`;
+}
+
+async function concernedNow(
+  ctx: StepContext,
+  p: { zoneId: string; name: string; type: string; setIdentifier?: string },
+): Promise<RecordSet[]> {
+  const r53 = await ctx.adapters.use(route53Adapter, undefined);
+  return concernedRecords(
+    await r53.recordSetsAt(p.zoneId, p.name, callOpts(ctx)),
+    p.name,
+    p.type,
+    p.setIdentifier,
+  );
+}
+
+function summarize(records: RecordSet[]): string {
+  return records.length
+    ? records
+        .map(
+          (r) =>
+            `${r.Type} ${r.AliasTarget ? `alias ${displayName(r.AliasTarget.DNSName)}` : (r.ResourceRecords ?? []).map((x) => x.Value).join(', ')}`,
+        )
+        .join('; ')
+    : '(none)';
+}
+
+/** Waits until every DNS server answers the flipped value. */
+async function checkDns(ctx: StepContext, p: P, desired: RecordSet): Promise<void> {
+  if (desired.SetIdentifier) {
+    ctx.log(
+      `${label(p)}: a ${desired.SetIdentifier} routing-policy record answers per query; DNS check skipped`,
+    );
+    return;
+  }
+  const dns = await import('../../adapters/dns.js');
+  let servers = p.resolvers;
+  if (!servers?.length) {
+    const r53 = await ctx.adapters.use(route53Adapter, undefined);
+    servers = (await r53.hostedZone(p.zoneId, callOpts(ctx))).nameServers;
+  }
+  let addrs: string[];
+  try {
+    addrs = await dns.serverAddresses(servers);
+  } catch (e) {
+    throw new StepError(
+      'DNS_SERVERS_UNRESOLVABLE',
+      `${label(p)}: cannot resolve the name servers ${servers.join(', ')} (${(e as { code?: string }).code ?? (e as Error).message}): list resolvers: [ip:port] on the step`,
+    );
+  }
+  if (!addrs.length)
+    throw new StepError(
+      'DNS_NO_SERVERS',
+      `${label(p)}: no DNS servers to check the flip with: list resolvers: on the step`,
+    );
+  let expected: string[];
+  if (desired.AliasTarget) {
+    const { resolve4, resolve6 } = await import('node:dns/promises');
+    const host = desired.AliasTarget.DNSName.replace(/\.$/, '');
+    expected = (await (p.type === 'AAAA' ? resolve6(host) : resolve4(host)).catch(() => [] as string[])).map(
+      (v) => normalizeValue(p.type, v),
+    );
+  } else expected = (desired.ResourceRecords ?? []).map((r) => normalizeValue(p.type, r.Value)).sort();
+  const want = expected.join(', ');
+  await ctx.poll({
+    what: `${addrs.join(', ')} to answer ${displayName(p.name)} ${p.type} → ${want || desired.AliasTarget?.DNSName}`,
+    timeoutMs: ms(p.resolveTimeout, 120_000),
+    intervalMs: ms(p.resolveInterval, 1_000),
+    check: async () => {
+      const answers = await dns.queryAll(fqdn(p.name), p.type, addrs);
+      const ok = answers.every((a) => {
+        const got = a.values.map((v) => normalizeValue(p.type, v)).sort();
+        // An alias answers the target's current addresses, which rotate: any overlap counts.
+        return desired.AliasTarget
+          ? got.length > 0 && (!expected.length || got.some((g) => expected.includes(g)))
+          : got.join(', ') === want;
+      });
+      return {
+        done: ok,
+        status: answers
+          .map((a) => `${a.server} → ${a.error ?? (a.values.join(', ') || '(empty)')}`)
+          .join('; '),
+      };
+    },
+  });
+}
+
+/** Resolvers that cached the old answer just before INSYNC keep it for up to its TTL. */
+async function waitOutTtl(ctx: StepContext, p: P, oldTtl: number, since: number): Promise<void> {
+  const total = oldTtl * 1000;
+  const until = since + total;
+  for (let left = until - Date.now(); left > 0; left = until - Date.now()) {
+    ctx.progress({
+      label: `${displayName(p.name)}: waiting out the old TTL (${oldTtl}s) so cached answers expire — ${Math.ceil(left / 1000)}s left`,
+      deadline: until,
+      current: total - left,
+      total,
+    });
+    await ctx.sleep(Math.min(1000, left));
+  }
+}
+
+function ttlWarning(p: P, oldTtl: number | undefined, budgetMs: number | undefined): string | undefined {
+  if (oldTtl === undefined || p.waitForCaches === false) return undefined;
+  if (budgetMs !== undefined && oldTtl * 1000 > budgetMs)
+    return `${label(p)}: its TTL (${oldTtl}s) exceeds the maintenance budget (${formatMs(budgetMs)}): waiting out cached answers will not fit; lower it ahead of the window with aws.route53.set-ttl`;
+  if (budgetMs === undefined && oldTtl > 300)
+    return `${label(p)}: its TTL is ${oldTtl}s: the flip will wait that long for cached answers to expire; lower it ahead of the window with aws.route53.set-ttl`;
+  return undefined;
+}
+
+export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
+  kind: 'aws.route53.flip',
+  summary:
+    'point a DNS name at the new server: one change batch, INSYNC, DNS answers checked, old TTL waited out',
+  params: Params,
+  outputs: ['changeId', 'previous', 'current', 'oldTtl', 'changed'],
+  validate(p, v) {
+    if (v.budgetMs === undefined) return;
+    if (p.maxOldTtl !== undefined && p.maxOldTtl * 1000 > v.budgetMs && p.waitForCaches !== false)
+      v.issue(
+        ['maxOldTtl'],
+        `maxOldTtl ${p.maxOldTtl}s exceeds the maintenance budget (${formatMs(v.budgetMs)}): waiting out cached answers may not fit`,
+        'warning',
+      );
+    if (p.ttl !== undefined && p.ttl * 1000 > v.budgetMs)
+      v.issue(
+        ['ttl'],
+        `TTL ${p.ttl}s exceeds the maintenance budget (${formatMs(v.budgetMs)}): a rollback after the flip would leave clients on the new server that long`,
+        'warning',
+      );
+  },
+  iam(p): AwsIamNeed[] {
+    const r = asRecord(p);
+    const type = String(r.type ?? '');
+    const types = type === 'CNAME' ? ['CNAME', 'A', 'AAAA'] : [type, 'CNAME'];
+    // GetHostedZone finds the authoritative servers when no resolvers are listed.
+    const extra = Array.isArray(r.resolvers) && r.resolvers.length ? [] : ['route53:GetHostedZone'];
+    return [...readRecordIam(r), ...changeRecordIam(r, types, ['UPSERT', 'DELETE', 'CREATE'], extra)];
+  },
+  describe(p, snap) {
+    const t = target(p);
+    const newValue = t.alias ? `alias ${t.alias.DNSName}` : (t.values ?? []).join(', ');
+    if (!snap)
+      return [
+        `would upsert ${label(p)} → ${newValue}`,
+        'then: wait for INSYNC, check the DNS answers, wait out the old TTL',
+      ];
+    const desired = desiredRecord(snap.existing, t);
+    const changes = changesToReach(snap.existing, [desired]);
+    if (!changes.length) return [`would leave ${label(p)} as is: already ${newValue}`];
+    const oldTtl = cachedTtl(snap.existing);
+    const lines = changes.map((c) => changeLine(snap.zoneId, c, snap.existing));
+    const servers = p.resolvers?.length ? p.resolvers.join(', ') : 'the zone’s name servers';
+    lines.push(
+      `then: wait for INSYNC (up to ${formatMs(ms(p.syncTimeout, 180_000))}), until ${servers} answer ${newValue}${p.waitForCaches !== false && oldTtl ? `, then wait out the old TTL (${oldTtl}s)` : ''}`,
+    );
+    const w = ttlWarning(p, oldTtl, undefined);
+    if (w) lines.push(`warning: ${w}`);
+    return lines;
+  },
+  async snapshot(ctx, p) {
+    const existing = await concernedNow(ctx, p);
+    return {
+      zoneId: normalizeZoneId(p.zoneId),
+      name: fqdn(p.name),
+      type: p.type,
+      ...(p.setIdentifier ? { setIdentifier: p.setIdentifier } : {}),
+      existing,
+    };
+  },
+  async apply(ctx, p, snap) {
+    const r53 = await ctx.adapters.use(route53Adapter, undefined);
+    // The target comes from the snapshot (routing policy, default TTL): a re-apply builds the same one.
+    const desired = desiredRecord(snap.existing, target(p));
+    const oldTtl = cachedTtl(snap.existing);
+    if (p.maxOldTtl !== undefined && oldTtl !== undefined && oldTtl > p.maxOldTtl)
+      throw new StepError(
+        'TTL_TOO_HIGH',
+        `${label(p)} has TTL ${oldTtl}s, above maxOldTtl ${p.maxOldTtl}s: waiting it out would stretch the window; lower it ahead of time with aws.route53.set-ttl`,
+      );
+    const w = ttlWarning(p, oldTtl, budgetOf(ctx));
+    if (w) ctx.warn(w);
+    const now = await concernedNow(ctx, p);
+    const changes = changesToReach(now, [desired]);
+    const outputs: Outputs = {
+      previous: summarize(snap.existing),
+      current: summarize([desired]),
+      ...(oldTtl !== undefined ? { oldTtl } : {}),
+      changed: changesToReach(snap.existing, [desired]).length > 0,
+    };
+    if (!changes.length) return outputs;
+    const res = await r53.change(snap.zoneId, changes, {
+      ...callOpts(ctx),
+      before: now,
+      comment: `cutover ${ctx.runId} ${ctx.stepId}`,
+    });
+    return { ...outputs, changeId: res.changeId };
+  },
+  async verify(ctx, p, snap, out) {
+    const r53 = await ctx.adapters.use(route53Adapter, undefined);
+    const desired = desiredRecord(snap.existing, target(p));
+    let since = Date.now();
+    if (out.changeId) {
+      await waitInsync(ctx, r53, out.changeId, p, `flip of ${label(p)}`);
+      since = Date.now();
+    } else {
+      const now = await concernedNow(ctx, p);
+      if (changesToReach(now, [desired]).length)
+        throw new StepError(
+          'FLIP_NOT_APPLIED',
+          `${label(p)} answers ${summarize(now)}, not ${summarize([desired])}: check for another process editing the zone`,
+        );
+    }
+    await checkDns(ctx, p, desired);
+    const unchanged = snap.existing.length === 1 && recordsEqual(snap.existing[0], desired);
+    const oldTtl = cachedTtl(snap.existing);
+    if (p.waitForCaches !== false && oldTtl && !unchanged) await waitOutTtl(ctx, p, oldTtl, since);
+  },
+  async isApplied(ctx, p, snap) {
+    const desired = desiredRecord(snap.existing, target(p));
+    if (changesToReach(await concernedNow(ctx, p), [desired]).length) return false;
+    // In place, but the waits after it (INSYNC, DNS, old TTL) may not have finished: do them now.
+    await routeFlip.verify!(ctx, p, snap, { previous: '', current: '', changed: true });
+    return true;
+  },
+  async undo(ctx, p, snap) {
+    const r53 = await ctx.adapters.use(route53Adapter, undefined);
+    const now = await concernedNow(ctx, snap);
+    const changes = changesToReach(now, snap.existing);
+    if (!changes.length) {
+      ctx.log(`${label(snap)}: already as before the flip`);
+      return;
+    }
+    const res = await r53.change(snap.zoneId, changes, {
+      ...callOpts(ctx),
+      before: now,
+      comment: `cutover ${ctx.runId} ${ctx.stepId} undo`,
+    });
+    await waitInsync(ctx, r53, res.changeId, p, `undo of the flip of ${label(snap)}`);
+    const ttl = cachedTtl(now);
+    ctx.log(
+      `${label(snap)}: back to ${summarize(snap.existing)}${ttl ? `; resolvers may answer the flipped value for up to ${ttl}s` : ''}`,
+    );
+  },
+});

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { iamPolicy } from '../../../src/steps/aws/iam-policy.js';
+
+const steps = [
+  {
+    kind: 'aws.security-group.restrict',
+    params: { groupId: 'sg-0abc', port: 3306, allow: ['10.0.5.10/32'] },
+  },
+  {
+    kind: 'aws.route53.set-ttl',
+    params: { zoneId: '/hostedzone/Z0123', name: 'db.shop.internal', type: 'CNAME', ttl: 5 },
+  },
+  {
+    kind: 'aws.route53.flip',
+    params: {
+      zoneId: 'Z0123',
+      name: 'DB.shop.internal.',
+      type: 'CNAME',
+      value: '${steps.rds.outputs.writerEndpoint}',
+      resolvers: ['10.0.0.2'],
+    },
+  },
+  { kind: 'aws.rds.describe', params: { cluster: 'shop-aurora', region: 'eu-west-1' } },
+  { kind: 'shell.run', params: { command: 'true' } },
+];
+
+describe('iamPolicy', () => {
+  it('gives the plan only reads, scoped to the resources the runbook names', () => {
+    const doc = iamPolicy(steps, 'plan');
+    expect(doc.Version).toBe('2012-10-17');
+    expect(doc.Statement).toEqual([
+      { Sid: 'CutoverPlan1', Effect: 'Allow', Action: ['ec2:DescribeSecurityGroupRules'], Resource: ['*'] },
+      {
+        Sid: 'CutoverPlan2',
+        Effect: 'Allow',
+        Action: ['rds:DescribeDBClusters'],
+        Resource: ['arn:aws:rds:eu-west-1:*:cluster:shop-aurora'],
+      },
+      {
+        Sid: 'CutoverPlan3',
+        Effect: 'Allow',
+        Action: ['rds:DescribeDBInstances'],
+        Resource: ['arn:aws:rds:eu-west-1:*:db:*'],
+      },
+      {
+        Sid: 'CutoverPlan4',
+        Effect: 'Allow',
+        Action: ['route53:ListResourceRecordSets'],
+        Resource: ['arn:aws:route53:::hostedzone/Z0123'],
+      },
+    ]);
+    const all = doc.Statement.flatMap((s) => s.Action);
+    for (const write of [
+      'ec2:RevokeSecurityGroupIngress',
+      'ec2:AuthorizeSecurityGroupIngress',
+      'route53:ChangeResourceRecordSets',
+    ])
+      expect(all).not.toContain(write);
+  });
+
+  it('adds the writes for a run, with ARNs and the record-name condition', () => {
+    const doc = iamPolicy(steps, 'run');
+    const find = (action: string) => doc.Statement.filter((s) => s.Action.includes(action));
+    expect(find('ec2:RevokeSecurityGroupIngress')).toEqual([
+      {
+        Sid: expect.stringMatching(/^CutoverRun\d+$/),
+        Effect: 'Allow',
+        Action: [
+          'ec2:AuthorizeSecurityGroupIngress',
+          'ec2:ModifySecurityGroupRules',
+          'ec2:RevokeSecurityGroupIngress',
+        ],
+        Resource: ['arn:aws:ec2:*:*:security-group/sg-0abc'],
+      },
+    ]);
+    const change = find('route53:ChangeResourceRecordSets');
+    // set-ttl and flip differ in the actions and types they may change: two statements, both on the zone and the name.
+    expect(change).toHaveLength(2);
+    for (const s of change) {
+      expect(s.Resource).toEqual(['arn:aws:route53:::hostedzone/Z0123']);
+      expect(
+        s.Condition?.['ForAllValues:StringEquals']?.['route53:ChangeResourceRecordSetsNormalizedRecordNames'],
+      ).toEqual(['db.shop.internal']);
+    }
+    expect(
+      change.map(
+        (s) => s.Condition!['ForAllValues:StringEquals']!['route53:ChangeResourceRecordSetsActions'],
+      ),
+    ).toContainEqual(['UPSERT']);
+    expect(find('route53:GetChange')[0]?.Resource).toEqual(['arn:aws:route53:::change/*']);
+    // resolvers are listed on the flip, set-ttl never needs name servers: no GetHostedZone.
+    expect(find('route53:GetHostedZone')).toEqual([]);
+    expect(new Set(doc.Statement.map((s) => s.Sid)).size).toBe(doc.Statement.length);
+  });
+
+  it('falls back to * for resources only known at run time', () => {
+    const doc = iamPolicy(
+      [
+        {
+          kind: 'aws.security-group.restrict',
+          params: { groupId: '${steps.x.outputs.sg}', port: 3306, allow: [] },
+        },
+      ],
+      'run',
+    );
+    expect(doc.Statement.find((s) => s.Action.includes('ec2:RevokeSecurityGroupIngress'))?.Resource).toEqual([
+      '*',
+    ]);
+  });
+});
