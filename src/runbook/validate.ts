@@ -88,10 +88,21 @@ export function zodIssues(err: z.ZodError, base: Path, loaded: LoadedRunbook): V
       };
     }
     let message = iss.message;
-    if (iss.code === 'invalid_type' && /received undefined/.test(message)) message = 'required';
+    // A missing key fails a literal or enum as "expected 1": say what is wrong instead.
+    if ((iss.code === 'invalid_type' && /received undefined/.test(message)) || (path.length && !hasPath(loaded.data, path) && hasPath(loaded.data, path.slice(0, -1))))
+      message = 'required';
     if (iss.code === 'invalid_union') message = unionMessage(iss) ?? message;
     return { pos: loaded.pos(path), message: `${where}${message}`, severity: 'error' as const };
   });
+}
+
+function hasPath(data: unknown, path: Path): boolean {
+  let cur = data;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return false;
+    cur = (cur as Record<string | number, unknown>)[k];
+  }
+  return true;
 }
 
 function unionMessage(iss: z.core.$ZodIssue): string | undefined {
