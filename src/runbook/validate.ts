@@ -146,6 +146,17 @@ class Validator {
     this.loadDatabases();
     this.checkSteps();
     this.checkMaintenance();
+    this.checkRehearsal();
+  }
+
+  private checkRehearsal() {
+    const load = this.rb.rehearsal?.load;
+    if (!load) return;
+    const known = Object.keys(this.rb.databases ?? {});
+    for (const key of ['database', 'setupOn', 'verifyOn'] as const) {
+      if (!known.includes(load[key]))
+        this.issue(['rehearsal', 'load', key], `unknown database "${load[key]}"${known.length ? ` (defined: ${known.join(', ')})` : ' (the runbook has no databases: section)'}`);
+    }
   }
 
   private loadEnv() {
