@@ -205,7 +205,7 @@ class Validator {
     }
     for (const name of Object.keys(vars)) {
       const known = Object.keys(this.rb.params ?? {});
-      this.issue(['params'], `--var ${name}: the runbook has no parameter "${name}"${known.length ? ` (it has: ${known.join(', ')})` : ''}`);
+      this.issue(['params'], `--var ${name}: the runbook has no parameter "${name}"${known.length ? ` (it has: ${known.join(', ')})` : ''}`, 'error', 'key');
     }
   }
 
