@@ -354,6 +354,8 @@ export class Engine {
     let params: unknown;
     let snapshot: unknown = inFlight?.snapshot;
     let snapshotTaken = !!inFlight;
+    // apply returned: the change was made even if verify or an after check then fails.
+    let applied = false;
     const timeoutMs = this.stepTimeout(step);
     let result: { outputs: Record<string, unknown>; state: StepState };
     try {
@@ -406,6 +408,7 @@ export class Engine {
             this.emitStep(step.id, 'running', { attempt });
             this.changesMade ||= !kind.readOnly;
             const outputs = ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
+            applied = true;
             if (kind.maintenance === 'enter') this.startMaintenanceClock();
             this.emitStep(step.id, 'verifying', { attempt });
             if (kind.verify) await timed(() => kind.verify!(ctx, params, snapshot, outputs));
@@ -438,11 +441,12 @@ export class Engine {
         this.currentStep = undefined;
         return;
       }
-      this.journal('step-failed', { stepId: step.id, error: info, durationMs });
+      this.journal('step-failed', { stepId: step.id, error: info, durationMs, ...(applied ? { applied: true } : {}) });
       this.emitStep(step.id, 'failed', { error: info, durationMs });
-      // A failed step whose undo restores a snapshot is undone too: it may have half-applied.
-      if (snapshotTaken && kind.snapshot && kind.undo)
-        this.completed.push({ step, kind, params, snapshot, outputs: undefined, status: 'partial' });
+      // A failed step whose undo restores a snapshot is undone too: it may have half-applied. One
+      // whose apply completed (verify or an after check failed) made its change: undo it as well.
+      const partial: Completed = { step, kind, params, snapshot, outputs: undefined, status: 'partial' };
+      if ((snapshotTaken && kind.snapshot && kind.undo) || (applied && this.undoable(partial))) this.completed.push(partial);
       await this.lifecycle('failure', { stepId: step.id, kind: step.kind, error: info });
       throw new StepFailure(step.id, info, e);
     }
@@ -710,7 +714,7 @@ export class Engine {
       // Outputs feed later steps' templates, undone or not.
       this.scope.steps[step.id] = { outputs: s.outputs ?? {} };
       const partial = (s.status === 'failed' || s.status === 'in-flight' || s.status === 'undo-failed') && s.applyStarted;
-      const eligible = s.status === 'done' || (s.status === 'undo-failed' && s.ranTo === 'done') || (partial && (kind.snapshot !== undefined || s.status === 'in-flight'));
+      const eligible = s.status === 'done' || (s.status === 'undo-failed' && s.ranTo === 'done') || (partial && (kind.snapshot !== undefined || s.status === 'in-flight' || s.applied === true));
       if (!eligible) continue;
       list.push({ step, kind, params: undefined, snapshot: s.snapshot, outputs: s.outputs, status: s.status === 'done' ? 'done' : 'partial' });
     }

@@ -9,6 +9,8 @@ export interface StepRunState {
   status: StepStatus;
   /** A snapshot record was written: apply may have started. */
   applyStarted: boolean;
+  /** The step failed after its apply completed (in verify or an after check): the change was made. */
+  applied?: boolean;
   snapshot?: unknown;
   outputs?: Record<string, unknown>;
   /** Status before undo began (done / failed / in-flight). */
@@ -93,6 +95,7 @@ export function reconstruct(records: JournalRecord[]): RunState {
       case 'step-failed':
         if (s) {
           s.status = 'failed';
+          if (r.applied === true) s.applied = true;
           s.error = r.error as { code: string; message: string };
           s.endedAt = r.ts;
           s.durationMs = r.durationMs as number;
