@@ -30,7 +30,11 @@ export function writeRunbook(dir: string, rb: RunbookSpec, file = 'runbook.yaml'
 }
 
 /** A shell.run step. */
-export function sh(id: string, command: string, extra: { undo?: string; check?: string } & Record<string, unknown> = {}): StepSpec {
+export function sh(
+  id: string,
+  command: string,
+  extra: { undo?: string; check?: string } & Record<string, unknown> = {},
+): StepSpec {
   const { undo, check, ...rest } = extra;
   return {
     id,

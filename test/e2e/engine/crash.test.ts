@@ -23,7 +23,6 @@ const STEPS = ['one', 'two', 'three'] as const;
 // its line once while applied.txt shows it ran twice.
 function setup(ws: Workspace) {
   ws.write('files/out.txt', 'start\n');
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a runbook template, not a JS one
   const d = '${params.dir}';
   const step = (id: string, withCheck: boolean) => {
     const append = withCheck

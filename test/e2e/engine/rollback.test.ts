@@ -3,7 +3,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
 import { sh, writeRunbook } from '../../helpers/runbooks.js';
-import { events, onlyRunDir, readJournalLines, snapshotDir, type Workspace, workspace } from '../../helpers/workspace.js';
+import {
+  events,
+  onlyRunDir,
+  readJournalLines,
+  snapshotDir,
+  type Workspace,
+  workspace,
+} from '../../helpers/workspace.js';
 
 // Each step refuses to start when failAt names it, so a failing step changes nothing itself; the
 // steps before it each changed a file in a different way (create, append, rename, edit, delete).
@@ -17,7 +24,9 @@ function setup(ws: Workspace) {
     name: 'rollback-every-step',
     params: { dir: ws.filesDir, failAt: 0 },
     steps: [
-      sh('create', `${guard(1)} printf 'created\\n' > \${params.dir}/new.txt`, { undo: 'rm -f ${params.dir}/new.txt' }),
+      sh('create', `${guard(1)} printf 'created\\n' > \${params.dir}/new.txt`, {
+        undo: 'rm -f ${params.dir}/new.txt',
+      }),
       sh('append', `${guard(2)} echo appended >> \${params.dir}/log.txt`, {
         undo: "sed -i '/^appended$/d' ${params.dir}/log.txt",
       }),
@@ -49,29 +58,42 @@ describe('rollback when step k fails', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const after = snapshotDir(ws.filesDir);
     expect(after).not.toEqual(before);
-    expect(Object.keys(after).sort()).toEqual(['.obsolete.bak', 'conf.old', 'log.txt', 'new.txt', 'settings.ini']);
+    expect(Object.keys(after).sort()).toEqual([
+      '.obsolete.bak',
+      'conf.old',
+      'log.txt',
+      'new.txt',
+      'settings.ini',
+    ]);
   });
 
-  it.each(IDS.map((id, i) => ({ k: i + 1, id })))('step $k ($id) fails → files byte-identical, undo k-1..1 in order', async ({ k, id }) => {
-    ws = workspace();
-    const rb = setup(ws);
-    const before = snapshotDir(ws.filesDir);
-    const r = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir, '--var', `failAt=${k}`], { cwd: ws.dir });
-    expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(snapshotDir(ws.filesDir)).toEqual(before);
+  it.each(IDS.map((id, i) => ({ k: i + 1, id })))(
+    'step $k ($id) fails → files byte-identical, undo k-1..1 in order',
+    async ({ k, id }) => {
+      ws = workspace();
+      const rb = setup(ws);
+      const before = snapshotDir(ws.filesDir);
+      const r = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir, '--var', `failAt=${k}`], {
+        cwd: ws.dir,
+      });
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      expect(snapshotDir(ws.filesDir)).toEqual(before);
 
-    const journal = readJournalLines(onlyRunDir(ws.runsDir));
-    const undoable = IDS.slice(0, k - 1).filter((s) => s !== 'last');
-    const expected = [...undoable].reverse().flatMap((s) => [`undo-start ${s}`, `undo-done ${s}`]);
-    expect(events(journal, ['undo-start', 'undo-done', 'undo-failed'])).toEqual(expected);
-    expect(events(journal, ['step-failed'])).toEqual([`step-failed ${id}`]);
-    expect(events(journal, ['step-done'])).toEqual(IDS.slice(0, k - 1).map((s) => `step-done ${s}`));
-    // Every undo comes after the failure, and the run ends rolled back.
-    const failedAt = journal.findIndex((l) => l.type === 'step-failed');
-    expect(journal.findIndex((l) => l.type === 'undo-start')).toSatisfy((i: number) => i === -1 || i > failedAt);
-    expect(journal.at(-1)).toMatchObject({ type: 'run-end', status: 'rolled-back', exitCode: 1 });
-    expect(r.stdout).toContain('rolled-back (exit 1)');
-  });
+      const journal = readJournalLines(onlyRunDir(ws.runsDir));
+      const undoable = IDS.slice(0, k - 1).filter((s) => s !== 'last');
+      const expected = [...undoable].reverse().flatMap((s) => [`undo-start ${s}`, `undo-done ${s}`]);
+      expect(events(journal, ['undo-start', 'undo-done', 'undo-failed'])).toEqual(expected);
+      expect(events(journal, ['step-failed'])).toEqual([`step-failed ${id}`]);
+      expect(events(journal, ['step-done'])).toEqual(IDS.slice(0, k - 1).map((s) => `step-done ${s}`));
+      // Every undo comes after the failure, and the run ends rolled back.
+      const failedAt = journal.findIndex((l) => l.type === 'step-failed');
+      expect(journal.findIndex((l) => l.type === 'undo-start')).toSatisfy(
+        (i: number) => i === -1 || i > failedAt,
+      );
+      expect(journal.at(-1)).toMatchObject({ type: 'run-end', status: 'rolled-back', exitCode: 1 });
+      expect(r.stdout).toContain('rolled-back (exit 1)');
+    },
+  );
 
   it('a step whose command ran but whose check failed is undone too', async () => {
     ws = workspace();
@@ -80,7 +102,9 @@ describe('rollback when step k fails', () => {
       name: 'check-fails-after-apply',
       params: { dir: ws.filesDir },
       steps: [
-        sh('first', 'echo first >> ${params.dir}/log.txt', { undo: "sed -i '/^first$/d' ${params.dir}/log.txt" }),
+        sh('first', 'echo first >> ${params.dir}/log.txt', {
+          undo: "sed -i '/^first$/d' ${params.dir}/log.txt",
+        }),
         sh('second', 'echo second >> ${params.dir}/log.txt', {
           undo: "sed -i '/^second$/d' ${params.dir}/log.txt",
           // The change happened, but the check looks for something else: the step fails after apply.
