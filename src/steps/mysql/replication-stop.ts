@@ -1,0 +1,436 @@
+// The cutover's heart. Writes are blocked from the moment the source turns read-only until the
+// replica turns writable, so that stretch is kept to round trips on connections opened before it:
+// checks, privileges, blockers and statement text are all prepared first, and journal material is
+// read after. Inside: freeze source → read its position → replica waits for exactly that position →
+// stop replication → replica writable.
+import { z } from 'zod';
+import type { MysqlAdapter, Position } from '../../adapters/mysql.js';
+import {
+  gtidIncludes,
+  gtidWaitReached,
+  hasTransactions,
+  ownWritesSince,
+  posWaitReached,
+} from '../../adapters/mysql-flavor.js';
+import { defineKind, type StepContext } from '../../engine/types.js';
+import { formatMs, StepError } from '../../errors.js';
+import { Duration } from '../../runbook/schema.js';
+import {
+  applyReadOnly,
+  blockerText,
+  DbName,
+  db,
+  findBlockers,
+  killSession,
+  ms,
+  notReplicaError,
+  onOff,
+  type ReadOnlyState,
+  readOnlyStatements,
+  readOnlyText,
+} from './common.js';
+
+const Params = z
+  .object({
+    source: DbName.describe('the current primary, frozen by this step (e.g. old)'),
+    replica: DbName.describe('its replica, which becomes the primary (e.g. new)'),
+    timeout: Duration.default('30s').describe(
+      'deadline for the replica to execute the source’s final position',
+    ),
+    freeze: z
+      .enum(['read-only', 'none'])
+      .default('read-only')
+      .describe(
+        'read-only: SET GLOBAL read_only on the source; none: writes are already fenced (RDS: security group + drain), the position is only checked to stay still',
+      ),
+    lockWaitTimeout: Duration.default('2s').describe(
+      'how long the freeze may wait for locks before the step fails',
+    ),
+    killBlockers: z
+      .boolean()
+      .default(false)
+      .describe('end sessions that would block the freeze (LOCK TABLES, long writes) before it'),
+    makeWritable: z
+      .boolean()
+      .default(true)
+      .describe('set read_only = OFF on the replica once replication is stopped'),
+  })
+  .strict();
+type P = z.infer<typeof Params>;
+
+interface Side extends ReadOnlyState {
+  serverId: number;
+  uuid: string | null;
+  flavor: string;
+  vendor: 'mysql' | 'mariadb';
+}
+
+interface Snap {
+  source: Side & { position: Position };
+  replica: Side & {
+    ioRunning: boolean;
+    sqlRunning: boolean;
+    gtidMode: string;
+    /** MariaDB gtid_slave_pos: where a restarted replica resumes. */
+    slavePos: string | null;
+    /** What the replica had written itself (gtid_binlog_state / gtid_executed): the undo baseline. */
+    ownState: string;
+  };
+}
+
+interface Out extends Record<string, unknown> {
+  sourceGtid: string;
+  sourceFile: string | null;
+  sourcePos: number | null;
+  replicaGtid: string;
+  /** Writes blocked: freeze issued → replica writable, as seen from the tool. */
+  frozenMs: number;
+  waitMs: number;
+  stoppedAt: string;
+}
+
+const ownStateVar = (a: MysqlAdapter) =>
+  a.flavor.vendor === 'mariadb' ? 'gtid_binlog_state' : 'gtid_executed';
+const appliedVar = (a: MysqlAdapter) => (a.flavor.vendor === 'mariadb' ? 'gtid_slave_pos' : 'gtid_executed');
+const ownId = (a: MysqlAdapter) =>
+  a.flavor.vendor === 'mariadb' ? a.server.serverId : (a.server.uuid ?? '');
+
+function superTarget(s: ReadOnlyState, on: boolean): ReadOnlyState {
+  return { readOnly: on, superReadOnly: s.superReadOnly === null ? null : on };
+}
+
+async function side(a: MysqlAdapter): Promise<Side> {
+  return {
+    ...(await a.readOnly()),
+    serverId: a.server.serverId,
+    uuid: a.server.uuid,
+    flavor: a.flavor.label,
+    vendor: a.flavor.vendor,
+  };
+}
+
+/** What the source has that would have to be on the replica: its binlog/applied positions. */
+async function everything(a: MysqlAdapter): Promise<string> {
+  if (a.flavor.vendor === 'mysql') return (await a.variables(['gtid_executed'])).gtid_executed ?? '';
+  const v = await a.variables(['gtid_binlog_state', 'gtid_slave_pos']);
+  return [v.gtid_binlog_state, v.gtid_slave_pos].filter(Boolean).join(',');
+}
+
+async function stopped(ctx: StepContext, p: P): Promise<boolean> {
+  const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+  const st = await r.replicaStatus();
+  if (!st || st.ioRunning || st.sqlRunning) return false;
+  if (p.freeze === 'read-only' && !(await s.readOnly()).readOnly) return false;
+  if (p.makeWritable && (await r.readOnly()).readOnly) return false;
+  return true;
+}
+
+export const replicationStop = defineKind<P, Snap, Out>({
+  kind: 'mysql.replication.stop',
+  summary:
+    'freeze the source, wait until the replica has its exact final position, stop replication, make the replica writable',
+  params: Params,
+  outputs: ['sourceGtid', 'sourceFile', 'sourcePos', 'replicaGtid', 'frozenMs', 'waitMs', 'stoppedAt'],
+  undoUnsafeAfterNewWrites: true,
+  databases: (p) => [p.source, p.replica],
+  describe(p, snap) {
+    const lines: string[] = [];
+    if (p.freeze === 'read-only')
+      lines.push(
+        `would SET GLOBAL ${snap?.source.superReadOnly !== null && snap ? 'super_read_only' : 'read_only'} = ON on ${p.source}${snap ? ` (was ${readOnlyText(snap.source)})` : ''}`,
+      );
+    lines.push(
+      `would wait up to ${formatMs(ms(p.timeout))} for ${p.replica} to execute ${p.source}'s position read after the freeze`,
+    );
+    lines.push(
+      `would stop replication on ${p.replica}${snap ? ` (IO ${snap.replica.ioRunning ? 'running' : 'stopped'}, SQL ${snap.replica.sqlRunning ? 'running' : 'stopped'})` : ''}`,
+    );
+    if (p.makeWritable)
+      lines.push(
+        `would SET GLOBAL read_only = OFF on ${p.replica}${snap ? ` (was ${readOnlyText(snap.replica)})` : ''}`,
+      );
+    lines.push(
+      `  undo: ${p.replica} read-only again, replication restarted from the recorded position, ${p.source} as it was — refused once ${p.replica} has taken writes ${p.source} lacks`,
+    );
+    return lines;
+  },
+
+  async snapshot(ctx, p) {
+    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+    const [src, rep, pos, st, rv] = await Promise.all([
+      side(s),
+      side(r),
+      s.position(),
+      r.replicaStatus(),
+      r.variables([ownStateVar(r), ...(r.flavor.vendor === 'mariadb' ? ['gtid_slave_pos'] : [])]),
+    ]);
+    return {
+      source: { ...src, position: pos },
+      replica: {
+        ...rep,
+        ioRunning: !!st?.ioRunning,
+        sqlRunning: !!st?.sqlRunning,
+        gtidMode: st?.gtidMode ?? 'none',
+        slavePos: rv.gtid_slave_pos ?? null,
+        ownState: rv[ownStateVar(r)] ?? '',
+      },
+    };
+  },
+
+  async apply(ctx, p, snap) {
+    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+
+    // ---- before the freeze: every check and every slow read
+    const st = await r.replicaStatus();
+    if (!st) throw notReplicaError(r);
+    if (st.sourceServerId !== null && st.sourceServerId !== s.server.serverId)
+      throw new StepError(
+        'REPLICA_OF_ANOTHER_SOURCE',
+        `${r.label} replicates from server_id ${st.sourceServerId} (${st.sourceHost}:${st.sourcePort}), not from ${s.label} (server_id ${s.server.serverId})`,
+      );
+    if (!st.sqlRunning || st.ioState !== 'Yes')
+      throw new StepError(
+        'REPLICATION_NOT_RUNNING',
+        `${r.label}: replication is not running (IO ${st.ioState}, SQL ${st.sqlRunning ? 'Yes' : 'No'}${st.lastIoError ? `; ${st.lastIoError}` : ''}${st.lastSqlError ? `; ${st.lastSqlError}` : ''}) — the replica cannot catch up; fix it before the cutover`,
+      );
+    const useGtid = st.gtidMode !== 'off' && !!snap.source.position.gtid;
+    if (!useGtid && !snap.source.position.file)
+      throw new StepError(
+        'NO_SOURCE_POSITION',
+        `${s.label}: neither GTIDs nor a binlog position are readable — grant BINLOG MONITOR (REPLICATION CLIENT) to ${s.user}`,
+      );
+    const freeze = p.freeze === 'read-only';
+    if (freeze && !s.sql.canSetReadOnly)
+      throw new StepError(
+        'READ_ONLY_UNSUPPORTED',
+        `${s.label} is ${s.flavor.label}: SQL cannot set read_only there — fence writes first (security group, mysql.connections.drain) and use freeze: none`,
+      );
+    if (freeze) await s.requirePrivilege('set-read-only', `freezing ${p.source}`);
+    if (r.sql.procedures)
+      await r.requirePrivilege('replication-admin', `stopping replication on ${p.replica}`);
+    else await r.requirePrivilege('replication-admin', `${r.sql.stopReplica} on ${p.replica}`);
+    const repRo = await r.readOnly();
+    const unfreeze = p.makeWritable ? readOnlyStatements(repRo, superTarget(repRo, false)) : [];
+    if (unfreeze.length && !r.sql.canSetReadOnly)
+      throw new StepError(
+        'READ_ONLY_UNSUPPORTED',
+        `${r.label} is ${r.flavor.label} with read_only=ON, which SQL cannot change — set read_only=0 in its parameter group before the cutover`,
+      );
+    if (unfreeze.length) await r.requirePrivilege('set-read-only', `making ${p.replica} writable`);
+    const srcRo = freeze ? await s.readOnly() : snap.source;
+    const freezeStmts = freeze ? readOnlyStatements(srcRo, superTarget(srcRo, true)) : [];
+    if (freezeStmts.length) {
+      const blockers = await findBlockers(s);
+      if (blockers.length && p.killBlockers) {
+        await s.requirePrivilege('kill-others', 'ending the sessions that block the freeze');
+        for (const b of blockers) await killSession(s, b);
+      } else if (blockers.length)
+        ctx.warn(`${s.label}: sessions that may delay the freeze: ${blockers.map(blockerText).join(', ')}`);
+      await s.session('SET SESSION lock_wait_timeout = ?', [
+        Math.max(1, Math.ceil(ms(p.lockWaitTimeout) / 1000)),
+      ]);
+    }
+    const timeoutSec = Math.max(1, Math.ceil(ms(p.timeout) / 1000));
+    const posSql = useGtid ? `SELECT @@GLOBAL.${s.sql.gtidVariable} AS g` : s.sql.binlogStatus;
+    const freezeChanges = freezeStmts.map((x) => ({
+      sql: x.sql,
+      change: {
+        action: 'SET GLOBAL',
+        target: `${x.variable} = ON on ${p.source}`,
+        before: onOff(x.variable === 'read_only' ? srcRo.readOnly : srcRo.superReadOnly),
+        after: 'ON',
+        detail: 'freeze the source',
+      },
+    }));
+    const stopChange = {
+      action: 'run',
+      target: `${r.sql.stopReplica} on ${p.replica}`,
+      detail: `after it has executed ${p.source}'s final position`,
+    };
+    const unfreezeChanges = unfreeze.map((x) => ({
+      sql: x.sql,
+      change: {
+        action: 'SET GLOBAL',
+        target: `${x.variable} = OFF on ${p.replica}`,
+        before: onOff(x.variable === 'read_only' ? repRo.readOnly : repRo.superReadOnly),
+        after: 'OFF',
+        detail: 'the replica takes the writes',
+      },
+    }));
+    const waitOpts = { timeoutMs: ms(p.timeout) + 5000, signal: ctx.signal, op: 'position-wait' };
+
+    // ---- frozen: round trips only
+    const t0 = performance.now();
+    try {
+      for (const f of freezeChanges) await s.exec(f.sql, [], f.change, { op: 'freeze' });
+    } catch (e) {
+      if ((e as StepError).code === 'DB_LOCK_WAIT_TIMEOUT') {
+        const blockers = await findBlockers(s).catch(() => []);
+        throw new StepError(
+          'READ_ONLY_BLOCKED',
+          `${s.label}: the freeze waited ${formatMs(ms(p.lockWaitTimeout))} for locks${blockers.length ? ` held by ${blockers.map(blockerText).join(', ')}` : ''} — end them (killBlockers: true) and retry; nothing was stopped`,
+        );
+      }
+      throw e;
+    }
+    const [posRow] = await s.query(posSql, [], { op: 'position' });
+    const position: Position = useGtid
+      ? { gtid: String(posRow?.g ?? '').replace(/\s+/g, ''), file: null, pos: null }
+      : {
+          gtid: '',
+          file: posRow?.File === undefined ? null : String(posRow.File),
+          pos: posRow?.Position === undefined ? null : Number(posRow.Position),
+        };
+    const wait = useGtid
+      ? r.sql.gtidWait(position.gtid, timeoutSec)
+      : r.sql.posWait(position.file ?? '', position.pos ?? 0, timeoutSec);
+    const tw = performance.now();
+    const [w] = await r.query(wait.sql, wait.params, waitOpts);
+    const waitMs = performance.now() - tw;
+    if (!(useGtid ? gtidWaitReached(r.flavor, w?.r) : posWaitReached(w?.r))) {
+      const now = await r.replicaStatus().catch(() => undefined);
+      throw new StepError(
+        'REPLICA_NOT_CAUGHT_UP',
+        `${r.label} did not reach ${p.source}'s position ${useGtid ? position.gtid : `${position.file}:${position.pos}`} within ${formatMs(ms(p.timeout))}${now ? ` (IO ${now.ioState}, SQL ${now.sqlRunning ? 'Yes' : 'No'}, Seconds_Behind ${now.secondsBehind ?? 'NULL'}${now.lastSqlError ? `, ${now.lastSqlError}` : ''})` : ''} — replication was left running; the source is unfrozen by the rollback`,
+        { position },
+      );
+    }
+    await r.exec(r.sql.stopReplica, [], stopChange, { op: 'stop-replica' });
+    for (const u of unfreezeChanges) await r.exec(u.sql, [], u.change, { op: 'unfreeze' });
+    const frozenMs = performance.now() - t0;
+
+    // ---- after: journal material
+    if (freezeStmts.length) await s.session('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
+    const [srcPos, rv] = await Promise.all([s.position(), r.variables([appliedVar(r)])]);
+    ctx.log(
+      `writes blocked ${frozenMs.toFixed(1)} ms (replica caught up in ${waitMs.toFixed(1)} ms); final position ${position.gtid || `${srcPos.file}:${srcPos.pos}`}`,
+    );
+    return {
+      sourceGtid: position.gtid,
+      sourceFile: srcPos.file,
+      sourcePos: srcPos.pos,
+      replicaGtid: rv[appliedVar(r)] ?? '',
+      frozenMs: Math.round(frozenMs * 1000) / 1000,
+      waitMs: Math.round(waitMs * 1000) / 1000,
+      stoppedAt: new Date().toISOString(),
+    };
+  },
+
+  async verify(ctx, p, _snap, out) {
+    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+    const [pos, st, ro] = await Promise.all([s.position(), r.replicaStatus(), r.readOnly()]);
+    if (
+      out.sourceGtid &&
+      pos.gtid !== out.sourceGtid &&
+      !gtidIncludes(s.flavor.vendor, out.sourceGtid, pos.gtid)
+    )
+      throw new StepError(
+        'WRITES_AFTER_FREEZE',
+        `${s.label} took writes after the freeze (position ${out.sourceGtid} → ${pos.gtid}) — an account with READ ONLY ADMIN/SUPER or an event wrote; those writes are not on ${p.replica}`,
+      );
+    if (!out.sourceGtid && out.sourceFile && (pos.file !== out.sourceFile || pos.pos !== out.sourcePos))
+      throw new StepError(
+        'WRITES_AFTER_FREEZE',
+        `${s.label} took writes after the freeze (${out.sourceFile}:${out.sourcePos} → ${pos.file}:${pos.pos})`,
+      );
+    if (st && (st.ioRunning || st.sqlRunning))
+      throw new StepError(
+        'REPLICATION_STILL_RUNNING',
+        `${r.label}: replication is still running after the stop`,
+      );
+    if (p.makeWritable && ro.readOnly)
+      throw new StepError('REPLICA_STILL_READ_ONLY', `${r.label} is still read-only (${readOnlyText(ro)})`);
+  },
+
+  isApplied: (ctx, p) => stopped(ctx, p),
+
+  async undo(ctx, p, snap, out) {
+    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+    const lockMs = ms(p.lockWaitTimeout);
+    // 1. Freeze the replica again first, so nothing lands on it while we decide.
+    const repNow = await r.readOnly();
+    const repWas = { readOnly: snap.replica.readOnly, superReadOnly: snap.replica.superReadOnly };
+    const refroze = readOnlyStatements(repNow, repWas).length > 0;
+    if (refroze) await applyReadOnly(r, repNow, repWas, lockMs, `undo: ${p.replica} read-only again`);
+
+    // 2. Writes the replica took as a primary are lost by restarting replication — unless the old
+    //    source has them (reverse replication carried them over).
+    const current = (await r.variables([ownStateVar(r)]))[ownStateVar(r)] ?? '';
+    const own = ownWritesSince(r.flavor.vendor, ownId(r), snap.replica.ownState, current);
+    if (own) {
+      const onSource = await everything(s);
+      if (!hasTransactions(r.flavor.vendor, onSource, own.position)) {
+        if (refroze)
+          await applyReadOnly(
+            r,
+            await r.readOnly(),
+            repNow,
+            lockMs,
+            `undo refused: ${p.replica} left as found`,
+          );
+        throw new StepError(
+          'UNDO_UNSAFE_NEW_WRITES',
+          `${r.label} has taken ${own.count} write(s) since replication stopped (up to ${own.last}) that ${p.source} does not have: restarting replication would lose them — undo refused, ${p.replica} left as it was. Keep ${p.replica} as the primary, or replicate them back first (mysql.replication.reverse)`,
+          { own },
+        );
+      }
+    }
+
+    // 3. Restart replication where it stopped.
+    const st = await r.replicaStatus();
+    if (!st) throw notReplicaError(r);
+    const wantIo = snap.replica.ioRunning;
+    const wantSql = snap.replica.sqlRunning;
+    if ((wantIo && !st.ioRunning) || (wantSql && !st.sqlRunning)) {
+      if (
+        r.flavor.vendor === 'mariadb' &&
+        st.gtidMode === 'slave_pos' &&
+        out?.replicaGtid &&
+        !st.ioRunning &&
+        !st.sqlRunning
+      ) {
+        const cur = (await r.variables(['gtid_slave_pos'])).gtid_slave_pos ?? '';
+        if (!gtidIncludes('mariadb', cur, out.replicaGtid))
+          await r.exec('SET GLOBAL gtid_slave_pos = ?', [out.replicaGtid], {
+            action: 'SET GLOBAL',
+            target: `gtid_slave_pos on ${p.replica}`,
+            before: cur,
+            after: out.replicaGtid,
+            detail: 'resume where replication stopped',
+          });
+      }
+      const stmt =
+        wantIo && wantSql
+          ? r.sql.startReplica
+          : r.sql.startThread
+            ? r.sql.startThread(wantIo ? 'io' : 'sql')
+            : r.sql.startReplica;
+      await r.exec(stmt, [], {
+        action: 'run',
+        target: `${stmt} on ${p.replica}`,
+        detail: 'undo: replication resumes from the recorded position',
+      });
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const now = await r.replicaStatus();
+        if (now && (!wantIo || now.ioRunning) && (!wantSql || now.sqlRunning)) break;
+        if (now && (now.lastIoErrno || now.lastSqlErrno) && Date.now() > deadline - 12_000)
+          throw new StepError(
+            'REPLICATION_NOT_RESTARTED',
+            `${r.label}: replication did not restart: ${now.lastIoErrno || now.lastSqlErrno} ${now.lastIoError || now.lastSqlError}`,
+          );
+        if (Date.now() > deadline)
+          throw new StepError(
+            'REPLICATION_NOT_RESTARTED',
+            `${r.label}: replication did not restart within 15s (IO ${now?.ioState ?? '?'}, SQL ${now?.sqlRunning ? 'Yes' : 'No'})`,
+          );
+        await ctx.sleep(100);
+      }
+    }
+
+    // 4. The source as it was.
+    const srcNow = await s.readOnly();
+    const srcWas = { readOnly: snap.source.readOnly, superReadOnly: snap.source.superReadOnly };
+    await applyReadOnly(s, srcNow, srcWas, lockMs, `undo: ${p.source} as it was`);
+  },
+});
