@@ -2,13 +2,15 @@
 // its exact bytes (minus the hash field) including the previous line's hash, so any edited, removed,
 // inserted or reordered line breaks the chain at that line.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CutoverError, ExitCode } from '../errors.js';
 import type { Redactor } from './redact.js';
 
 export const JOURNAL_FILE = 'journal.jsonl';
+/** `<seq> <hash>` of the last record written when the journal was closed: a removed last line shows. */
+export const HEAD_FILE = 'journal.head';
 const GENESIS = '0'.repeat(64);
 const HASH_TAIL = /,"hash":"([0-9a-f]{64})"\}$/;
 
@@ -84,6 +86,15 @@ export class Journal {
 
   close(): void {
     try {
+      // The chain alone cannot tell a journal whose last records were cut off from a shorter one.
+      if (this.seq > 0) {
+        const headPath = join(dirname(this.path), HEAD_FILE);
+        writeFileSync(headPath, `${this.seq} ${this.prev}\n`);
+      }
+    } catch {
+      // best effort: verify still checks the chain
+    }
+    try {
       closeSync(this.fd);
     } catch {
       // already closed
@@ -119,6 +130,15 @@ export function readJournal(runDir: string): JournalRecord[] {
   return out;
 }
 
+function readHead(runDir: string): { seq: number; hash: string } | undefined {
+  try {
+    const m = /^(\d+) ([0-9a-f]{64})\s*$/.exec(readFileSync(join(runDir, HEAD_FILE), 'utf8'));
+    return m ? { seq: Number(m[1]), hash: m[2]! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface VerifyResult {
   ok: boolean;
   records: number;
@@ -134,6 +154,7 @@ export function verifyJournal(runDir: string): VerifyResult {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   let prev = GENESIS;
+  const hashes: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const bad = (reason: string): VerifyResult => ({ ok: false, records: i, badLine: i + 1, reason });
@@ -150,7 +171,18 @@ export function verifyJournal(runDir: string): VerifyResult {
     if (rec.prev !== prev) return bad('previous-hash link broken (a line was removed, inserted or reordered before it)');
     if (rec.seq !== i + 1) return bad(`sequence number ${rec.seq}, expected ${i + 1}`);
     prev = m[1]!;
+    hashes.push(prev);
   }
   if (lines.length === 0) return { ok: false, records: 0, badLine: 1, reason: 'journal is empty' };
+  const head = readHead(runDir);
+  if (head && head.seq > lines.length)
+    return {
+      ok: false,
+      records: lines.length,
+      badLine: lines.length + 1,
+      reason: `line ${lines.length + 1} is missing: ${HEAD_FILE} records ${head.seq} records, the journal ends at ${lines.length} (lines were removed from the end)`,
+    };
+  if (head && hashes[head.seq - 1] !== head.hash)
+    return { ok: false, records: lines.length, badLine: head.seq, reason: `does not match the head hash recorded in ${HEAD_FILE}` };
   return { ok: true, records: lines.length, headHash: prev };
 }
