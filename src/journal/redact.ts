@@ -1,18 +1,26 @@
 // Secrets are replaced before anything is written or shown: journal, terminal, reports.
 export const REDACTED = '***';
 
+/**
+ * The forms a secret takes once templated: as is, escaped inside a shell single-quoted word
+ * (shell.run fields) and escaped inside a JSON string (assert expressions). Each must be redacted,
+ * or a password with a quote in it shows through its escaped form.
+ */
+function forms(secret: string): string[] {
+  return [secret, secret.replace(/'/g, `'\\''`), JSON.stringify(secret).slice(1, -1)];
+}
+
 export class Redactor {
   private readonly secrets: string[];
   constructor(secrets: Iterable<string> = []) {
     // Longest first, so a secret containing another is replaced whole.
-    this.secrets = [...new Set([...secrets].filter((s) => s.length >= 3))].sort((a, b) => b.length - a.length);
+    this.secrets = [...new Set([...secrets].filter((s) => s.length >= 3).flatMap(forms))].sort((a, b) => b.length - a.length);
   }
 
   add(secret: string): void {
-    if (secret.length >= 3 && !this.secrets.includes(secret)) {
-      this.secrets.push(secret);
-      this.secrets.sort((a, b) => b.length - a.length);
-    }
+    if (secret.length < 3) return;
+    for (const f of forms(secret)) if (!this.secrets.includes(f)) this.secrets.push(f);
+    this.secrets.sort((a, b) => b.length - a.length);
   }
 
   text(s: string): string {
