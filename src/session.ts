@@ -123,7 +123,9 @@ export async function runSession(
   const redactor = new Redactor(prepared.secrets);
   const renderMode = o.render ?? (o.json ? 'json' : process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain');
   const renderer = createRenderer(renderMode);
-  const emit: Emit = (e: EngineEvent) => {
+  const emit: Emit = (event: EngineEvent) => {
+    // Every event is redacted here, whatever the engine already did: the terminal must never show a secret.
+    const e = redactor.value(event);
     renderer.emit(e);
     o.onEvent?.(e);
   };
