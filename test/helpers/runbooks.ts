@@ -29,17 +29,26 @@ export function writeRunbook(dir: string, rb: RunbookSpec, file = 'runbook.yaml'
   return p;
 }
 
-/** A shell.run step. */
+/** A shell.run step: undo, check, env and cwd go under `with`, anything else on the step. */
 export function sh(
   id: string,
   command: string,
-  extra: { undo?: string; check?: string } & Record<string, unknown> = {},
+  extra: { undo?: string; check?: string; env?: Record<string, string>; cwd?: string } & Record<
+    string,
+    unknown
+  > = {},
 ): StepSpec {
-  const { undo, check, ...rest } = extra;
+  const { undo, check, env, cwd, ...rest } = extra;
   return {
     id,
     kind: 'shell.run',
-    with: { command, ...(undo ? { undo } : {}), ...(check ? { check } : {}) },
+    with: {
+      command,
+      ...(undo ? { undo } : {}),
+      ...(check ? { check } : {}),
+      ...(env ? { env } : {}),
+      ...(cwd ? { cwd } : {}),
+    },
     ...rest,
   };
 }
