@@ -64,7 +64,7 @@ beforeAll(async () => {
         old: { host: '127.0.0.2', user: 'cutover', password: { env: 'CUTOVER_TEST_DB_PASSWORD' } },
       },
       steps: [
-        sh('fail', 'echo "bad token ${params.token} / $PW" >&2; exit 3', {
+        sh('fail', 'echo bad token ${params.token} / "$PW" >&2; exit 3', {
           env: { PW: '${env.CUTOVER_TEST_DB_PASSWORD}' },
         }),
       ],
@@ -90,7 +90,7 @@ describe('secrets', () => {
     // The command saw the real values (it wrote them to a file before the rollback removed it,
     // so check the assert's failure instead: it compared the real output).
     expect(outputs.plain!.stdout).toMatch(/assertion failed: "\*\*\* \*\*\*" == 'something else'/);
-    expect(outputs.failing!.stdout).toMatch(/bad token \*\*\* \/ \*\*\*/);
+    expect(outputs.failing!.stdout).toMatch(/exited 3: .* — bad token \*\*\* \/ \*\*\*/);
   });
 
   it('never reach the terminal, plain or --json', () => {
