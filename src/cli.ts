@@ -177,7 +177,7 @@ export function buildProgram(): Command {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (runDir: string, o: Common) => {
       const { runSession, reopenRun } = await import('./session.js');
-      const { state } = reopenRun(runDir);
+      const { state } = reopenRun(runDir, { vars: o.var });
       if (state.pointOfNoReturn && !o.yes) {
         const tty = process.stdin.isTTY && process.stdout.isTTY;
         if (!tty) throw new InputError('CONFIRM_NEEDED', `${runDir} passed its point of no return ("${state.pointOfNoReturn}"); rolling back may lose writes made since. Re-run with --yes to do it anyway`);

@@ -9,7 +9,7 @@ import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
 import { CutoverError, ExitCode, InputError } from './errors.js';
 import { Journal, operator, readJournal } from './journal/journal.js';
 import { acquireLock } from './journal/lock.js';
-import { Redactor } from './journal/redact.js';
+import { REDACTED, Redactor } from './journal/redact.js';
 import { reconstruct, type RunState } from './journal/state.js';
 import { loadRunbookText } from './runbook/load.js';
 import { type PreparedRunbook, prepareRunbook } from './runbook/validate.js';
@@ -76,7 +76,10 @@ function freshRun(file: string, mode: 'run' | 'plan', o: SessionOptions, prepare
 }
 
 /** Rebuilds a run's runbook from the copy in its directory, with the vars it was started with. */
-export function reopenRun(runDir: string, o: { env?: Record<string, string | undefined>; envStrict?: boolean } = {}): Prepared & { state: RunState } {
+export function reopenRun(
+  runDir: string,
+  o: { env?: Record<string, string | undefined>; envStrict?: boolean; vars?: Record<string, string> } = {},
+): Prepared & { state: RunState } {
   const dir = resolve(runDir);
   const records = readJournal(dir);
   let state: RunState;
@@ -92,8 +95,25 @@ export function reopenRun(runDir: string, o: { env?: Record<string, string | und
   const loaded = loadRunbookText(state.runbookFile, text);
   if (loaded.sha256 !== state.runbookSha256)
     throw new InputError('RUNBOOK_CHANGED', `${copy} does not match the journal's runbook hash; refusing to act on a changed runbook`);
-  const prepared = prepareRunbook(loaded, { vars: state.vars, envStrict: o.envStrict ?? true, ...(o.env ? { env: o.env } : {}) });
+  const prepared = prepareRunbook(loaded, { vars: resumeVars(runDir, state.vars, o.vars ?? {}), envStrict: o.envStrict ?? true, ...(o.env ? { env: o.env } : {}) });
   return { prepared, runDir: dir, runId: state.runId, state };
+}
+
+/**
+ * The run's own --var values, from its journal. Secrets were redacted there, so those (and only
+ * those) must be passed again; changing any other value mid-run is refused.
+ */
+function resumeVars(runDir: string, journaled: Record<string, string>, given: Record<string, string>): Record<string, string> {
+  const vars = { ...journaled };
+  for (const [k, v] of Object.entries(given)) {
+    if (k in journaled && !journaled[k]!.includes(REDACTED) && journaled[k] !== v)
+      throw new InputError('VAR_CHANGED', `${runDir} was started with --var ${k}=${journaled[k]}; a run continues with the values it started with`);
+    vars[k] = v;
+  }
+  const missing = Object.keys(vars).filter((k) => vars[k]!.includes(REDACTED));
+  if (missing.length)
+    throw new InputError('SECRET_VAR_NEEDED', `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again (${missing.map((k) => `--var ${k}=...`).join(' ')})`);
+  return vars;
 }
 
 export interface SessionResult extends RunResult {
@@ -113,7 +133,7 @@ export async function runSession(
     p = freshRun(what.file, what.mode, o, prepared);
   } else {
     const runDir = (what as { runDir: string }).runDir;
-    p = reopenRun(runDir);
+    p = reopenRun(runDir, { vars: o.vars ?? {} });
     const st = p.state!;
     if (st.mode === 'plan') throw new InputError('PLAN_RUN', `${runDir} is a plan (dry run); there is nothing to ${what.mode}`);
     if (what.mode === 'resume' && st.end && ['succeeded', 'rolled-back'].includes(st.end.status))
