@@ -1,7 +1,7 @@
 // Everything around an engine run that touches the process: run directory, journal, lock, renderer,
 // signals, prompts. The CLI calls these; the engine itself stays free of I/O policy.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AwsSettings } from './adapters/adapters.js';
 import { Engine, type RunResult } from './engine/executor.js';
@@ -151,7 +151,14 @@ export async function runSession(
   };
   const live = what.mode !== 'plan';
   const lockDir = join(what.mode === 'run' ? resolve(o.runsDir) : runsDirOf(runDir), '.locks');
-  const release = live ? acquireLock(lockDir, lockKey(prepared), runDir) : () => {};
+  let release: () => void;
+  try {
+    release = live ? acquireLock(lockDir, lockKey(prepared), runDir) : () => {};
+  } catch (e) {
+    // Locked out before anything ran: leave no empty run directory behind.
+    if (what.mode === 'run') rmSync(runDir, { recursive: true, force: true });
+    throw e;
+  }
   const journal = Journal.open(runDir, prepared.loaded.sha256, redactor);
 
   const abort = new AbortController();
