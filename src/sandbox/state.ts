@@ -1,0 +1,145 @@
+// A JSON-comparable picture of everything a runbook can change in the sandbox, for "state before ==
+// state after" assertions around failed and rolled-back runs. It leaves out what moves on its own
+// (rule ids, positions, lag, thread ids) so two captures with nothing changed in between are equal.
+import { existsSync, readFileSync } from 'node:fs';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { awsState } from './admin-client.js';
+import type { SandboxEnv } from './env-file.js';
+import { readMaintenance } from './maintenance.js';
+import { rootConnection } from './mariadb.js';
+
+export interface RuleProps {
+  ipProtocol: string;
+  fromPort: number;
+  toPort: number;
+  cidrIpv4?: string;
+  cidrIpv6?: string;
+  referencedGroupId?: string;
+  description?: string;
+}
+
+export interface RecordProps {
+  name: string;
+  type: string;
+  ttl: number | null;
+  values: string[];
+  setIdentifier?: string;
+}
+
+export interface ReplicationProps {
+  connection: string;
+  sourceHost: string;
+  sourcePort: number;
+  ioRunning: boolean;
+  sqlRunning: boolean;
+  usingGtid: string;
+  lastSqlErrno: number;
+}
+
+export interface ServerProps {
+  readOnly: boolean;
+  /** MySQL's super_read_only; MariaDB has no such variable (null). */
+  superReadOnly: boolean | null;
+  replication: ReplicationProps[];
+}
+
+export interface SandboxState {
+  securityGroups: Record<string, RuleProps[]>;
+  records: Record<string, RecordProps[]>;
+  servers: { old: ServerProps; new: ServerProps };
+  maintenance: { enabled: boolean; scope?: string };
+  crontabs: { app1: string | null; app2: string | null };
+}
+
+const byJson = <T>(a: T, b: T) =>
+  JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0;
+
+function ruleProps(r: RuleProps): RuleProps {
+  const out: RuleProps = { ipProtocol: r.ipProtocol, fromPort: r.fromPort, toPort: r.toPort };
+  if (r.cidrIpv4 !== undefined) out.cidrIpv4 = r.cidrIpv4;
+  if (r.cidrIpv6 !== undefined) out.cidrIpv6 = r.cidrIpv6;
+  if (r.referencedGroupId !== undefined) out.referencedGroupId = r.referencedGroupId;
+  if (r.description !== undefined) out.description = r.description;
+  return out;
+}
+
+async function serverProps(socket: string): Promise<ServerProps> {
+  let c: Connection | undefined;
+  try {
+    c = await rootConnection(socket);
+    const [vars] = await c.query<RowDataPacket[]>(
+      "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only')",
+    );
+    const v = Object.fromEntries(vars.map((r) => [String(r.Variable_name), String(r.Value)]));
+    const on = (x: string | undefined) => (x === undefined ? null : x === 'ON' || x === '1');
+    const [slaves] = await c.query<RowDataPacket[]>('SHOW ALL SLAVES STATUS');
+    const replication = slaves
+      .map(
+        (s): ReplicationProps => ({
+          connection: String(s.Connection_name ?? ''),
+          sourceHost: String(s.Master_Host ?? ''),
+          sourcePort: Number(s.Master_Port ?? 0),
+          // "Connecting" is a running IO thread that has not reached the source yet.
+          ioRunning: String(s.Slave_IO_Running) !== 'No',
+          sqlRunning: String(s.Slave_SQL_Running) === 'Yes',
+          usingGtid: String(s.Using_Gtid ?? ''),
+          lastSqlErrno: Number(s.Last_SQL_Errno ?? 0),
+        }),
+      )
+      .sort((a, b) => a.connection.localeCompare(b.connection));
+    return { readOnly: on(v.read_only) ?? false, superReadOnly: on(v.super_read_only), replication };
+  } finally {
+    await c?.end().catch(() => undefined);
+  }
+}
+
+function fileOrNull(path: string | undefined): string | null {
+  return path && existsSync(path) ? readFileSync(path, 'utf8') : null;
+}
+
+export async function captureSandboxState(env: SandboxEnv): Promise<SandboxState> {
+  // Through the admin route, not the SDK: capturing must not show up in the call counters.
+  const [aws, oldServer, newServer] = await Promise.all([
+    awsState(env),
+    serverProps(env.SANDBOX_OLD_DB_SOCKET),
+    serverProps(env.SANDBOX_NEW_DB_SOCKET),
+  ]);
+  const securityGroups = Object.fromEntries(
+    [...aws.securityGroups]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((g) => [
+        g.id,
+        g.rules
+          .filter((r) => !r.isEgress)
+          .map(ruleProps)
+          .sort(byJson),
+      ]),
+  );
+  const records = Object.fromEntries(
+    [...aws.hostedZones]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((z) => [
+        z.id,
+        z.records
+          .map(
+            (r): RecordProps => ({
+              name: r.name,
+              type: r.type,
+              ttl: r.ttl ?? null,
+              values: [...r.values].sort(),
+              ...(r.setIdentifier !== undefined ? { setIdentifier: r.setIdentifier } : {}),
+            }),
+          )
+          .sort(byJson),
+      ]),
+  );
+  const m = readMaintenance(env.SANDBOX_MAINTENANCE_FILE);
+  return {
+    securityGroups,
+    records,
+    servers: { old: oldServer, new: newServer },
+    // The scope of a maintenance that is off changes nothing for anyone.
+    maintenance: m.enabled ? { enabled: true, scope: m.scope } : { enabled: false },
+    crontabs: { app1: fileOrNull(env.SANDBOX_CRONTAB_APP1), app2: fileOrNull(env.SANDBOX_CRONTAB_APP2) },
+  };
+}
