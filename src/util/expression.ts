@@ -4,7 +4,7 @@ type Tok = { t: 'num' | 'str' | 'op' | 'lit'; v: string };
 
 function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
-  const re = /\s*(?:(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(true|false|null)\b|(&&|\|\||==|!=|<=|>=|[<>!()+\-*/]))/y;
+  const re = /\s*(?:(\d+(?:\.\d+)?(?:e[+-]?\d+)?)|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(true|false|null)\b|(&&|\|\||==|!=|<=|>=|[<>!()+\-*/]))/y;
   let i = 0;
   while (i < src.length) {
     if (/^\s*$/.test(src.slice(i))) break;
