@@ -2,7 +2,7 @@
 // its exact bytes (minus the hash field) including the previous line's hash, so any edited, removed,
 // inserted or reordered line breaks the chain at that line.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CutoverError, ExitCode } from '../errors.js';
@@ -55,6 +55,7 @@ export class Journal {
   /** Opens (creating if needed) a run's journal for appending, continuing its chain. */
   static open(runDir: string, runbookSha256: string, redactor: Redactor): Journal {
     const path = join(runDir, JOURNAL_FILE);
+    dropTornTail(path);
     const existing = existsSync(path) ? readJournal(runDir) : [];
     const last = existing.at(-1);
     const fd = openSync(path, 'a');
@@ -100,6 +101,22 @@ export class Journal {
       // already closed
     }
   }
+}
+
+/**
+ * A crash mid-write can leave a last line without its newline. That record was never complete
+ * (its fsync had not returned, so the change it announced was not made): cut it off, or the next
+ * record would be glued to it and corrupt the journal for good.
+ */
+function dropTornTail(path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return;
+  }
+  if (text === '' || text.endsWith('\n')) return;
+  truncateSync(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
 }
 
 export function readJournal(runDir: string): JournalRecord[] {
