@@ -3,11 +3,13 @@ export const REDACTED = '***';
 
 /**
  * The forms a secret takes once templated: as is, escaped inside a shell single-quoted word
- * (shell.run fields) and escaped inside a JSON string (assert expressions). Each must be redacted,
- * or a password with a quote in it shows through its escaped form.
+ * (shell.run fields), escaped inside a JSON string (assert expressions, JSON-rendered values) and
+ * both. Each must be redacted, or a password with a quote in it shows through its escaped form.
  */
 function forms(secret: string): string[] {
-  return [secret, secret.replace(/'/g, `'\\''`), JSON.stringify(secret).slice(1, -1)];
+  const json = (s: string) => JSON.stringify(s).slice(1, -1);
+  const shell = secret.replace(/'/g, `'\\''`);
+  return [secret, shell, json(secret), json(shell)];
 }
 
 export class Redactor {
