@@ -57,8 +57,11 @@ function threads(st: ReplicaStatus): string {
   return `IO thread ${st.ioState}, SQL thread ${st.sqlRunning ? 'Yes' : 'No'}, Seconds_Behind ${st.secondsBehind ?? 'NULL'}`;
 }
 
-/** A stopped thread does not restart by itself: fail now, with the server's own error. */
-function threadFailure(r: MysqlAdapter, st: ReplicaStatus): StepError | undefined {
+/**
+ * A stopped thread does not restart by itself: fail now, with the server's own error, whatever
+ * Seconds_Behind says (it reads 0 or NULL with a stopped IO thread, depending on the server).
+ */
+export function threadFailure(r: Pick<MysqlAdapter, 'label'>, st: ReplicaStatus): StepError | undefined {
   if (!st.sqlRunning)
     return new StepError(
       'REPLICA_SQL_STOPPED',
@@ -111,7 +114,7 @@ export const replicaLag = defineKind<P, undefined, Out>({
       const fail = threadFailure(r, st);
       if (fail) throw fail;
       let lag: number | undefined;
-      let method: Out['method'] = 'seconds-behind';
+      let method: Out['method'] = canBeat ? 'heartbeat' : 'seconds-behind';
       if (s && frozen) {
         // Nothing moves on the source: the replica is caught up when it has the source's position.
         const [pos, rep] = await Promise.all([
@@ -143,7 +146,8 @@ export const replicaLag = defineKind<P, undefined, Out>({
         // The next stamp goes out after the read, so it has a whole interval to arrive.
         if (canBeat) lastWritten = (await beat(s, h)) ?? lastWritten;
       }
-      if (lag === undefined && method !== 'gtid') {
+      // Our own heartbeat is the measure once we write one: waiting for it beats trusting Seconds_Behind.
+      if (lag === undefined && method !== 'gtid' && !canBeat) {
         lag = st.ioState === 'Yes' ? (st.secondsBehind ?? undefined) : undefined;
         method = 'seconds-behind';
       }

@@ -273,6 +273,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
       }
       throw e;
     }
+    const tFrozen = performance.now();
     const [posRow] = await s.query(posSql, [], { op: 'position' });
     const position: Position = useGtid
       ? { gtid: String(posRow?.g ?? '').replace(/\s+/g, ''), file: null, pos: null }
@@ -295,15 +296,19 @@ export const replicationStop = defineKind<P, Snap, Out>({
         { position },
       );
     }
+    const tCaught = performance.now();
     await r.exec(r.sql.stopReplica, [], stopChange, { op: 'stop-replica' });
+    const tStopped = performance.now();
     for (const u of unfreezeChanges) await r.exec(u.sql, [], u.change, { op: 'unfreeze' });
-    const frozenMs = performance.now() - t0;
+    const t1 = performance.now();
+    const frozenMs = t1 - t0;
+    const phases = `freeze ${(tFrozen - t0).toFixed(1)}, position+wait ${(tCaught - tFrozen).toFixed(1)}, stop ${(tStopped - tCaught).toFixed(1)}, unfreeze ${(t1 - tStopped).toFixed(1)} ms`;
 
     // ---- after: journal material
     if (freezeStmts.length) await s.session('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
     const [srcPos, rv] = await Promise.all([s.position(), r.variables([appliedVar(r)])]);
     ctx.log(
-      `writes blocked ${frozenMs.toFixed(1)} ms (replica caught up in ${waitMs.toFixed(1)} ms); final position ${position.gtid || `${srcPos.file}:${srcPos.pos}`}`,
+      `writes blocked ${frozenMs.toFixed(1)} ms (${phases}); final position ${position.gtid || `${srcPos.file}:${srcPos.pos}`}`,
     );
     return {
       sourceGtid: position.gtid,

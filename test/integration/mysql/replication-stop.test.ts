@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testEnv } from './env.js';
+import {
+  connect,
+  createHarness,
+  one,
+  replicaCaughtUp,
+  reset,
+  runStep,
+  serverState,
+  undoStep,
+} from './harness.js';
+import { createWritesTable, lostWrites, Writer } from './writer.js';
+
+const env = testEnv();
+
+describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
+  const e = env!;
+  beforeEach(async () => {
+    await reset(e);
+  }, 60_000);
+  afterEach(async () => {
+    await reset(e);
+  }, 60_000);
+
+  it('under a concurrent writer: completes, loses no acknowledged insert, and the writer moves to new', async () => {
+    await createWritesTable(e);
+    await replicaCaughtUp(e);
+    const w = new Writer(e, 2);
+    await w.start();
+    await w.started;
+    await new Promise((r) => setTimeout(r, 300));
+    const h = createHarness({ mode: 'live', env: e });
+    let run: Awaited<ReturnType<typeof runStep>>;
+    try {
+      run = await runStep(h, 'mysql.replication.stop', { source: 'old', replica: 'new' });
+    } finally {
+      await h.close();
+    }
+    // Let the writer land a few inserts on the new primary.
+    await new Promise((r) => setTimeout(r, 300));
+    const res = await w.stop();
+    const onOld = res.acks.filter((a) => a.server === 'old').length;
+    const onNew = res.acks.filter((a) => a.server === 'new').length;
+    expect(onOld).toBeGreaterThan(50);
+    expect(onNew).toBeGreaterThan(0);
+    expect(res.otherErrors).toEqual([]);
+    expect(await lostWrites(e, res.acks)).toEqual([]);
+    expect(res.windowMs).toBeGreaterThan(0);
+    expect(run.outputs.sourceGtid).toMatch(/^0-1-\d+$/);
+    expect(run.outputs.frozenMs).toBeLessThan(1000);
+
+    const o = await connect(e, 'old');
+    const n = await connect(e, 'new');
+    try {
+      const so = await serverState(o);
+      const sn = await serverState(n);
+      expect(so.readOnly).toBe('1');
+      expect(sn).toMatchObject({ readOnly: '0', io: 'No', sql: 'No' });
+      // The final position the step journaled is the old server's, and the replica executed it.
+      expect(so.gtidBinlogPos).toBe(run.outputs.sourceGtid);
+      expect(run.outputs.replicaGtid).toBe(run.outputs.sourceGtid);
+    } finally {
+      await o.end();
+      await n.end();
+    }
+  }, 60_000);
+
+  it('undo restores read_only on both sides and restarts replication from the recorded position', async () => {
+    const o = await connect(e, 'old');
+    const n = await connect(e, 'new');
+    try {
+      await o.query(
+        "INSERT INTO orders (customer_id, total_cents, created_at) VALUES (1, 100, '2024-05-01')",
+      );
+      await replicaCaughtUp(e);
+      const before = { old: await serverState(o), new: await serverState(n) };
+      const h = createHarness({ mode: 'live', env: e });
+      const run = await runStep(h, 'mysql.replication.stop', { source: 'old', replica: 'new' }).finally(() =>
+        h.close(),
+      );
+      expect((await serverState(n)).io).toBe('No');
+
+      await undoStep(e, 'mysql.replication.stop', run);
+      const after = { old: await serverState(o), new: await serverState(n) };
+      expect(after).toEqual(before);
+      // Replication really runs again: a new write on old arrives on new.
+      await o.query(
+        "INSERT INTO orders (customer_id, total_cents, created_at) VALUES (2, 200, '2024-05-02')",
+      );
+      await replicaCaughtUp(e);
+      expect(
+        (await one<{ n: number }>(n, 'SELECT COUNT(*) AS n FROM orders WHERE total_cents = 200')).n,
+      ).toBe(1);
+      // Undo is safe to call twice.
+      await undoStep(e, 'mysql.replication.stop', run);
+      expect(await serverState(o)).toMatchObject({ readOnly: '0' });
+      expect(await serverState(n)).toMatchObject({ readOnly: '1', io: 'Yes', sql: 'Yes' });
+    } finally {
+      await o.end();
+      await n.end();
+    }
+  }, 60_000);
+
+  it('undo refuses once the new primary took writes the old one lacks, and leaves both as found', async () => {
+    const h = createHarness({ mode: 'live', env: e });
+    const run = await runStep(h, 'mysql.replication.stop', { source: 'old', replica: 'new' }).finally(() =>
+      h.close(),
+    );
+    const app = await connect(e, 'new', 'app');
+    await app.query(
+      "INSERT INTO orders (customer_id, total_cents, created_at) VALUES (3, 999, '2024-05-03')",
+    );
+    await app.end();
+    const o = await connect(e, 'old');
+    const n = await connect(e, 'new');
+    try {
+      const before = { old: await serverState(o), new: await serverState(n) };
+      const err = await undoStep(e, 'mysql.replication.stop', run).then(
+        () => undefined,
+        (x: unknown) => x as { code: string; message: string },
+      );
+      expect(err?.code).toBe('UNDO_UNSAFE_NEW_WRITES');
+      expect(err?.message).toMatch(
+        /database "new" \(.+\) has taken 1 write\(s\) since replication stopped \(up to 0-2-\d+\) that old does not have/,
+      );
+      expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
+    } finally {
+      await o.end();
+      await n.end();
+    }
+  }, 60_000);
+
+  it('dry run reads for real and records the writes, changing nothing', async () => {
+    const o = await connect(e, 'old');
+    const n = await connect(e, 'new');
+    try {
+      const before = { old: await serverState(o), new: await serverState(n) };
+      const h = createHarness({ mode: 'dry', env: e });
+      const run = await runStep(h, 'mysql.replication.stop', { source: 'old', replica: 'new' }).finally(() =>
+        h.close(),
+      );
+      expect(h.planLines()).toEqual([
+        'would SET GLOBAL read_only = ON on old: freeze the source (OFF → ON)',
+        `would run STOP REPLICA on new: after it has executed old's final position`,
+        'would SET GLOBAL read_only = OFF on new: the replica takes the writes (ON → OFF)',
+      ]);
+      expect(Object.keys(h.stats.writes)).toEqual([]);
+      expect(run.outputs.sourceGtid).toBe(before.old.gtidBinlogPos);
+      expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
+    } finally {
+      await o.end();
+      await n.end();
+    }
+  }, 60_000);
+});
