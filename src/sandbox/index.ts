@@ -223,9 +223,18 @@ async function waitServicesReady(
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(L.servicesReady)) {
     if (exited !== undefined) {
+      const tail = logTail(L.servicesLog);
+      // Another process took the port between our check and the bind.
+      if (/EADDRINUSE/.test(tail)) {
+        throw new SandboxError(
+          'PORT_IN_USE',
+          `${tail.replace(/^startup failed: /, '')}: in use by another process`,
+          { badInput: true },
+        );
+      }
       throw new SandboxError(
         'SERVICES_START_FAILED',
-        `sandbox services exited during startup (code ${exited}): ${logTail(L.servicesLog)} (log: ${L.servicesLog})`,
+        `sandbox services exited during startup (code ${exited}): ${tail} (log: ${L.servicesLog})`,
       );
     }
     if (Date.now() > deadline)
@@ -324,7 +333,7 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
       DB_ROLES.map(async (role) => track(role, await startServer(bins, template, L.db[role], ports.db))),
     );
     await Promise.all([
-      ...DB_ROLES.map((role, i) => waitServerReady(L.db[role], servers[i]!.pid)),
+      ...DB_ROLES.map((role, i) => waitServerReady(L.db[role], servers[i]!.pid, ports.db)),
       waitServicesReady(L, services, ports),
     ]);
     const tServers = performance.now();

@@ -245,13 +245,27 @@ export function rootConnection(socket: string, connectTimeout = 2000): Promise<C
   });
 }
 
-export async function waitServerReady(db: DbLayout, pid: number, timeoutMs = 30_000): Promise<void> {
+export async function waitServerReady(
+  db: DbLayout,
+  pid: number,
+  port: number,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!isAlive(pid)) {
+      const hint = errorLogHint(db);
+      // Another process took the port between our check and the bind.
+      if (/Address already in use|Bind on TCP\/IP port/.test(readLog(db))) {
+        throw new SandboxError(
+          'PORT_IN_USE',
+          `tcp/${port} on ${DB_HOSTS[db.role]} (MariaDB ${db.role}) is already in use by another process`,
+          { badInput: true },
+        );
+      }
       throw new SandboxError(
         'MARIADB_START_FAILED',
-        `MariaDB ${db.role} (pid ${pid}) exited during startup: ${errorLogHint(db)}`,
+        `MariaDB ${db.role} (pid ${pid}) exited during startup: ${hint}`,
       );
     }
     if (existsSync(db.socket)) {
@@ -270,6 +284,14 @@ export async function waitServerReady(db: DbLayout, pid: number, timeoutMs = 30_
       );
     }
     await sleep(25);
+  }
+}
+
+function readLog(db: DbLayout): string {
+  try {
+    return readFileSync(db.errorLog, 'utf8');
+  } catch {
+    return '';
   }
 }
 
