@@ -102,7 +102,8 @@ export function reconstruct(records: JournalRecord[]): RunState {
         }
         break;
       case 'undo-start':
-        if (s && s.status !== 'undone') s.ranTo = s.status;
+        // A later attempt keeps what the step first ran to: that decides whether it is undone again.
+        if (s && s.status !== 'undone' && s.status !== 'undo-failed') s.ranTo = s.status;
         break;
       case 'undo-done':
         if (s) s.status = 'undone';
