@@ -124,4 +124,40 @@ describe('rollback when step k fails', () => {
       'undo-done first',
     ]);
   });
+
+  it('an undo that keeps failing is retried by every `cutover rollback` until it works', async () => {
+    ws = workspace();
+    ws.write('files/log.txt', 'base\n');
+    const rb = writeRunbook(ws.dir, {
+      name: 'undo-fails',
+      params: { dir: ws.filesDir },
+      steps: [
+        // Its undo only works once the operator has fixed things (created the "fixed" file).
+        sh('first', 'echo first >> ${params.dir}/log.txt', {
+          undo: "test -f ${params.dir}/../fixed && sed -i '/^first$/d' ${params.dir}/log.txt",
+        }),
+        sh('boom', 'exit 1'),
+      ],
+    });
+    const before = snapshotDir(ws.filesDir);
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir], { cwd: ws.dir });
+    expect(r.code, r.stdout + r.stderr).toBe(3);
+    expect(r.stdout).toMatch(/needs a human: \[first\]/);
+    const runDir = onlyRunDir(ws.runsDir);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const again = await runCli(['rollback', runDir], { cwd: ws.dir });
+      expect(again.code, again.stdout + again.stderr).toBe(3);
+      expect(snapshotDir(ws.filesDir)).not.toEqual(before);
+    }
+    ws.write('fixed', '');
+    const fixed = await runCli(['rollback', runDir], { cwd: ws.dir });
+    expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+    expect(snapshotDir(ws.filesDir)).toEqual(before);
+    expect(events(readJournalLines(runDir), ['undo-failed', 'undo-done'])).toEqual([
+      'undo-failed first',
+      'undo-failed first',
+      'undo-failed first',
+      'undo-done first',
+    ]);
+  });
 });
