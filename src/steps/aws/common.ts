@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { CallOpts, Route53Adapter } from '../../adapters/aws.js';
 import { parseDuration } from '../../duration.js';
-import { formatMs } from '../../errors.js';
+import { formatMs, StepError } from '../../errors.js';
 import type { IamNeed, StepContext } from '../../engine/types.js';
 import { Duration } from '../../runbook/schema.js';
 
@@ -43,15 +43,24 @@ export async function waitInsync(
   what: string,
 ): Promise<void> {
   const timeoutMs = ms(p.syncTimeout, 180_000);
-  await ctx.poll({
-    what: `Route 53 change ${changeId} (${what}) to reach INSYNC — check the AWS Health dashboard if it stays PENDING`,
-    timeoutMs,
-    intervalMs: ms(p.syncInterval, 2_000),
-    check: async () => {
-      const status = await r53.changeStatus(changeId, callOpts(ctx));
-      return { done: status === 'INSYNC', status };
-    },
-  });
+  let last = 'PENDING';
+  try {
+    await ctx.poll({
+      what: `Route 53 change ${changeId} (${what}) INSYNC`,
+      timeoutMs,
+      intervalMs: ms(p.syncInterval, 2_000),
+      check: async () => {
+        last = await r53.changeStatus(changeId, callOpts(ctx));
+        return { done: last === 'INSYNC', status: last };
+      },
+    });
+  } catch (e) {
+    if (ctx.signal.aborted || (e as { code?: string }).code !== 'WAIT_TIMEOUT') throw e;
+    throw new StepError(
+      'ROUTE53_NOT_INSYNC',
+      `Route 53 change ${changeId} (${what}) still ${last} after ${formatMs(timeoutMs)}: Route 53 aims at 60s; check the AWS Health Dashboard, then raise syncTimeout or roll back`,
+    );
+  }
 }
 
 /** The maintenance budget, when the engine hands it to kinds (see the report: not in StepContext yet). */

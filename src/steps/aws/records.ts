@@ -80,7 +80,8 @@ export function formatRecord(r: RecordSet | undefined): string {
     : '';
   if (r.AliasTarget)
     return `alias ${displayName(r.AliasTarget.DNSName)} (zone ${r.AliasTarget.HostedZoneId})${routing}`;
-  return `${recordValues(r).join(', ')} TTL ${r.TTL ?? '?'}${routing}`;
+  const values = recordValues(r).map((v) => (r.Type === 'CNAME' ? v.replace(/\.$/, '') : v));
+  return `${values.join(', ')} TTL ${r.TTL ?? '?'}${routing}`;
 }
 
 /** A record set with sorted values and normalized names, for equality and stable JSON. */
