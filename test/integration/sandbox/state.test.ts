@@ -1,0 +1,97 @@
+import { writeFileSync } from 'node:fs';
+import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { calls, resetCalls, setMaintenance } from '../../../src/sandbox/admin-client.js';
+import { captureSandboxState, resetSandbox } from '../../../src/sandbox/index.js';
+import { sandboxEnv } from '../../setup/sandbox-env.js';
+import { awsClients, connect } from './helpers.js';
+
+const env = sandboxEnv();
+
+describe('captureSandboxState / resetSandbox', () => {
+  afterEach(() => resetSandbox(env));
+
+  it('is stable when nothing changed, and makes no AWS API call', async () => {
+    await resetCalls(env);
+    const a = await captureSandboxState(env);
+    const b = await captureSandboxState(env);
+    expect(b).toEqual(a);
+    expect((await calls(env)).total).toBe(0);
+    expect(a.servers.old).toEqual({ readOnly: false, superReadOnly: null, replication: [] });
+    expect(a.servers.new.readOnly).toBe(true);
+    expect(a.servers.new.replication).toEqual([
+      {
+        connection: '',
+        sourceHost: env.SANDBOX_OLD_DB_HOST,
+        sourcePort: Number(env.SANDBOX_DB_PORT),
+        ioRunning: true,
+        sqlRunning: true,
+        usingGtid: 'Slave_Pos',
+        lastSqlErrno: 0,
+      },
+    ]);
+    expect(a.maintenance).toEqual({ enabled: false });
+    expect(a.securityGroups[env.SANDBOX_SECURITY_GROUP_ID]).toContainEqual({
+      ipProtocol: 'tcp',
+      fromPort: 3306,
+      toPort: 3306,
+      cidrIpv4: env.SANDBOX_APP_SUBNET_CIDR,
+      description: 'app servers',
+    });
+    expect(JSON.stringify(a)).not.toMatch(/sgr-/);
+  });
+
+  it('sees every change a cutover makes, and resetSandbox puts the seed back', async () => {
+    const seed = await captureSandboxState(env);
+    const { ec2, route53 } = awsClients(env);
+    await ec2.send(
+      new RevokeSecurityGroupIngressCommand({
+        GroupId: env.SANDBOX_SECURITY_GROUP_ID,
+        IpPermissions: [
+          {
+            IpProtocol: 'tcp',
+            FromPort: 3306,
+            ToPort: 3306,
+            IpRanges: [{ CidrIp: env.SANDBOX_APP_SUBNET_CIDR }],
+          },
+        ],
+      }),
+    );
+    await route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: env.SANDBOX_ZONE_ID,
+        ChangeBatch: {
+          Changes: [
+            {
+              Action: 'UPSERT',
+              ResourceRecordSet: {
+                Name: env.SANDBOX_RECORD_NAME,
+                Type: 'CNAME',
+                TTL: 5,
+                ResourceRecords: [{ Value: env.SANDBOX_DB_NEW_NAME }],
+              },
+            },
+          ],
+        },
+      }),
+    );
+    await setMaintenance(env, { enabled: true, scope: 'web' });
+    writeFileSync(env.SANDBOX_CRONTAB_APP1, '# disabled by cutover\n');
+    const [o, n] = await Promise.all([connect(env, 'old', 'tool'), connect(env, 'new', 'tool')]);
+    await o.query('SET GLOBAL read_only = 1');
+    await n.query('STOP SLAVE');
+    await Promise.all([o.end(), n.end()]);
+
+    const changed = await captureSandboxState(env);
+    expect(changed.securityGroups).not.toEqual(seed.securityGroups);
+    expect(changed.records).not.toEqual(seed.records);
+    expect(changed.maintenance).toEqual({ enabled: true, scope: 'web' });
+    expect(changed.crontabs.app1).toBe('# disabled by cutover\n');
+    expect(changed.servers.old.readOnly).toBe(true);
+    expect(changed.servers.new.replication[0]).toMatchObject({ ioRunning: false, sqlRunning: false });
+
+    await resetSandbox(env);
+    expect(await captureSandboxState(env)).toEqual(seed);
+  });
+});
