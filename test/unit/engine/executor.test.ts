@@ -1,0 +1,376 @@
+// The Engine class driven directly, with small step kinds defined here (test-only: they are put in
+// the registry for these tests and taken out after). A real journal in a temp dir underneath.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { EngineEvent } from '../../../src/engine/events.js';
+import { Engine, type EngineOptions } from '../../../src/engine/executor.js';
+import { defineKind, type StepKind } from '../../../src/engine/types.js';
+import { StepError } from '../../../src/errors.js';
+import { Journal, readJournal, verifyJournal } from '../../../src/journal/journal.js';
+import { Redactor } from '../../../src/journal/redact.js';
+import { reconstruct } from '../../../src/journal/state.js';
+import { loadRunbookText } from '../../../src/runbook/load.js';
+import { prepareRunbook } from '../../../src/runbook/validate.js';
+import { kinds } from '../../../src/steps/registry.js';
+
+/** What the fake kinds did, in order: "apply:a", "undo:a", ... */
+let calls: string[] = [];
+/** Per-step failure counters for flaky steps. */
+const attempts = new Map<string, number>();
+
+const Params = z
+  .object({
+    name: z.string(),
+    sleepMs: z.number().optional(),
+    failTimes: z.number().optional(),
+    fail: z.boolean().optional(),
+    failVerify: z.boolean().optional(),
+    undoFails: z.boolean().optional(),
+    undoHangs: z.boolean().optional(),
+    healthy: z.boolean().optional(),
+  })
+  .strict();
+type P = z.infer<typeof Params>;
+
+function fake(
+  kind: string,
+  extra: Partial<StepKind<P, { before: string }>> = {},
+): StepKind<P, { before: string }> {
+  return defineKind<P, { before: string }>({
+    kind,
+    summary: 'test kind',
+    params: Params,
+    describe: (p) => [`would do ${p.name}`],
+    async snapshot(_ctx, p) {
+      return { before: `state-of-${p.name}` };
+    },
+    async apply(ctx, p) {
+      calls.push(`apply:${p.name}`);
+      if (p.sleepMs) await ctx.sleep(p.sleepMs);
+      const n = (attempts.get(p.name) ?? 0) + 1;
+      attempts.set(p.name, n);
+      if (p.fail || (p.failTimes !== undefined && n <= p.failTimes))
+        throw new StepError('FAKE_FAILED', `${p.name} failed (attempt ${n})`);
+      return { n };
+    },
+    async verify(_ctx, p) {
+      if (p.failVerify) throw new StepError('FAKE_VERIFY', `${p.name} did not take`);
+    },
+    async undo(ctx, p, snapshot) {
+      calls.push(`undo:${p.name}:${snapshot.before}`);
+      if (p.undoHangs) await ctx.sleep(60_000);
+      if (p.undoFails) throw new StepError('FAKE_UNDO', `undo of ${p.name} failed`);
+    },
+    ...extra,
+  });
+}
+
+const testKinds: StepKind[] = [
+  fake('test.change'),
+  fake('test.enter', { maintenance: 'enter' }),
+  fake('test.exit', { maintenance: 'exit' }),
+  fake('test.net', {
+    keepsRollbackSafe: true,
+    async isRollbackSafe(_ctx, p) {
+      return !!p.healthy;
+    },
+  }),
+];
+
+const registry = kinds as Map<string, StepKind>;
+beforeAll(() => {
+  for (const k of testKinds) registry.set(k.kind, k);
+});
+afterAll(() => {
+  for (const k of testKinds) registry.delete(k.kind);
+});
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+  calls = [];
+  attempts.clear();
+});
+
+type StepDef = { id: string; kind?: string } & Partial<P> & Record<string, unknown>;
+
+/** A runbook of fake steps; step-level keys (retries, pointOfNoReturn...) pass through. */
+function yaml(steps: StepDef[], top = ''): string {
+  const stepKeys = ['retries', 'retryDelay', 'timeout', 'undoTimeout', 'pointOfNoReturn', 'approval'];
+  const lines = [`version: 1`, `name: engine-test`, top, 'steps:'];
+  for (const s of steps) {
+    const w: Record<string, unknown> = { name: s.id };
+    const step: Record<string, unknown> = { id: s.id, kind: s.kind ?? 'test.change' };
+    for (const [k, v] of Object.entries(s)) {
+      if (k === 'id' || k === 'kind') continue;
+      if (stepKeys.includes(k)) step[k] = v;
+      else w[k] = v;
+    }
+    step.with = w;
+    lines.push(`  - ${JSON.stringify(step)}`);
+  }
+  return lines.join('\n');
+}
+
+async function run(steps: StepDef[], opts: { top?: string; engine?: Partial<EngineOptions> } = {}) {
+  dir = mkdtempSync(join(tmpdir(), 'cutover-engine-'));
+  const loaded = loadRunbookText(join(dir, 'runbook.yaml'), yaml(steps, opts.top));
+  const prepared = prepareRunbook(loaded, { envStrict: true });
+  const redactor = new Redactor(prepared.secrets);
+  const journal = Journal.open(dir, loaded.sha256, redactor);
+  journal.append('run-start', {
+    runId: 'test-run',
+    mode: 'run',
+    runbook: { file: loaded.file, name: prepared.runbook.name, sha256: loaded.sha256 },
+    vars: {},
+    budgetMs: prepared.budgetMs,
+    steps: prepared.runbook.steps.map((s) => ({ id: s.id, kind: s.kind })),
+  });
+  const events: EngineEvent[] = [];
+  const engine = new Engine({
+    prepared,
+    runId: 'test-run',
+    runDir: dir,
+    mode: 'run',
+    journal,
+    redactor,
+    emit: (e) => events.push(e),
+    ...opts.engine,
+  });
+  const started = performance.now();
+  const result = await engine.execute();
+  const wallMs = performance.now() - started;
+  journal.close();
+  const records = readJournal(dir);
+  return {
+    result,
+    events,
+    records,
+    wallMs,
+    types: (t: string) => records.filter((r) => r.type === t).map((r) => r.stepId),
+  };
+}
+
+describe('Engine: the happy path', () => {
+  it('runs every step in order, journals snapshot before apply, reports timings', async () => {
+    const { result, records, types } = await run([{ id: 'a' }, { id: 'b', sleepMs: 30 }, { id: 'c' }]);
+    expect(result).toMatchObject({ status: 'succeeded', exitCode: 0, leftovers: [] });
+    expect(calls).toEqual(['apply:a', 'apply:b', 'apply:c']);
+    expect(types('step-done')).toEqual(['a', 'b', 'c']);
+    const snap = records.findIndex((r) => r.type === 'snapshot' && r.stepId === 'b');
+    expect(records[snap]!.snapshot).toEqual({ before: 'state-of-b' });
+    expect(records[snap + 1]).toMatchObject({ type: 'step-done', stepId: 'b' });
+    expect(result.timings.map((t) => t.stepId)).toEqual(['a', 'b', 'c']);
+    for (const t of result.timings) expect(t.actionMs).toBeLessThanOrEqual(t.totalMs);
+    expect(result.timings[1]!.actionMs).toBeGreaterThanOrEqual(25);
+    expect(verifyJournal(dir!).ok).toBe(true);
+    expect(reconstruct(records).end).toMatchObject({ status: 'succeeded' });
+  });
+});
+
+describe('Engine: failure and rollback', () => {
+  it('undoes completed steps in reverse from their snapshots, and the failed snapshot step too', async () => {
+    const { result, types } = await run([{ id: 'a' }, { id: 'b' }, { id: 'c', fail: true }, { id: 'd' }]);
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(calls).toEqual([
+      'apply:a',
+      'apply:b',
+      'apply:c',
+      'undo:c:state-of-c',
+      'undo:b:state-of-b',
+      'undo:a:state-of-a',
+    ]);
+    expect(types('undo-done')).toEqual(['c', 'b', 'a']);
+  });
+
+  it('attempts every undo even when one fails, and lists what needs a human (exit 3)', async () => {
+    const { result, types } = await run([
+      { id: 'a' },
+      { id: 'b', undoFails: true },
+      { id: 'c', failVerify: true },
+    ]);
+    expect(result.status).toBe('rollback-incomplete');
+    expect(result.exitCode).toBe(3);
+    expect(types('undo-failed')).toEqual(['b']);
+    expect(types('undo-done')).toEqual(['c', 'a']);
+    expect(result.leftovers).toEqual([
+      { stepId: 'b', kind: 'test.change', problem: 'undo failed: undo of b failed', change: ['would do b'] },
+    ]);
+  });
+
+  it('each undo runs under its own timeout, then the rollback goes on', async () => {
+    const { result, types, wallMs } = await run([
+      { id: 'a' },
+      { id: 'b', undoHangs: true, undoTimeout: '200ms' },
+      { id: 'c', fail: true },
+    ]);
+    expect(result.exitCode).toBe(3);
+    expect(types('undo-failed')).toEqual(['b']);
+    expect(types('undo-done')).toEqual(['c', 'a']);
+    expect(wallMs).toBeLessThan(5000);
+  });
+});
+
+describe('Engine: retries', () => {
+  it('retries with doubling delays until the step passes', async () => {
+    const { result, records } = await run([{ id: 'a', failTimes: 2, retries: 3, retryDelay: '20ms' }]);
+    expect(result.status).toBe('succeeded');
+    expect(calls).toEqual(['apply:a', 'apply:a', 'apply:a']);
+    expect(records.filter((r) => r.type === 'step-retry').map((r) => r.delayMs)).toEqual([20, 40]);
+  });
+
+  it('never retries after an abort (operator interrupt)', async () => {
+    const ctrl = new AbortController();
+    setTimeout(() => ctrl.abort(), 100);
+    const { result, records } = await run(
+      [{ id: 'a' }, { id: 'b', sleepMs: 5000, retries: 5, retryDelay: '10ms' }],
+      {
+        engine: { signal: ctrl.signal },
+      },
+    );
+    expect(result.status).toBe('rolled-back');
+    expect(calls.filter((c) => c === 'apply:b')).toHaveLength(1);
+    expect(records.filter((r) => r.type === 'step-retry')).toEqual([]);
+    expect(records.find((r) => r.type === 'step-failed')).toMatchObject({
+      stepId: 'b',
+      error: { code: 'ABORTED' },
+    });
+  });
+});
+
+describe('Engine: maintenance budget', () => {
+  it('exceeding the budget aborts the step in flight and rolls back, maintenance included', async () => {
+    const { result, events, records, wallMs } = await run(
+      [
+        { id: 'before' },
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'slow', sleepMs: 10_000 },
+        { id: 'exit', kind: 'test.exit' },
+      ],
+      { top: 'maintenance: { budget: 300ms }' },
+    );
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(wallMs).toBeLessThan(3000);
+    expect(records.find((r) => r.type === 'step-failed')).toMatchObject({
+      stepId: 'slow',
+      error: { code: 'MAINTENANCE_BUDGET_EXCEEDED' },
+    });
+    expect(calls).toEqual([
+      'apply:before',
+      'apply:enter',
+      'apply:slow',
+      'undo:slow:state-of-slow',
+      'undo:enter:state-of-enter',
+      'undo:before:state-of-before',
+    ]);
+    expect(events.some((e) => e.type === 'maintenance' && e.state === 'over-budget')).toBe(true);
+    expect(records.find((r) => r.type === 'maintenance')).toMatchObject({ state: 'entered', budgetMs: 300 });
+    expect(result.maintenanceMs).toBeGreaterThanOrEqual(250);
+  });
+
+  it('within the budget the clock stops at the exit step', async () => {
+    const { result, records } = await run(
+      [
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'work', sleepMs: 50 },
+        { id: 'exit', kind: 'test.exit' },
+        { id: 'after', sleepMs: 200 },
+      ],
+      {
+        top: 'maintenance: { budget: 10s }',
+      },
+    );
+    expect(result.status).toBe('succeeded');
+    expect(result.maintenanceMs).toBeGreaterThanOrEqual(45);
+    expect(result.maintenanceMs).toBeLessThan(200);
+    expect(records.filter((r) => r.type === 'maintenance').map((r) => r.state)).toEqual([
+      'entered',
+      'exited',
+    ]);
+  });
+});
+
+describe('Engine: point of no return', () => {
+  it('a failure past it undoes nothing and says what is left in place (exit 3)', async () => {
+    const { result, types } = await run([
+      { id: 'a' },
+      { id: 'flip', pointOfNoReturn: true },
+      { id: 'c', fail: true },
+    ]);
+    expect(result).toMatchObject({ status: 'halted', exitCode: 3 });
+    expect(calls.filter((c) => c.startsWith('undo'))).toEqual([]);
+    expect(types('undo-start')).toEqual([]);
+    expect(result.leftovers.map((l) => l.stepId)).toEqual(['a', 'flip', 'c']);
+    expect(result.message).toMatch(/Past the point of no return \("flip"\)/);
+  });
+
+  it('with a healthy safety net (reverse replication), it rolls back after all', async () => {
+    const { result } = await run([
+      { id: 'net', kind: 'test.net', healthy: true },
+      { id: 'flip', pointOfNoReturn: true },
+      { id: 'c', fail: true },
+    ]);
+    expect(result.status).toBe('rolled-back');
+    expect(calls.filter((c) => c.startsWith('undo')).map((c) => c.split(':')[1])).toEqual([
+      'c',
+      'flip',
+      'net',
+    ]);
+  });
+
+  it('an unhealthy safety net does not count', async () => {
+    const { result } = await run([
+      { id: 'net', kind: 'test.net', healthy: false },
+      { id: 'flip', pointOfNoReturn: true },
+      { id: 'c', fail: true },
+    ]);
+    expect(result.status).toBe('halted');
+  });
+});
+
+describe('Engine: gates', () => {
+  it('asks at a gate and stops with a rollback when the operator declines', async () => {
+    const asked: string[] = [];
+    const { result } = await run([{ id: 'a' }, { id: 'b', approval: true }], {
+      engine: {
+        approve: async (s) => {
+          asked.push(s.id);
+          return false;
+        },
+      },
+    });
+    expect(asked).toEqual(['b']);
+    expect(calls).toEqual(['apply:a', 'undo:a:state-of-a']);
+    expect(result.status).toBe('rolled-back');
+  });
+
+  it('an approved gate is journaled with how it was passed', async () => {
+    const { result, records } = await run([{ id: 'a', approval: true }], {
+      engine: { approve: async () => true },
+    });
+    expect(result.status).toBe('succeeded');
+    expect(records.find((r) => r.type === 'gate')).toMatchObject({
+      stepId: 'a',
+      decision: 'approved',
+      via: 'prompt',
+    });
+  });
+});
+
+describe('Engine: lifecycle hooks', () => {
+  it('a failing before-step hook fails the step before it changes anything', async () => {
+    const { result } = await run([{ id: 'a' }, { id: 'b' }], {
+      engine: {
+        lifecycle: async (event, info) => {
+          if (event === 'before-step' && info.stepId === 'b') throw new Error('hook said no');
+        },
+      },
+    });
+    expect(result.status).toBe('rolled-back');
+    expect(calls).toEqual(['apply:a', 'undo:a:state-of-a']);
+  });
+});
