@@ -58,7 +58,7 @@ describe('Redactor', () => {
       { command: 'login --password ${params.p}', that: '${params.p} == "x"' },
       scope,
       quotingFor({ shellFields: ['command'], exprFields: ['that'] }),
-    ) as Record<string, string>;
+    ) as { command: string; that: string };
     // The templated forms do not contain the raw secret, yet must not show it.
     expect(rendered.command.includes(secret)).toBe(false);
     expect(rendered.that.includes(secret)).toBe(false);

@@ -115,7 +115,7 @@ describe('shell quoting', () => {
       { command: 'echo ${params.x} ${params.y}', other: 'plain ${params.x}' },
       evil,
       q,
-    ) as Record<string, string>;
+    ) as { command: string; other: string };
     expect(out.command).toBe(`echo 'a; rm -rf / #' 'it'\\''s $(id) \`id\` "q" $HOME *'`);
     // Only the declared fields are quoted.
     expect(out.other).toBe('plain a; rm -rf / #');
