@@ -471,6 +471,8 @@ class Adapter implements MysqlAdapter {
       return { rows: [], affectedRows: Number((res as { affectedRows?: number }).affectedRows ?? 0) };
     } catch (e) {
       if (signal?.aborted && e === signal.reason) throw e;
+      // mysql2 keeps the statement with its values interpolated (a password in CHANGE MASTER).
+      if (e && typeof e === 'object' && 'sql' in e) delete (e as { sql?: string }).sql;
       if ((e as ErrorLike).fatal && this.current === o) this.drop();
       throw mysqlError(this.db, e, doing);
     } finally {

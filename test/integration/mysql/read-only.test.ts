@@ -77,6 +77,46 @@ describe.skipIf(!env)('mysql.read-only on the sandbox', () => {
     }
   }, 60_000);
 
+  it('names a long-running write that blocks it, and ends it with killBlockers', async () => {
+    for (const killBlockers of [false, true]) {
+      const app = await connect(e, 'old', 'app');
+      const appId = (await one<{ id: number }>(app, 'SELECT CONNECTION_ID() AS id')).id;
+      const slow = app
+        .query("INSERT INTO orders (customer_id, total_cents, created_at) SELECT 1, SLEEP(4), '2024-01-01'")
+        .then(
+          () => 'done',
+          (x: { code?: string }) => x.code ?? 'error',
+        );
+      await new Promise((r) => setTimeout(r, 1200));
+      const h = createHarness({ mode: 'live', env: e });
+      const t0 = Date.now();
+      const res = await runStep(h, 'mysql.read-only', { on: 'old', lockWaitTimeout: '1s', killBlockers })
+        .finally(() => h.close())
+        .then(
+          (r) => r,
+          (x: { code: string; message: string }) => x,
+        );
+      expect(Date.now() - t0).toBeLessThan(3000);
+      if (killBlockers) {
+        expect((res as { outputs: { killed: number } }).outputs.killed).toBe(1);
+        expect(await slow).toBe('PROTOCOL_CONNECTION_LOST');
+        const o = await connect(e, 'old');
+        expect((await serverState(o)).readOnly).toBe('1');
+        await o.end();
+      } else {
+        expect(res).toMatchObject({ code: 'READ_ONLY_BLOCKED' });
+        expect((res as { message: string }).message).toMatch(
+          new RegExp(
+            `: SET GLOBAL read_only waited 1s for locks held by app@127\\.0\\.0\\.\\d+ \\(id ${appId}: running a INSERT for \\ds\\) — end them or set killBlockers: true$`,
+          ),
+        );
+        expect(h.warnings).toEqual([expect.stringMatching(/sessions that may block read_only: app@/)]);
+        expect(await slow).toBe('done');
+      }
+      await app.end().catch(() => undefined);
+    }
+  }, 60_000);
+
   it('dry run records the change with its previous value', async () => {
     const h = createHarness({ mode: 'dry', env: e });
     await runStep(h, 'mysql.read-only', { on: 'old' }).finally(() => h.close());

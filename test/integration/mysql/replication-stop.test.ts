@@ -131,6 +131,31 @@ describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
     }
   }, 60_000);
 
+  it('freeze: none (writes fenced by other means): the position must hold still, and undo leaves old as it found it', async () => {
+    const h = createHarness({ mode: 'live', env: e });
+    try {
+      const fence = await runStep(h, 'mysql.read-only', { on: 'old' });
+      const run = await runStep(h, 'mysql.replication.stop', {
+        source: 'old',
+        replica: 'new',
+        freeze: 'none',
+      });
+      expect(h.plan).toEqual([]);
+      const o = await connect(e, 'old');
+      const n = await connect(e, 'new');
+      expect(await serverState(n)).toMatchObject({ readOnly: '0', io: 'No', sql: 'No' });
+      await undoStep(e, 'mysql.replication.stop', run);
+      expect(await serverState(o)).toMatchObject({ readOnly: '1' });
+      expect(await serverState(n)).toMatchObject({ readOnly: '1', io: 'Yes', sql: 'Yes' });
+      await undoStep(e, 'mysql.read-only', fence);
+      expect(await serverState(o)).toMatchObject({ readOnly: '0' });
+      await o.end();
+      await n.end();
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
+
   it('dry run reads for real and records the writes, changing nothing', async () => {
     const o = await connect(e, 'old');
     const n = await connect(e, 'new');

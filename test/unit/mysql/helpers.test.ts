@@ -11,6 +11,7 @@ import {
 import { heartbeatLag, parseUtcMicros } from '../../../src/steps/mysql/heartbeat.js';
 import { mysqlKinds, mysqlPrivilegeNeeds } from '../../../src/steps/mysql/index.js';
 import { checkResult } from '../../../src/steps/mysql/query.js';
+import { threadFailure } from '../../../src/steps/mysql/replica-lag.js';
 
 const old = { name: 'old', host: '127.0.0.2', port: 33306, user: 'cutover', connectTimeoutMs: 5000 };
 
@@ -244,5 +245,38 @@ describe('kinds', () => {
     expect(crcSql('shop.orders', ['id', 'note'], 'id')).toBe(
       "SELECT COUNT(*) AS n, COALESCE(BIT_XOR(CAST(CRC32(CONCAT_WS('#', `id`, `note`, CONCAT(ISNULL(`id`), ISNULL(`note`)))) AS UNSIGNED)), 0) AS crc FROM `shop`.`orders` WHERE `id` BETWEEN ? AND ?",
     );
+  });
+});
+
+describe('replication health', () => {
+  const st = (io: string, sql: boolean, secondsBehind: number | null) => ({
+    channel: '',
+    sourceHost: 'h',
+    sourcePort: 1,
+    sourceUser: 'u',
+    sourceServerId: 1,
+    sourceUuid: null,
+    ioState: io,
+    ioRunning: io === 'Yes',
+    sqlRunning: sql,
+    secondsBehind,
+    lastIoErrno: 0,
+    lastIoError: '',
+    lastSqlErrno: 0,
+    lastSqlError: '',
+    gtidMode: 'slave_pos' as const,
+    retrievedGtid: '',
+    executedGtid: '',
+    sourceLogFile: null,
+    readSourceLogPos: null,
+    relaySourceLogFile: null,
+    execSourceLogPos: null,
+    sqlState: '',
+  });
+  it('a stopped IO thread fails even while Seconds_Behind reads 0; a stopped SQL thread fails', () => {
+    expect(threadFailure({ label: 'database "new"' }, st('No', true, 0))?.code).toBe('REPLICA_IO_STOPPED');
+    expect(threadFailure({ label: 'database "new"' }, st('Yes', false, 0))?.code).toBe('REPLICA_SQL_STOPPED');
+    expect(threadFailure({ label: 'database "new"' }, st('Connecting', true, 0))).toBeUndefined();
+    expect(threadFailure({ label: 'database "new"' }, st('Yes', true, 0))).toBeUndefined();
   });
 });
