@@ -98,7 +98,7 @@ describe.skipIf(!env)('mysql.read-only on the sandbox', () => {
         );
       expect(Date.now() - t0).toBeLessThan(3000);
       if (killBlockers) {
-        expect((res as { outputs: { killed: number } }).outputs.killed).toBe(1);
+        expect((res as unknown as { outputs: { killed: number } }).outputs.killed).toBe(1);
         expect(await slow).toBe('PROTOCOL_CONNECTION_LOST');
         const o = await connect(e, 'old');
         expect((await serverState(o)).readOnly).toBe('1');
