@@ -268,7 +268,7 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
     const alive = ownPids(L, recorded);
     const complete = COMPONENTS.every((c) => alive[c] !== undefined);
     if (complete && existsSync(L.envFile)) {
-      log(`sandbox already up in ${L.dir} (pids ${COMPONENTS.map((c) => `${c} ${alive[c]}`).join(', ')})`);
+      log(`already up in ${L.dir} (pids ${COMPONENTS.map((c) => `${c} ${alive[c]}`).join(', ')})`);
       const asked = opts.ports ? resolvePorts(opts.ports) : undefined;
       if (asked && JSON.stringify(asked) !== JSON.stringify(recorded.ports)) {
         log(
@@ -351,7 +351,7 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
     writeEnvFile(L.envFile, sandboxEnv, [
       'cutover sandbox: source this file (set -a; . .sandbox/env; set +a) or read it with --env-file',
     ]);
-    log(`sandbox up in ${seconds(performance.now() - t0)}; env: ${L.envFile}`);
+    log(`up in ${seconds(performance.now() - t0)}; env: ${L.envFile}`);
     return sandboxEnv;
   } catch (e) {
     await stopPids(Object.values(record.pids));

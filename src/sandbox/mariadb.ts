@@ -46,8 +46,16 @@ const EXTRA_DIRS = [
 ];
 export const APT_INSTALL_COMMAND = 'sudo apt-get install -y mariadb-server';
 
-function findExecutable(names: string[]): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+export interface MariadbLookup {
+  /** Where to look for binaries (default: PATH and the usual sbin/libexec directories). */
+  searchDirs?: string[];
+  /** Default: whether this process runs as root. */
+  isRoot?: boolean;
+  /** Default: /usr/sbin/policy-rc.d. */
+  policyRcPath?: string;
+}
+
+function findExecutable(names: string[], dirs: string[]): string | undefined {
   for (const name of names) {
     for (const d of dirs) {
       const p = join(d, name);
@@ -62,11 +70,20 @@ function findExecutable(names: string[]): string | undefined {
   return undefined;
 }
 
-async function probe(): Promise<MariadbBinaries | undefined> {
-  const server = process.env.CUTOVER_MARIADBD ?? findExecutable(SERVER_NAMES);
-  const installDb = findExecutable(INSTALL_NAMES);
+async function probe(dirs: string[], override: string | undefined): Promise<MariadbBinaries | undefined> {
+  const server = override ?? findExecutable(SERVER_NAMES, dirs);
+  const installDb = findExecutable(INSTALL_NAMES, dirs);
   if (!server || !installDb) return undefined;
-  const { stdout } = await run(server, ['--version']);
+  let stdout: string;
+  try {
+    ({ stdout } = await run(server, ['--version']));
+  } catch (e) {
+    throw new SandboxError(
+      'MARIADB_BROKEN',
+      `${server} --version failed (${firstLine(e)}); reinstall it: ${APT_INSTALL_COMMAND}`,
+      { cause: e },
+    );
+  }
   if (!/mariadb/i.test(stdout)) {
     throw new SandboxError(
       'MARIADB_REQUIRED',
@@ -81,11 +98,16 @@ async function probe(): Promise<MariadbBinaries | undefined> {
  * Finds mariadbd; when it is missing and we are root on a Debian-like system, installs Debian's
  * mariadb-server (saying so), otherwise fails with the exact command to run.
  */
-export async function ensureMariadb(log: (line: string) => void): Promise<MariadbBinaries> {
-  const found = await probe();
+export async function ensureMariadb(
+  log: (line: string) => void,
+  o: MariadbLookup = {},
+): Promise<MariadbBinaries> {
+  const dirs = o.searchDirs ?? [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+  const override = o.searchDirs ? undefined : process.env.CUTOVER_MARIADBD;
+  const found = await probe(dirs, override);
   if (found) return found;
-  const aptGet = findExecutable(['apt-get']);
-  if (process.getuid?.() !== 0 || !aptGet) {
+  const aptGet = findExecutable(['apt-get'], dirs);
+  if (!(o.isRoot ?? process.getuid?.() === 0) || !aptGet) {
     throw new SandboxError(
       'MARIADB_MISSING',
       `no MariaDB server binary (mariadbd) found; install it with: ${APT_INSTALL_COMMAND}`,
@@ -94,7 +116,7 @@ export async function ensureMariadb(log: (line: string) => void): Promise<Mariad
   log("no MariaDB server binary found: installing Debian's mariadb-server with apt-get (about a minute)");
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // The package would start a system-wide MariaDB on 3306; policy-rc.d keeps it from doing so.
-  const policy = '/usr/sbin/policy-rc.d';
+  const policy = o.policyRcPath ?? '/usr/sbin/policy-rc.d';
   const ownPolicy = !existsSync(policy);
   try {
     if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
@@ -112,12 +134,13 @@ export async function ensureMariadb(log: (line: string) => void): Promise<Mariad
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }
-  const installed = await probe();
-  if (!installed)
+  const installed = await probe(dirs, override);
+  if (!installed) {
     throw new SandboxError(
       'MARIADB_MISSING',
       `mariadb-server was installed but mariadbd is still not found; check: ${APT_INSTALL_COMMAND}`,
     );
+  }
   log(`installed ${installed.server} (${installed.version})`);
   return installed;
 }
