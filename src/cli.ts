@@ -261,6 +261,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // cutover supports Node 20; the SDK's notice about its future Node 22 floor is noise on an operator's terminal.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const program = buildProgram();
   try {
     const { sandboxCommand } = await import(OPTIONAL.sandbox!).catch(() => ({ sandboxCommand: undefined }));

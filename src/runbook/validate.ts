@@ -147,6 +147,8 @@ class Validator {
     this.checkSteps();
     this.checkMaintenance();
     this.checkRehearsal();
+    if (this.quietEnvRefs)
+      this.issue(['envFiles'], `${this.quietEnvRefs} \${env.X} reference(s) stay unresolved until the env file exists (checked again by plan and run)`, 'warning');
   }
 
   private checkRehearsal() {
@@ -166,6 +168,7 @@ class Validator {
       const path = resolvePath(dirname(this.loaded.file), f);
       if (!existsSync(path)) {
         this.issue(['envFiles', i], `env file ${f} not found (${path})${/sandbox/.test(f) ? ' — start it with `cutover sandbox up`' : ''}`, this.envSeverity);
+        this.envFileMissing = true;
         return;
       }
       Object.assign(fromFiles, readEnvFile(path));
@@ -209,8 +212,16 @@ class Validator {
     }
   }
 
+  /** Unset ${env.X} while an env file is missing: one summary line instead of one per reference. */
+  private quietEnvRefs = 0;
+  private envFileMissing = false;
+
   private templateIssue(path: Path, e: unknown, severityForEnv = this.envSeverity) {
     if (e instanceof TemplateError) {
+      if (e.ref.ns === 'env' && severityForEnv === 'warning' && this.envFileMissing) {
+        this.quietEnvRefs++;
+        return;
+      }
       this.issue(path, e.message, e.ref.ns === 'env' ? severityForEnv : 'error');
     } else throw e;
   }
@@ -227,7 +238,10 @@ class Validator {
     const ref = v as { env?: string; file?: string };
     if (ref.env !== undefined) {
       const val = this.env[ref.env];
-      if (val === undefined) this.issue(path, `secret environment variable ${ref.env} is not set`, this.envSeverity);
+      if (val === undefined) {
+        if (this.envFileMissing && this.envSeverity === 'warning') this.quietEnvRefs++;
+        else this.issue(path, `secret environment variable ${ref.env} is not set`, this.envSeverity);
+      }
       else this.secrets.add(val);
       return val;
     }
@@ -339,7 +353,9 @@ class Validator {
         if (refsIn(v).some((r) => r.ns === 'steps') || v.includes('${')) {
           try {
             const out = render(v, { ...this.scope(), steps: this.symbolicSteps() });
-            if (refsIn(v).some((r) => r.ns === 'steps')) symbolic.add(pathText(path));
+            // Step outputs, and params still holding an unset ${env.X}, are only known at run time.
+            if (refsIn(v).some((r) => r.ns === 'steps') || (typeof out === 'string' && out.includes('${')))
+              symbolic.add(pathText(path));
             return out;
           } catch {
             symbolic.add(pathText(path));
