@@ -283,6 +283,22 @@ export async function callAws<T>(
   }
 }
 
+/**
+ * Starts loading the SDK clients in the background. Importing @aws-sdk/client-ec2 takes over a
+ * second on a cold start: a run should pay that before its first step, not inside the maintenance
+ * window where the first AWS step (the fence) usually sits.
+ */
+export function preloadAwsSdks(): Promise<void> {
+  return Promise.all([
+    import('@aws-sdk/client-ec2'),
+    import('@aws-sdk/client-route-53'),
+    import('@aws-sdk/client-rds'),
+  ]).then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
 // ------------------------------------------------------------------ client configuration
 
 type Service = 'ec2' | 'route53' | 'rds';

@@ -204,11 +204,14 @@ async function checkDns(ctx: StepContext, p: P, desired: RecordSet): Promise<voi
     );
   let expected: string[];
   if (desired.AliasTarget) {
-    const { resolve4, resolve6 } = await import('node:dns/promises');
+    // The target's addresses: from the same servers when the target is in their zone, else the system resolver.
     const host = desired.AliasTarget.DNSName.replace(/\.$/, '');
-    expected = (await (p.type === 'AAAA' ? resolve6(host) : resolve4(host)).catch(() => [] as string[])).map(
-      (v) => normalizeValue(p.type, v),
-    );
+    const viaServers = (await dns.queryAll(host, p.type, addrs)).flatMap((a) => a.values);
+    const { resolve4, resolve6 } = await import('node:dns/promises');
+    const viaSystem = viaServers.length
+      ? []
+      : await (p.type === 'AAAA' ? resolve6(host) : resolve4(host)).catch(() => [] as string[]);
+    expected = [...new Set([...viaServers, ...viaSystem])].map((v) => normalizeValue(p.type, v));
   } else expected = (desired.ResourceRecords ?? []).map((r) => normalizeValue(p.type, r.Value)).sort();
   const want = expected.join(', ');
   await ctx.poll({
@@ -241,7 +244,7 @@ async function waitOutTtl(ctx: StepContext, p: P, oldTtl: number, since: number)
   for (let left = until - Date.now(); left > 0; left = until - Date.now()) {
     ctx.progress({
       label: `${displayName(p.name)}: waiting out the old TTL (${oldTtl}s) so cached answers expire — ${Math.ceil(left / 1000)}s left`,
-      deadline: until,
+      // No deadline: reaching the end is success, not giving up; the label counts down instead.
       current: total - left,
       total,
     });
