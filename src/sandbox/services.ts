@@ -17,6 +17,7 @@ import {
 } from './config.js';
 import { createDemoApp } from './demo-app.js';
 import { createDnsServer } from './dns-server.js';
+import { startFence } from './fence.js';
 
 export interface RunningServices {
   aws: AwsController;
@@ -48,6 +49,7 @@ export async function startServices(cfg: ServicesConfig): Promise<RunningService
     bypassToken: cfg.bypassToken,
     bypassCidr: BYPASS_CIDR,
   });
+  const fence = startFence(() => aws.state, cfg.ports.db);
   // Keep-alive connections from SDK clients would hold close() open for minutes.
   awsServer.keepAliveTimeout = 2000;
   app.server.keepAliveTimeout = 2000;
@@ -74,6 +76,7 @@ export async function startServices(cfg: ServicesConfig): Promise<RunningService
         closing(app.server),
         new Promise<void>((res) => dns.close(() => res())),
         app.close(),
+        fence.close(),
       ]);
     },
   };
