@@ -193,10 +193,14 @@ export const connectionsDrain = defineKind<DP, DrainSnap, DrainOut>({
     await ctx.sleep(quietMs);
     const after = await a.position();
     if (!samePosition(before, after)) {
-      const stay = groupSessions((await a.sessions()).filter(isClientSession));
+      const now = (await a.sessions()).filter(isClientSession);
+      const back = now.filter((x) => !allowed(x, p.allowUsers));
+      const hint = back.length
+        ? `sessions outside the allowlist are back: ${describeGroups(groupSessions(back))} — the fence (security group, maintenance mode) does not keep them out`
+        : `connected now: ${describeGroups(groupSessions(now))}; check allowed accounts, events and replication into this server`;
       throw new StepError(
         'WRITES_NOT_FENCED',
-        `${a.label}: the binlog position moved during the ${formatMs(quietMs)} quiet interval (${positionText(before)} → ${positionText(after)}): something still writes — connected now: ${describeGroups(stay)}; check allowed accounts, events and replication into this server`,
+        `${a.label}: the binlog position moved during the ${formatMs(quietMs)} quiet interval (${positionText(before)} → ${positionText(after)}): something still writes — ${hint}`,
         { before, after },
       );
     }
