@@ -55,7 +55,9 @@ export async function postWebhook(
     if (o.signal?.aborted) throw e;
     const code = (e as { code?: string }).code;
     const why =
-      code === 'HTTP_TIMEOUT' ? `no answer within ${o.timeoutMs}ms` : errorMessage(e).replace(o.url, host);
+      code === 'HTTP_TIMEOUT'
+        ? `no answer within ${o.timeoutMs}ms`
+        : errorMessage(e).replace(`${o.url}: `, '').split(o.url).join(host);
     return { delivered: false, problem: `webhook ${host}: ${why}` };
   }
 }

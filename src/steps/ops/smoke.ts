@@ -362,10 +362,19 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
       const timeoutMs = c.readTimeout !== undefined ? parseDuration(c.readTimeout)! : 5000;
       const t0 = performance.now();
       const deadline = Date.now() + timeoutMs;
+      let noTable = false;
       for (;;) {
-        const rows = await reader.query(`SELECT id FROM ${quoteTable(table)} WHERE id = ?`, [id], {
-          op: 'canary-read',
-        });
+        let rows: unknown[] = [];
+        try {
+          rows = await reader.query(`SELECT id FROM ${quoteTable(table)} WHERE id = ?`, [id], {
+            op: 'canary-read',
+          });
+          noTable = false;
+        } catch (e) {
+          // The table itself may not have replicated there (yet): the row is not there either.
+          if ((e as StepError).details?.mysqlCode !== 'ER_NO_SUCH_TABLE') throw e;
+          noTable = true;
+        }
         if (rows.length) {
           out.readBack = true;
           out.readBackMs = Math.round(performance.now() - t0);
@@ -373,7 +382,7 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
         }
         if (Date.now() >= deadline) {
           out.problems.push(
-            `canary row not found on ${reader.label} within ${formatMs(timeoutMs)} — the write did not reach it`,
+            `canary row not found on ${reader.label} within ${formatMs(timeoutMs)}${noTable ? ' (nor its table)' : ''} — the write did not reach it`,
           );
           break;
         }
@@ -382,7 +391,7 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
     }
   } catch (e) {
     if (ctx.signal.aborted) throw e;
-    out.problems.push(`canary: ${errorMessage(e)}`);
+    out.problems.push(errorMessage(e));
   } finally {
     // Always: the row (and the table, if this step made it) must not outlive the check.
     try {
