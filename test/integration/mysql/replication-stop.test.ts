@@ -131,6 +131,36 @@ describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
     }
   }, 60_000);
 
+  it('a replica that cannot catch up in time fails the step; its undo unfreezes old and leaves replication running', async () => {
+    const o = await connect(e, 'old');
+    const n = await connect(e, 'new');
+    try {
+      await n.query('STOP SLAVE');
+      await n.query('CHANGE MASTER TO MASTER_DELAY = 30');
+      await n.query('START SLAVE');
+      await o.query("INSERT INTO orders (customer_id, total_cents, created_at) VALUES (1, 7, '2024-09-01')");
+      const before = { old: await serverState(o), new: await serverState(n) };
+      const h = createHarness({ mode: 'live', env: e });
+      const err = await runStep(h, 'mysql.replication.stop', { source: 'old', replica: 'new', timeout: '1s' })
+        .finally(() => h.close())
+        .then(
+          () => undefined,
+          (x: { code: string; message: string; run: { params: unknown; snapshot: unknown } }) => x,
+        );
+      expect(err?.code).toBe('REPLICA_NOT_CAUGHT_UP');
+      expect(err?.message).toMatch(
+        /^database "new" \(.+\) did not reach old's position 0-1-\d+ within 1\.0s \(IO Yes, SQL Yes, Seconds_Behind \d+\)/,
+      );
+      expect((await serverState(o)).readOnly).toBe('1');
+      // The engine undoes a failed step that has a snapshot: from the journaled snapshot, no outputs.
+      await undoStep(e, 'mysql.replication.stop', { ...err!.run, outputs: undefined as never });
+      expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
+    } finally {
+      await o.end();
+      await n.end();
+    }
+  }, 60_000);
+
   it('freeze: none (writes fenced by other means): the position must hold still, and undo leaves old as it found it', async () => {
     const h = createHarness({ mode: 'live', env: e });
     try {
