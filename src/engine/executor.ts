@@ -1,6 +1,13 @@
 // The runbook executor. Reads like the runbook it runs: for each step, gate → before checks →
 // snapshot (journaled) → apply → verify → after checks; on failure, undo in reverse from snapshots.
-import { Adapters, type AdapterEnv, type AwsSettings, newStats, renderChange, type PlannedChange } from '../adapters/adapters.js';
+import {
+  Adapters,
+  type AdapterEnv,
+  type AwsSettings,
+  newStats,
+  renderChange,
+  type PlannedChange,
+} from '../adapters/adapters.js';
 import { parseDuration } from '../duration.js';
 import {
   AbortedError,
@@ -138,22 +145,40 @@ export class Engine {
     return this.o.prepared.runbook.steps;
   }
 
-  private emitStep(stepId: string, state: StepState, extra: { attempt?: number; durationMs?: number; error?: ErrorInfo; note?: string } = {}) {
+  private emitStep(
+    stepId: string,
+    state: StepState,
+    extra: { attempt?: number; durationMs?: number; error?: ErrorInfo; note?: string } = {},
+  ) {
     this.o.emit(this.o.redactor.value({ type: 'step', stepId, state, ...extra }));
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string, stepId = this.currentStep) {
-    this.o.emit({ type: 'log', level, message: this.o.redactor.text(message), ...(stepId ? { stepId } : {}) });
+    this.o.emit({
+      type: 'log',
+      level,
+      message: this.o.redactor.text(message),
+      ...(stepId ? { stepId } : {}),
+    });
   }
 
   private journal(type: string, data: Record<string, unknown> = {}) {
     return this.o.journal.append(type, data);
   }
 
-  private async lifecycle(event: LifecycleEvent, info: { stepId?: string; kind?: string; status?: string; error?: ErrorInfo } = {}, mayFail = false) {
+  private async lifecycle(
+    event: LifecycleEvent,
+    info: { stepId?: string; kind?: string; status?: string; error?: ErrorInfo } = {},
+    mayFail = false,
+  ) {
     if (!this.o.lifecycle) return;
     try {
-      await this.o.lifecycle(event, { runId: this.o.runId, runDir: this.o.runDir, dryRun: this.o.mode === 'plan', ...info });
+      await this.o.lifecycle(event, {
+        runId: this.o.runId,
+        runDir: this.o.runDir,
+        dryRun: this.o.mode === 'plan',
+        ...info,
+      });
     } catch (e) {
       if (mayFail) throw e;
       this.log('warn', `${event} hook/notification failed: ${errorMessage(e)}`);
@@ -175,8 +200,10 @@ export class Engine {
       resumed: !!resume,
     });
     if (resume) this.journal('run-resume', {});
+    await this.preload();
     await this.lifecycle('start');
-    for (const w of prepared.warnings) this.log('warn', `${w.pos.file}:${w.pos.line}:${w.pos.col} ${w.message}`);
+    for (const w of prepared.warnings)
+      this.log('warn', `${w.pos.file}:${w.pos.line}:${w.pos.col} ${w.message}`);
 
     try {
       for (const step of this.steps) {
@@ -191,7 +218,10 @@ export class Engine {
           const gate = await this.gate(step);
           if (gate) return gate;
         }
-        await this.runStep(step, prior?.status === 'in-flight' && prior.applyStarted ? { snapshot: prior.snapshot } : undefined);
+        await this.runStep(
+          step,
+          prior?.status === 'in-flight' && prior.applyStarted ? { snapshot: prior.snapshot } : undefined,
+        );
       }
     } catch (e) {
       return this.onFailure(e);
@@ -200,11 +230,23 @@ export class Engine {
     }
     if (this.o.mode === 'plan') {
       const failed = this.planFailures > 0;
-      return this.finish(failed ? 'plan-failed' : 'planned', failed ? ExitCode.failedRolledBack : ExitCode.ok,
-        failed ? `plan found ${this.planFailures} failing check(s); nothing was changed` : 'plan complete; nothing was changed', []);
+      return this.finish(
+        failed ? 'plan-failed' : 'planned',
+        failed ? ExitCode.failedRolledBack : ExitCode.ok,
+        failed
+          ? `plan found ${this.planFailures} failing check(s); nothing was changed`
+          : 'plan complete; nothing was changed',
+        [],
+      );
     }
     await this.lifecycle('success', { status: 'succeeded' });
     return this.finish('succeeded', ExitCode.ok, 'cutover complete', []);
+  }
+
+  /** Module loading costs hundreds of ms: pay it before the first step, outside any maintenance window. */
+  private async preload(): Promise<void> {
+    const used = new Set(this.steps.map((s) => getKind(s.kind)!));
+    await Promise.all([...used].map((k) => k.preload?.().catch(() => undefined)));
   }
 
   private restoreCompleted(step: Step, snapshot: unknown, outputs: Record<string, unknown>) {
@@ -235,7 +277,12 @@ export class Engine {
       this.journal('gate', { stepId: step.id, decision: 'needs-approval' });
       this.emitStep(step.id, 'awaiting-approval');
       const msg = `step "${step.id}" needs approval and there is no terminal to ask on; nothing more was changed. Continue with \`cutover resume ${this.o.runDir} --yes\`${this.changesMade ? ` or undo with \`cutover rollback ${this.o.runDir}\`` : ''}`;
-      return this.finish('paused', this.changesMade ? ExitCode.manualActionNeeded : ExitCode.badInput, msg, this.changesMade ? this.pendingLeftovers('left in place at the approval gate') : []);
+      return this.finish(
+        'paused',
+        this.changesMade ? ExitCode.manualActionNeeded : ExitCode.badInput,
+        msg,
+        this.changesMade ? this.pendingLeftovers('left in place at the approval gate') : [],
+      );
     }
     this.emitStep(step.id, 'awaiting-approval');
     const ok = await this.o.approve(who);
@@ -246,12 +293,17 @@ export class Engine {
 
   // ---------------------------------------------------------------- one step
 
-  private resolveParams(step: Step | { id: string; kind: string; with?: Record<string, unknown> }, kind: StepKind, raw = step.with ?? {}): unknown {
+  private resolveParams(
+    step: Step | { id: string; kind: string; with?: Record<string, unknown> },
+    kind: StepKind,
+    raw = step.with ?? {},
+  ): unknown {
     let rendered: unknown;
     try {
       rendered = render(raw, this.scope, quotingFor(kind));
     } catch (e) {
-      if (e instanceof TemplateError) throw new StepError('TEMPLATE_UNRESOLVED', `step "${step.id}": ${e.message}`);
+      if (e instanceof TemplateError)
+        throw new StepError('TEMPLATE_UNRESOLVED', `step "${step.id}": ${e.message}`);
       throw e;
     }
     const parsed = parseParams(kind.params, rendered);
@@ -286,6 +338,7 @@ export class Engine {
       dryRun: this.o.mode === 'plan',
       signal,
       adapters: this.adapters,
+      ...(this.o.prepared.budgetMs !== undefined ? { budgetMs: this.o.prepared.budgetMs } : {}),
       database: (name) => this.adapters.env.database(name),
       log: (message) => this.log('info', message, stepId),
       warn: (message) => {
@@ -303,7 +356,10 @@ export class Engine {
           if (r.done) return r.value as never;
           last = r.status ?? last;
           if (Date.now() >= deadline)
-            throw new StepError('WAIT_TIMEOUT', `${opts.what}: not reached within ${formatMs(opts.timeoutMs)}${last ? ` (last: ${last})` : ''}`);
+            throw new StepError(
+              'WAIT_TIMEOUT',
+              `${opts.what}: not reached within ${formatMs(opts.timeoutMs)}${last ? ` (last: ${last})` : ''}`,
+            );
           ctx.progress({ label: `${opts.what}${last ? ` — ${last}` : ''}`, deadline });
           await sleep(Math.min(opts.intervalMs, Math.max(0, deadline - Date.now())));
         }
@@ -313,7 +369,12 @@ export class Engine {
   }
 
   /** Runs fn under a timeout and the run's abort signal; the kind gets a signal it should honour. */
-  private async guarded<T>(what: string, timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>, linkRun = true): Promise<T> {
+  private async guarded<T>(
+    what: string,
+    timeoutMs: number,
+    fn: (signal: AbortSignal) => Promise<T>,
+    linkRun = true,
+  ): Promise<T> {
     const ctrl = new AbortController();
     const onRunAbort = () => ctrl.abort(this.runAbort.signal.reason);
     if (linkRun) {
@@ -362,7 +423,12 @@ export class Engine {
     let result: { outputs: Record<string, unknown>; state: StepState };
     try {
       params = this.resolveParams(step, kind);
-      this.journal('step-start', { stepId: step.id, kind: step.kind, inputs: params, ...(inFlight ? { resumed: true } : {}) });
+      this.journal('step-start', {
+        stepId: step.id,
+        kind: step.kind,
+        inputs: params,
+        ...(inFlight ? { resumed: true } : {}),
+      });
       await this.lifecycle('before-step', { stepId: step.id, kind: step.kind }, true);
 
       result = await this.guarded(`step "${step.id}"`, timeoutMs, async (signal) => {
@@ -372,7 +438,12 @@ export class Engine {
         if (inFlight) {
           // The process died mid-apply: find out whether the change happened before redoing it.
           const applied = await timed(() => this.isApplied(kind, ctx, params, snapshot));
-          this.log('info', applied ? 'interrupted step had completed; verified, not re-applied' : 'interrupted step had not completed; applying it again');
+          this.log(
+            'info',
+            applied
+              ? 'interrupted step had completed; verified, not re-applied'
+              : 'interrupted step had not completed; applying it again',
+          );
           if (applied) {
             this.journal('step-reconciled', { stepId: step.id, applied: true });
             return finish({});
@@ -389,14 +460,21 @@ export class Engine {
           let outputs: Record<string, unknown> = {};
           let failure: unknown;
           try {
-            outputs = ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
+            outputs =
+              ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
           } catch (e) {
             failure = e;
           }
           // Recorded writes are the exact plan; describe() adds notes, or stands in when apply could not record.
           const described = kind.describe(params, snapshot ?? undefined);
           const recorded = this.currentPlan.map(renderChange);
-          const unique = [...new Set(recorded.length ? [...recorded, ...described.filter((l) => !/^\s*(undo )?would /.test(l))] : described)];
+          const unique = [
+            ...new Set(
+              recorded.length
+                ? [...recorded, ...described.filter((l) => !/^\s*(undo )?would /.test(l))]
+                : described,
+            ),
+          ];
           this.o.emit(this.o.redactor.value({ type: 'plan', stepId: step.id, lines: unique }));
           this.journal('plan', { stepId: step.id, lines: unique, recorded: this.currentPlan });
           this.plannedWrites += this.currentPlan.length;
@@ -405,12 +483,15 @@ export class Engine {
         }
 
         const retries = step.retries ?? this.o.prepared.runbook.defaults?.retries ?? 0;
-        const baseDelay = parseDuration(step.retryDelay ?? this.o.prepared.runbook.defaults?.retryDelay ?? '1s')!;
+        const baseDelay = parseDuration(
+          step.retryDelay ?? this.o.prepared.runbook.defaults?.retryDelay ?? '1s',
+        )!;
         for (let attempt = 1; ; attempt++) {
           try {
             this.emitStep(step.id, 'running', { attempt });
             this.changesMade ||= !kind.readOnly;
-            const outputs = ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
+            const outputs =
+              ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
             applied = true;
             if (kind.maintenance === 'enter') this.startMaintenanceClock();
             this.emitStep(step.id, 'verifying', { attempt });
@@ -422,8 +503,16 @@ export class Engine {
             // Never retry after an abort (operator, budget, timeout): the run is ending.
             if (signal.aborted || attempt > retries) throw e;
             const delay = Math.min(baseDelay * 2 ** (attempt - 1), 60_000);
-            this.journal('step-retry', { stepId: step.id, attempt, delayMs: delay, error: { code: errorCode(e), message: errorMessage(e) } });
-            this.emitStep(step.id, 'retrying', { attempt, error: { code: errorCode(e), message: errorMessage(e) } });
+            this.journal('step-retry', {
+              stepId: step.id,
+              attempt,
+              delayMs: delay,
+              error: { code: errorCode(e), message: errorMessage(e) },
+            });
+            this.emitStep(step.id, 'retrying', {
+              attempt,
+              error: { code: errorCode(e), message: errorMessage(e) },
+            });
             await ctx.sleep(delay);
           }
         }
@@ -442,7 +531,11 @@ export class Engine {
         this.scope.steps[step.id] = { outputs: {} };
         if (writesBefore > 0) {
           this.journal('plan-check-deferred', { stepId: step.id, error: info, durationMs });
-          this.log('warn', `cannot be judged before the earlier changes are made; today it says: ${info.message}`, step.id);
+          this.log(
+            'warn',
+            `cannot be judged before the earlier changes are made; today it says: ${info.message}`,
+            step.id,
+          );
           this.emitStep(step.id, 'planned', { durationMs, note: 'check deferred to the real run' });
           this.currentStep = undefined;
           return;
@@ -454,12 +547,18 @@ export class Engine {
         this.currentStep = undefined;
         return;
       }
-      this.journal('step-failed', { stepId: step.id, error: info, durationMs, ...(applied ? { applied: true } : {}) });
+      this.journal('step-failed', {
+        stepId: step.id,
+        error: info,
+        durationMs,
+        ...(applied ? { applied: true } : {}),
+      });
       this.emitStep(step.id, 'failed', { error: info, durationMs });
       // A failed step whose undo restores a snapshot is undone too: it may have half-applied. One
       // whose apply completed (verify or an after check failed) made its change: undo it as well.
       const partial: Completed = { step, kind, params, snapshot, outputs: undefined, status: 'partial' };
-      if ((snapshotTaken && kind.snapshot && kind.undo) || (applied && this.undoable(partial))) this.completed.push(partial);
+      if ((snapshotTaken && kind.snapshot && kind.undo) || (applied && this.undoable(partial)))
+        this.completed.push(partial);
       await this.lifecycle('failure', { stepId: step.id, kind: step.kind, error: info });
       throw new StepFailure(step.id, info, e);
     }
@@ -473,7 +572,12 @@ export class Engine {
       this.currentStep = undefined;
       return;
     }
-    this.journal('step-done', { stepId: step.id, outputs, durationMs: Math.round(totalMs * 1000) / 1000, actionMs: Math.round(actionMs * 1000) / 1000 });
+    this.journal('step-done', {
+      stepId: step.id,
+      outputs,
+      durationMs: Math.round(totalMs * 1000) / 1000,
+      actionMs: Math.round(actionMs * 1000) / 1000,
+    });
     this.completed.push({ step, kind, params, snapshot, outputs, status: 'done' });
     if (kind.maintenance === 'exit') this.stopMaintenanceClock(true);
     this.emitStep(step.id, 'done', { durationMs: totalMs });
@@ -490,7 +594,12 @@ export class Engine {
     this.currentStep = undefined;
   }
 
-  private async isApplied(kind: StepKind, ctx: StepContext, params: unknown, snapshot: unknown): Promise<boolean> {
+  private async isApplied(
+    kind: StepKind,
+    ctx: StepContext,
+    params: unknown,
+    snapshot: unknown,
+  ): Promise<boolean> {
     if (kind.isApplied) return kind.isApplied(ctx, params, snapshot);
     if (!kind.verify) return false;
     try {
@@ -501,10 +610,19 @@ export class Engine {
     }
   }
 
-  private async runCheck(step: Step, check: Check, phase: 'before' | 'after', signal: AbortSignal): Promise<void> {
+  private async runCheck(
+    step: Step,
+    check: Check,
+    phase: 'before' | 'after',
+    signal: AbortSignal,
+  ): Promise<void> {
     const kind = getKind(check.kind)!;
     const label = check.name ?? check.kind;
-    const params = this.resolveParams({ id: `${step.id} ${phase} check`, kind: check.kind, with: check.with }, kind, check.with ?? {});
+    const params = this.resolveParams(
+      { id: `${step.id} ${phase} check`, kind: check.kind, with: check.with },
+      kind,
+      check.with ?? {},
+    );
     const ctx = this.context(step.id, signal);
     const once = async () => {
       await kind.apply(ctx, params, undefined);
@@ -530,9 +648,18 @@ export class Engine {
       }
       this.journal('check', { stepId: step.id, phase, check: label, ok: true });
     } catch (e) {
-      this.journal('check', { stepId: step.id, phase, check: label, ok: false, error: { code: errorCode(e), message: errorMessage(e) } });
+      this.journal('check', {
+        stepId: step.id,
+        phase,
+        check: label,
+        ok: false,
+        error: { code: errorCode(e), message: errorMessage(e) },
+      });
       if (e instanceof CutoverError && (e.code === 'ABORTED' || e.code === 'STEP_TIMEOUT')) throw e;
-      throw new StepError(e instanceof CutoverError ? e.code : 'CHECK_FAILED', `${phase} check ${label} failed: ${errorMessage(e)}`);
+      throw new StepError(
+        e instanceof CutoverError ? e.code : 'CHECK_FAILED',
+        `${phase} check ${label} failed: ${errorMessage(e)}`,
+      );
     }
   }
 
@@ -543,13 +670,28 @@ export class Engine {
     this.maintenanceStart = performance.now();
     const budgetMs = this.o.prepared.budgetMs;
     this.journal('maintenance', { state: 'entered', budgetMs });
-    this.o.emit({ type: 'maintenance', state: 'entered', elapsedMs: 0, ...(budgetMs !== undefined ? { budgetMs } : {}) });
+    this.o.emit({
+      type: 'maintenance',
+      state: 'entered',
+      elapsedMs: 0,
+      ...(budgetMs !== undefined ? { budgetMs } : {}),
+    });
     this.maintenanceTimer = setInterval(() => {
       const elapsedMs = performance.now() - this.maintenanceStart!;
-      this.o.emit({ type: 'maintenance', state: 'tick', elapsedMs, ...(budgetMs !== undefined ? { budgetMs } : {}) });
+      this.o.emit({
+        type: 'maintenance',
+        state: 'tick',
+        elapsedMs,
+        ...(budgetMs !== undefined ? { budgetMs } : {}),
+      });
       if (budgetMs !== undefined && elapsedMs > budgetMs && !this.runAbort.signal.aborted) {
         this.o.emit({ type: 'maintenance', state: 'over-budget', elapsedMs, budgetMs });
-        this.runAbort.abort(new StepError('MAINTENANCE_BUDGET_EXCEEDED', `maintenance budget of ${formatMs(budgetMs)} exceeded`));
+        this.runAbort.abort(
+          new StepError(
+            'MAINTENANCE_BUDGET_EXCEEDED',
+            `maintenance budget of ${formatMs(budgetMs)} exceeded`,
+          ),
+        );
       }
     }, 250);
     this.maintenanceTimer.unref();
@@ -564,7 +706,12 @@ export class Engine {
     if (exited) {
       const budgetMs = this.o.prepared.budgetMs;
       this.journal('maintenance', { state: 'exited', elapsedMs: Math.round(this.maintenanceMs), budgetMs });
-      this.o.emit({ type: 'maintenance', state: 'exited', elapsedMs: this.maintenanceMs, ...(budgetMs !== undefined ? { budgetMs } : {}) });
+      this.o.emit({
+        type: 'maintenance',
+        state: 'exited',
+        elapsedMs: this.maintenanceMs,
+        ...(budgetMs !== undefined ? { budgetMs } : {}),
+      });
     }
   }
 
@@ -572,17 +719,26 @@ export class Engine {
 
   private async onFailure(e: unknown): Promise<RunResult> {
     this.stopMaintenanceClock();
-    const failure = e instanceof StepFailure ? e : new StepFailure(this.currentStep ?? '-', { code: errorCode(e), message: errorMessage(e) }, e);
+    const failure =
+      e instanceof StepFailure
+        ? e
+        : new StepFailure(this.currentStep ?? '-', { code: errorCode(e), message: errorMessage(e) }, e);
     const interrupted = failure.info.code === 'ABORTED';
     const reason = `step "${failure.stepId}" failed: ${failure.info.message}`;
 
-    if (this.o.mode === 'plan') return this.finish('plan-failed', ExitCode.failedRolledBack, `${reason}; nothing was changed`, []);
+    if (this.o.mode === 'plan')
+      return this.finish('plan-failed', ExitCode.failedRolledBack, `${reason}; nothing was changed`, []);
 
     if (this.pnrStep) {
       const net = await this.rollbackSafetyNet();
       if (!net) {
         const msg = `${reason}. Past the point of no return ("${this.pnrStep}"): nothing was undone automatically. Check the state below, then undo on purpose with \`cutover rollback ${this.o.runDir}\` or finish with \`cutover resume ${this.o.runDir}\``;
-        return this.finish('halted', ExitCode.manualActionNeeded, msg, this.pendingLeftovers('left in place past the point of no return'));
+        return this.finish(
+          'halted',
+          ExitCode.manualActionNeeded,
+          msg,
+          this.pendingLeftovers('left in place past the point of no return'),
+        );
       }
       this.log('info', `past the point of no return, but ${net} is healthy: rolling back loses no writes`);
     }
@@ -591,7 +747,12 @@ export class Engine {
       const ok = await this.o.confirmRollback(reason);
       if (!ok) {
         const msg = `${reason}. Left as is at your request: undo with \`cutover rollback ${this.o.runDir}\` or continue with \`cutover resume ${this.o.runDir}\``;
-        return this.finish('interrupted', ExitCode.manualActionNeeded, msg, this.pendingLeftovers('left in place after the interrupt'));
+        return this.finish(
+          'interrupted',
+          ExitCode.manualActionNeeded,
+          msg,
+          this.pendingLeftovers('left in place after the interrupt'),
+        );
       }
     }
     return this.rollbackCompleted(reason);
@@ -602,8 +763,13 @@ export class Engine {
     for (const c of this.completed) {
       if (!c.kind.keepsRollbackSafe || !c.kind.isRollbackSafe || c.status !== 'done') continue;
       try {
-        const ok = await this.guarded(`${c.step.id} health`, 30_000, (signal) =>
-          c.kind.isRollbackSafe!(this.context(c.step.id, signal), c.params, c.snapshot, c.outputs), false);
+        const ok = await this.guarded(
+          `${c.step.id} health`,
+          30_000,
+          (signal) =>
+            c.kind.isRollbackSafe!(this.context(c.step.id, signal), c.params, c.snapshot, c.outputs),
+          false,
+        );
         if (ok) return `${c.step.kind} ("${c.step.id}")`;
       } catch {
         // unhealthy: keep looking
@@ -618,17 +784,21 @@ export class Engine {
   }
 
   private pendingLeftovers(problem: string): Leftover[] {
-    return this.completed.filter((c) => this.undoable(c) && c.step.rollback !== 'none').map((c) => ({
-      stepId: c.step.id,
-      kind: c.step.kind,
-      problem,
-      change: this.safeDescribe(c),
-    }));
+    return this.completed
+      .filter((c) => this.undoable(c) && c.step.rollback !== 'none')
+      .map((c) => ({
+        stepId: c.step.id,
+        kind: c.step.kind,
+        problem,
+        change: this.safeDescribe(c),
+      }));
   }
 
   private safeDescribe(c: Completed): string[] {
     try {
-      return c.params === undefined ? [] : c.kind.describe(c.params, c.snapshot ?? undefined).map((l) => this.o.redactor.text(l));
+      return c.params === undefined
+        ? []
+        : c.kind.describe(c.params, c.snapshot ?? undefined).map((l) => this.o.redactor.text(l));
     } catch {
       return [];
     }
@@ -652,22 +822,32 @@ export class Engine {
       this.currentStep = id;
       this.journal('undo-start', { stepId: id });
       this.emitStep(id, 'rolling-back');
-      const timeoutMs = c.step.undoTimeout !== undefined ? parseDuration(c.step.undoTimeout)! : this.stepTimeout(c.step);
+      const timeoutMs =
+        c.step.undoTimeout !== undefined ? parseDuration(c.step.undoTimeout)! : this.stepTimeout(c.step);
       try {
         // Undo runs even after an interrupt: it gets its own signal, not the run's.
-        await this.guarded(`undo of "${id}"`, timeoutMs, async (signal) => {
-          const ctx = this.context(id, signal);
-          const params = c.params ?? this.resolveParams(c.step, c.kind);
-          if (c.step.rollback && c.step.rollback !== 'none') {
-            const rk = getKind(c.step.rollback.kind)!;
-            const rp = this.resolveParams({ id: `${id} rollback`, kind: rk.kind, with: c.step.rollback.with }, rk, c.step.rollback.with ?? {});
-            const snap = rk.snapshot ? await rk.snapshot(ctx, rp) : null;
-            const out = ((await rk.apply(ctx, rp, snap)) as Record<string, unknown>) ?? {};
-            if (rk.verify) await rk.verify(ctx, rp, snap, out);
-          } else {
-            await c.kind.undo!(ctx, params, c.snapshot, c.outputs);
-          }
-        }, false);
+        await this.guarded(
+          `undo of "${id}"`,
+          timeoutMs,
+          async (signal) => {
+            const ctx = this.context(id, signal);
+            const params = c.params ?? this.resolveParams(c.step, c.kind);
+            if (c.step.rollback && c.step.rollback !== 'none') {
+              const rk = getKind(c.step.rollback.kind)!;
+              const rp = this.resolveParams(
+                { id: `${id} rollback`, kind: rk.kind, with: c.step.rollback.with },
+                rk,
+                c.step.rollback.with ?? {},
+              );
+              const snap = rk.snapshot ? await rk.snapshot(ctx, rp) : null;
+              const out = ((await rk.apply(ctx, rp, snap)) as Record<string, unknown>) ?? {};
+              if (rk.verify) await rk.verify(ctx, rp, snap, out);
+            } else {
+              await c.kind.undo!(ctx, params, c.snapshot, c.outputs);
+            }
+          },
+          false,
+        );
         const durationMs = performance.now() - t0;
         this.journal('undo-done', { stepId: id, durationMs: Math.round(durationMs) });
         this.emitStep(id, 'rolled-back', { durationMs });
@@ -676,20 +856,48 @@ export class Engine {
         const info = { code: errorCode(e), message: errorMessage(e) };
         this.journal('undo-failed', { stepId: id, error: info });
         this.emitStep(id, 'rollback-failed', { error: info });
-        leftovers.push({ stepId: id, kind: c.step.kind, problem: `undo failed: ${info.message}`, change: this.safeDescribe(c) });
+        leftovers.push({
+          stepId: id,
+          kind: c.step.kind,
+          problem: `undo failed: ${info.message}`,
+          change: this.safeDescribe(c),
+        });
       }
     }
     this.currentStep = undefined;
     if (leftovers.length)
-      return this.finish('rollback-incomplete', ExitCode.manualActionNeeded, `${reason}. Rollback incomplete: ${leftovers.length} step(s) need a human (listed below)`, leftovers);
-    return this.finish('rolled-back', ExitCode.failedRolledBack, `${reason}. Rolled back ${todo.length} step(s); everything is as it was`, []);
+      return this.finish(
+        'rollback-incomplete',
+        ExitCode.manualActionNeeded,
+        `${reason}. Rollback incomplete: ${leftovers.length} step(s) need a human (listed below)`,
+        leftovers,
+      );
+    return this.finish(
+      'rolled-back',
+      ExitCode.failedRolledBack,
+      `${reason}. Rolled back ${todo.length} step(s); everything is as it was`,
+      [],
+    );
   }
 
-  private async finish(status: RunStatus, exitCode: number, message: string, leftovers: Leftover[]): Promise<RunResult> {
+  private async finish(
+    status: RunStatus,
+    exitCode: number,
+    message: string,
+    leftovers: Leftover[],
+  ): Promise<RunResult> {
     this.stopMaintenanceClock();
     const durationMs = performance.now() - this.started;
     const msg = this.o.redactor.text(message);
-    this.journal('run-end', { status, exitCode, message: msg, durationMs: Math.round(durationMs), leftovers, ...(this.maintenanceMs !== undefined ? { maintenanceMs: Math.round(this.maintenanceMs) } : {}), adapterStats: this.stats });
+    this.journal('run-end', {
+      status,
+      exitCode,
+      message: msg,
+      durationMs: Math.round(durationMs),
+      leftovers,
+      ...(this.maintenanceMs !== undefined ? { maintenanceMs: Math.round(this.maintenanceMs) } : {}),
+      adapterStats: this.stats,
+    });
     await this.adapters.closeAll();
     const result: RunResult = {
       status,
@@ -702,7 +910,17 @@ export class Engine {
       planFailures: this.planFailures,
       ...(this.maintenanceMs !== undefined ? { maintenanceMs: this.maintenanceMs } : {}),
     };
-    this.o.emit(this.o.redactor.value({ type: 'run-end', status, exitCode, durationMs, message: msg, leftovers, ...(this.maintenanceMs !== undefined ? { maintenanceMs: this.maintenanceMs } : {}) }));
+    this.o.emit(
+      this.o.redactor.value({
+        type: 'run-end',
+        status,
+        exitCode,
+        durationMs,
+        message: msg,
+        leftovers,
+        ...(this.maintenanceMs !== undefined ? { maintenanceMs: this.maintenanceMs } : {}),
+      }),
+    );
     return result;
   }
 
@@ -726,10 +944,21 @@ export class Engine {
       const kind = getKind(step.kind)!;
       // Outputs feed later steps' templates, undone or not.
       this.scope.steps[step.id] = { outputs: s.outputs ?? {} };
-      const partial = (s.status === 'failed' || s.status === 'in-flight' || s.status === 'undo-failed') && s.applyStarted;
-      const eligible = s.status === 'done' || (s.status === 'undo-failed' && s.ranTo === 'done') || (partial && (kind.snapshot !== undefined || s.status === 'in-flight' || s.applied === true));
+      const partial =
+        (s.status === 'failed' || s.status === 'in-flight' || s.status === 'undo-failed') && s.applyStarted;
+      const eligible =
+        s.status === 'done' ||
+        (s.status === 'undo-failed' && s.ranTo === 'done') ||
+        (partial && (kind.snapshot !== undefined || s.status === 'in-flight' || s.applied === true));
       if (!eligible) continue;
-      list.push({ step, kind, params: undefined, snapshot: s.snapshot, outputs: s.outputs, status: s.status === 'done' ? 'done' : 'partial' });
+      list.push({
+        step,
+        kind,
+        params: undefined,
+        snapshot: s.snapshot,
+        outputs: s.outputs,
+        status: s.status === 'done' ? 'done' : 'partial',
+      });
     }
     return this.rollbackCompleted(reason, list);
   }

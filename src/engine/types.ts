@@ -31,6 +31,8 @@ export interface StepContext {
   readonly dryRun: boolean;
   readonly signal: AbortSignal;
   readonly adapters: Adapters;
+  /** The runbook's maintenance budget, for kinds whose waits must fit in it (DNS TTLs). */
+  readonly budgetMs?: number;
   /** Resolved connection settings of a named database (secrets included; never log them). */
   database(name: string): DatabaseConfig;
   log(message: string): void;
@@ -79,6 +81,8 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   readonly undoUnsafeAfterNewWrites?: boolean;
   /** While healthy, it makes a rollback past the point of no return safe (reverse replication). */
   readonly keepsRollbackSafe?: boolean;
+  /** Load heavy modules (SDK clients, drivers) before the run starts, not inside the maintenance window. */
+  preload?(): Promise<unknown>;
   /** Names of runbook databases the params reference (validated against `databases:`). */
   databases?(p: P): string[];
   /** Semantic checks beyond the schema. */
@@ -101,7 +105,9 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   isRollbackSafe?(ctx: StepContext, p: P, snapshot: S, outputs: O | undefined): Promise<boolean>;
 }
 
-export function defineKind<P, S = undefined, O extends Outputs = Outputs>(k: StepKind<P, S, O>): StepKind<P, S, O> {
+export function defineKind<P, S = undefined, O extends Outputs = Outputs>(
+  k: StepKind<P, S, O>,
+): StepKind<P, S, O> {
   return k;
 }
 

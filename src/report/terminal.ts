@@ -46,7 +46,8 @@ function clock(ms: number): string {
 }
 
 export function createRenderer(mode: 'tty' | 'plain' | 'json', out: Out = process.stdout): Renderer {
-  if (mode === 'json') return { emit: (e) => out.write(`${JSON.stringify(e)}\n`), pause() {}, resume() {}, close() {} };
+  if (mode === 'json')
+    return { emit: (e) => out.write(`${JSON.stringify(e)}\n`), pause() {}, resume() {}, close() {} };
   return mode === 'tty' ? new TtyRenderer(out) : new PlainRenderer(out);
 }
 
@@ -58,14 +59,20 @@ class PlainRenderer implements Renderer {
   emit(e: EngineEvent): void {
     switch (e.type) {
       case 'run-start':
-        this.line(`${e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : e.resumed ? 'resume' : 'run'} ${e.runbook}: ${e.steps.length} steps, run dir ${e.runDir}${e.budgetMs ? `, maintenance budget ${formatMs(e.budgetMs)}` : ''}`);
+        this.line(
+          `${e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : e.resumed ? 'resume' : 'run'} ${e.runbook}: ${e.steps.length} steps, run dir ${e.runDir}${e.budgetMs ? `, maintenance budget ${formatMs(e.budgetMs)}` : ''}`,
+        );
         break;
       case 'step':
         if (e.state === 'pending') return;
-        this.line(`[${e.stepId}] ${e.state}${e.attempt && e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}${e.durationMs !== undefined ? ` in ${formatMs(e.durationMs)}` : ''}${e.note ? ` — ${e.note}` : ''}${e.error ? `: ${e.error.message}` : ''}`);
+        this.line(
+          `[${e.stepId}] ${e.state}${e.attempt && e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}${e.durationMs !== undefined ? ` in ${formatMs(e.durationMs)}` : ''}${e.note ? ` — ${e.note}` : ''}${e.error ? `: ${e.error.message}` : ''}`,
+        );
         break;
       case 'log':
-        this.line(`${e.stepId ? `[${e.stepId}] ` : ''}${e.level === 'info' ? '' : `${e.level}: `}${e.message}`);
+        this.line(
+          `${e.stepId ? `[${e.stepId}] ` : ''}${e.level === 'info' ? '' : `${e.level}: `}${e.message}`,
+        );
         break;
       case 'plan':
         for (const l of e.lines) this.line(`[${e.stepId}]   ${l}`);
@@ -74,11 +81,16 @@ class PlainRenderer implements Renderer {
         // Plain logs get no per-poll noise: only labels that change.
         if (this.lastProgress !== `${e.stepId}${e.label}`) {
           this.lastProgress = `${e.stepId}${e.label}`;
-          this.line(`[${e.stepId}] … ${e.label}${e.deadline ? ` (gives up in ${formatMs(e.deadline - Date.now())})` : ''}`);
+          this.line(
+            `[${e.stepId}] … ${e.label}${e.deadline ? ` (deadline in ${formatMs(e.deadline - Date.now())})` : ''}`,
+          );
         }
         break;
       case 'maintenance':
-        if (e.state !== 'tick') this.line(`maintenance ${e.state} at ${clock(e.elapsedMs)}${e.budgetMs ? ` of ${clock(e.budgetMs)} budget` : ''}`);
+        if (e.state !== 'tick')
+          this.line(
+            `maintenance ${e.state} at ${clock(e.elapsedMs)}${e.budgetMs ? ` of ${clock(e.budgetMs)} budget` : ''}`,
+          );
         break;
       case 'point-of-no-return':
         this.line(`point of no return passed at "${e.stepId}"`);
@@ -87,8 +99,13 @@ class PlainRenderer implements Renderer {
         this.line(`rolling back ${e.steps.length} step(s): ${e.reason}`);
         break;
       case 'run-end':
-        this.line(`${e.status} (exit ${e.exitCode}) in ${formatMs(e.durationMs)}${e.maintenanceMs !== undefined ? `, maintenance ${formatMs(e.maintenanceMs)}` : ''}: ${e.message}`);
-        for (const l of e.leftovers) this.line(`  needs a human: [${l.stepId}] ${l.kind}: ${l.problem}${l.change.length ? ` — ${l.change.join('; ')}` : ''}`);
+        this.line(
+          `${e.status} (exit ${e.exitCode}) in ${formatMs(e.durationMs)}${e.maintenanceMs !== undefined ? `, maintenance ${formatMs(e.maintenanceMs)}` : ''}: ${e.message}`,
+        );
+        for (const l of e.leftovers)
+          this.line(
+            `  needs a human: [${l.stepId}] ${l.kind}: ${l.problem}${l.change.length ? ` — ${l.change.join('; ')}` : ''}`,
+          );
         break;
     }
   }
@@ -144,7 +161,9 @@ class TtyRenderer implements Renderer {
         break;
       }
       case 'log':
-        this.print(`${e.level === 'warn' ? pc.yellow('! ') : e.level === 'error' ? pc.red('✖ ') : pc.dim('· ')}${e.stepId ? `${pc.bold(e.stepId)}: ` : ''}${e.message}`);
+        this.print(
+          `${e.level === 'warn' ? pc.yellow('! ') : e.level === 'error' ? pc.red('✖ ') : pc.dim('· ')}${e.stepId ? `${pc.bold(e.stepId)}: ` : ''}${e.message}`,
+        );
         break;
       case 'plan':
         this.print(`${pc.blue(e.stepId)}\n${e.lines.map((l) => `    ${l}`).join('\n')}`);
@@ -170,8 +189,17 @@ class TtyRenderer implements Renderer {
         this.redraw();
         this.drawn = 0; // keep the final list on screen
         const color = e.exitCode === 0 ? pc.green : e.exitCode === 1 ? pc.yellow : pc.red;
-        const lines = [color(`${pc.bold(e.status)} (exit ${e.exitCode}) in ${formatMs(e.durationMs)}${e.maintenanceMs !== undefined ? `, maintenance ${formatMs(e.maintenanceMs)}${this.budgetMs ? ` of ${formatMs(this.budgetMs)} budget` : ''}` : ''}`), e.message];
-        for (const l of e.leftovers) lines.push(pc.red(`  needs a human: [${l.stepId}] ${l.kind}: ${l.problem}`), ...l.change.map((c) => `      ${c}`));
+        const lines = [
+          color(
+            `${pc.bold(e.status)} (exit ${e.exitCode}) in ${formatMs(e.durationMs)}${e.maintenanceMs !== undefined ? `, maintenance ${formatMs(e.maintenanceMs)}${this.budgetMs ? ` of ${formatMs(this.budgetMs)} budget` : ''}` : ''}`,
+          ),
+          e.message,
+        ];
+        for (const l of e.leftovers)
+          lines.push(
+            pc.red(`  needs a human: [${l.stepId}] ${l.kind}: ${l.problem}`),
+            ...l.change.map((c) => `      ${c}`),
+          );
         this.out.write(`${lines.join('\n')}\n`);
         break;
       }
@@ -185,10 +213,17 @@ class TtyRenderer implements Renderer {
     const out = this.rows.map((r) => {
       const active = ['checking', 'running', 'verifying', 'rolling-back', 'retrying'].includes(r.state);
       const icon = active ? pc.cyan(spin) : ICON[r.state];
-      const t = r.durationMs !== undefined ? formatMs(r.durationMs) : active && r.started ? formatMs(Date.now() - r.started) : '';
+      const t =
+        r.durationMs !== undefined
+          ? formatMs(r.durationMs)
+          : active && r.started
+            ? formatMs(Date.now() - r.started)
+            : '';
       let line = `${icon} ${r.id.padEnd(22)} ${pc.dim(r.kind.padEnd(30))} ${t}`;
       if (active && r.progress)
-        line += pc.dim(`  ${r.progress.label}${r.progress.deadline ? ` (${clock(r.progress.deadline - Date.now())} left)` : ''}`);
+        line += pc.dim(
+          `  ${r.progress.label}${r.progress.deadline ? ` (${clock(r.progress.deadline - Date.now())} left)` : ''}`,
+        );
       else if (r.note) line += pc.dim(`  ${r.note}`);
       return line.length > width + 40 ? line.slice(0, width + 40) : line;
     });

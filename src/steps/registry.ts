@@ -7,6 +7,19 @@ import { mysqlKinds } from './mysql/index.js';
 import { opsKinds } from './ops/index.js';
 
 const all: StepKind[] = [...genericKinds, ...mysqlKinds, ...awsKinds, ...opsKinds];
+
+// What each family loads lazily; the engine preloads it before the first step of a run.
+const HEAVY: [prefix: string, load: () => Promise<unknown>][] = [
+  ['aws.security-group.', () => import('@aws-sdk/client-ec2')],
+  ['aws.route53.', () => import('@aws-sdk/client-route-53')],
+  ['aws.rds.', () => import('@aws-sdk/client-rds')],
+  ['mysql.', () => import('mysql2/promise')],
+  ['smoke.', () => import('mysql2/promise')],
+];
+for (const k of all) {
+  const heavy = HEAVY.find(([prefix]) => k.kind.startsWith(prefix));
+  if (heavy && !k.preload) (k as { preload?: () => Promise<unknown> }).preload = heavy[1];
+}
 export const kinds: ReadonlyMap<string, StepKind> = new Map(all.map((k) => [k.kind, k]));
 
 export function getKind(name: string): StepKind | undefined {
