@@ -138,6 +138,9 @@ export async function runSession(
     if (st.mode === 'plan') throw new InputError('PLAN_RUN', `${runDir} is a plan (dry run); there is nothing to ${what.mode}`);
     if (what.mode === 'resume' && st.end && ['succeeded', 'rolled-back'].includes(st.end.status))
       throw new InputError('RUN_ENDED', `${runDir} already ended (${st.end.status}); nothing to resume`);
+    // Resuming forward after undos began would redo undone steps and count a half-undone one as done.
+    if (what.mode === 'resume' && st.rollbackStartedAt)
+      throw new InputError('ROLLBACK_STARTED', `${runDir}: a rollback of this run began at ${st.rollbackStartedAt}; it cannot be resumed forward. Finish it with \`cutover rollback ${runDir}\``);
   }
   const { prepared, runDir, runId } = p;
   const redactor = new Redactor(prepared.secrets);

@@ -36,6 +36,8 @@ export interface RunState {
   maintenance: { enteredAt?: string; exitedAt?: string; budgetMs?: number };
   end?: { status: string; exitCode: number; ts: string; message?: string };
   gatePending?: string;
+  /** When a rollback of the run began: from then on the run only goes backwards. */
+  rollbackStartedAt?: string;
   lastTs: string;
 }
 
@@ -70,6 +72,7 @@ export function reconstruct(records: JournalRecord[]): RunState {
       case 'rollback-start':
         state.end = undefined;
         state.gatePending = undefined;
+        if (r.type === 'rollback-start') state.rollbackStartedAt ??= r.ts;
         break;
       case 'step-start':
         if (s) {

@@ -24,10 +24,18 @@ export function statusOf(runDir: string): RunStatusView {
   const records = readJournal(runDir);
   const s = reconstruct(records);
   const v = verifyJournal(runDir);
-  const status = s.end?.status ?? (s.gatePending ? 'paused' : 'interrupted (no run-end record: the process stopped)');
+  const status =
+    s.end?.status ??
+    (s.gatePending
+      ? 'paused'
+      : s.rollbackStartedAt
+        ? 'interrupted during its rollback (no run-end record: the process stopped)'
+        : 'interrupted (no run-end record: the process stopped)');
   const pending = [...s.steps.values()].some((x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed');
   let next = 'nothing to do';
   if (s.mode === 'plan') next = 'this was a plan; run it with `cutover run FILE --execute`';
+  else if (s.rollbackStartedAt && s.end?.status !== 'rolled-back' && s.end?.status !== 'rollback-incomplete')
+    next = `finish the rollback with \`cutover rollback ${runDir}\``;
   else if (!s.end || ['halted', 'paused', 'interrupted'].includes(s.end.status))
     next = `continue with \`cutover resume ${runDir}\`${pending ? ` or undo with \`cutover rollback ${runDir}\`` : ''}`;
   else if (s.end.status === 'rollback-incomplete') next = `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
