@@ -129,4 +129,52 @@ describe('SIGKILL during a step', () => {
       expect(again.stderr).toMatch(/already ended \(rolled-back\)/);
     },
   );
+
+  it('killed during its rollback: status says so, resume refuses to go forward, rollback finishes', async () => {
+    ws = workspace();
+    ws.write('files/out.txt', 'start\n');
+    const d = '${params.dir}';
+    const rb = writeRunbook(ws.dir, {
+      name: 'crash-in-rollback',
+      params: { dir: ws.filesDir },
+      steps: [
+        // Its undo is in flight when the process dies: it has removed the line, not finished.
+        sh('a', `echo a >> ${d}/out.txt`, {
+          undo: `sed -i '/^a$/d' ${d}/out.txt && touch ${d}/../marker && while [ -f ${d}/../hold ]; do sleep 0.05; done`,
+          check: `grep -qx a ${d}/out.txt`,
+        }),
+        sh('b', `echo b >> ${d}/out.txt`, {
+          undo: `sed -i '/^b$/d' ${d}/out.txt`,
+          check: `grep -qx b ${d}/out.txt`,
+        }),
+        // Fails the first time only: a resume that went forward would succeed and leave "a" undone.
+        sh('c', `test -f ${d}/../failed-once || { touch ${d}/../failed-once; exit 1; }`),
+      ],
+    });
+    ws.write('hold', '');
+    const r = await runCliUntil(['run', rb, '--execute', '--runs-dir', ws.runsDir], {
+      cwd: ws.dir,
+      markerFile: ws.path('marker'),
+    });
+    expect(r.signal).toBe('SIGKILL');
+    rmSync(ws.path('hold'));
+    const runDir = onlyRunDir(ws.runsDir);
+
+    const status = JSON.parse((await runCli(['status', runDir, '--json'])).stdout) as {
+      status: string;
+      next: string;
+    };
+    expect(status.status).toMatch(/interrupted during its rollback/);
+    expect(status.next).toBe(`finish the rollback with \`cutover rollback ${runDir}\``);
+
+    const resumed = await runCli(['resume', runDir], { cwd: ws.dir });
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(2);
+    expect(resumed.stderr).toMatch(/cannot be resumed forward/);
+    expect(ws.read('files/out.txt')).toBe('start\n');
+
+    const rolled = await runCli(['rollback', runDir], { cwd: ws.dir });
+    expect(rolled.code, rolled.stdout + rolled.stderr).toBe(0);
+    expect(ws.read('files/out.txt')).toBe('start\n');
+    expect(readJournalLines(runDir).at(-1)).toMatchObject({ type: 'run-end', status: 'rolled-back' });
+  });
 });

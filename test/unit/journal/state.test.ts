@@ -120,6 +120,20 @@ describe('reconstruct', () => {
     expect(s.end).toMatchObject({ status: 'rollback-incomplete', exitCode: 3 });
   });
 
+  it('remembers that a rollback began, even when the process died during it', () => {
+    const s = reconstruct([
+      start(),
+      ...done('a'),
+      rec('step-failed', { stepId: 'b', error: { code: 'X', message: 'x' } }),
+      rec('rollback-start', { reason: 'r', steps: ['a'] }),
+      rec('undo-start', { stepId: 'a' }),
+    ]);
+    expect(s.rollbackStartedAt).toBeDefined();
+    expect(s.end).toBeUndefined();
+    expect(s.steps.get('a')).toMatchObject({ status: 'done', ranTo: 'done' });
+    expect(reconstruct([start(), ...done('a')]).rollbackStartedAt).toBeUndefined();
+  });
+
   it('a second rollback attempt keeps what the step originally ran to', () => {
     const s = reconstruct([
       start(['a']),
