@@ -415,9 +415,12 @@ class Adapter implements MysqlAdapter {
   private adopt(o: Opened) {
     this.current = o;
     toolConnections.add(`${this.server.key}#${o.id}`);
-    o.conn.on('end', () => {
+    // Closed by the server (wait_timeout, restart, KILL) while idle: the next call opens a new one.
+    const forget = () => {
       if (this.current === o) this.current = undefined;
-    });
+    };
+    o.conn.on('end', forget);
+    o.conn.on('error', forget);
   }
 
   private drop() {

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDatabaseReachable } from '../../../src/adapters/mysql.js';
+import { checkDatabaseReachable, mysqlAdapter } from '../../../src/adapters/mysql.js';
 import { ExitCode } from '../../../src/errors.js';
 import type { DatabaseConfig } from '../../../src/runbook/schema.js';
 import { testEnv } from './env.js';
@@ -94,6 +94,26 @@ describe.skipIf(!env)(
       const o = await connect(e, 'old');
       expect((await one<{ ro: number }>(o, 'SELECT @@read_only AS ro')).ro).toBe(0);
       await o.end();
+    });
+
+    it('a connection ended by the server (KILL, wait_timeout) is reopened on next use, and the tool never lists itself', async () => {
+      const h = createHarness({ mode: 'live', env: e });
+      try {
+        const a = await h.adapters.use(mysqlAdapter, 'old');
+        const first = a.connectionId();
+        expect((await a.sessions()).map((x) => x.id)).not.toContain(first);
+        const o = await connect(e, 'old');
+        await o.query(`KILL CONNECTION ${first}`);
+        await o.end();
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await a.query('SELECT 1 AS x')).toEqual([{ x: 1 }]);
+        expect(a.connectionId()).not.toBe(first);
+        expect((await a.sessions()).map((x) => x.id)).not.toContain(a.connectionId());
+        expect(a.flavor).toMatchObject({ vendor: 'mariadb', platform: 'self-managed' });
+        expect(a.sql.replicaStatus).toBe('SHOW REPLICA STATUS');
+      } finally {
+        await h.close();
+      }
     });
 
     it('checkDatabaseReachable: the same lines as bad input (exit 2) for plan', async () => {
