@@ -169,7 +169,7 @@ export async function runSession(
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      emit({ type: 'log', level: 'warn', message: `${sig}: stopping the current step safely, then rolling back (Ctrl-C again to leave things as they are)` });
+      emit({ type: 'log', level: 'warn', message: `${sig}: stopping the current step safely, then rolling back${interactive() && !o.yes ? ' (you will be asked first)' : ''}` });
       abort.abort();
     } else {
       emit({ type: 'log', level: 'warn', message: `${sig} again: the rollback in progress finishes its current undo; see \`cutover status ${runDir}\`` });
