@@ -160,4 +160,30 @@ describe('rollback when step k fails', () => {
       'undo-done first',
     ]);
   });
+
+  it("rollback: { kind, with } replaces the kind's undo, and rollback: none is skipped and journaled", async () => {
+    ws = workspace();
+    ws.write('files/log.txt', 'base\n');
+    const rb = writeRunbook(ws.dir, {
+      name: 'rollback-overrides',
+      params: { dir: ws.filesDir },
+      steps: [
+        sh('custom', 'echo custom >> ${params.dir}/log.txt', {
+          undo: 'echo WRONG >> ${params.dir}/log.txt',
+          rollback: { kind: 'shell.run', with: { command: "sed -i '/^custom$/d' ${params.dir}/log.txt" } },
+        }),
+        sh('note', 'echo noted > ${params.dir}/../note.txt', { rollback: 'none' }),
+        sh('boom', 'exit 1'),
+      ],
+    });
+    const before = snapshotDir(ws.filesDir);
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir], { cwd: ws.dir });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(snapshotDir(ws.filesDir)).toEqual(before);
+    expect(ws.read('note.txt')).toBe('noted\n');
+    expect(events(readJournalLines(onlyRunDir(ws.runsDir)), ['undo-skipped', 'undo-done'])).toEqual([
+      'undo-skipped note',
+      'undo-done custom',
+    ]);
+  });
 });
