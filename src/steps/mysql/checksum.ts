@@ -157,6 +157,7 @@ export const checksum = defineKind<P, undefined, Out>({
   validate(p, v) {
     if (!p.schemas?.length && !p.tables?.length)
       v.issue([], 'give schemas: [...] or tables: [...] to compare');
+    if (p.source === p.replica) v.issue(['replica'], 'source and replica are the same database');
   },
   describe: (p) => [
     `would compare ${[...(p.tables ?? []), ...(p.schemas ?? []).map((s) => `${s}.*`)].join(', ')} between ${p.source} and ${p.replica} (${p.method})`,

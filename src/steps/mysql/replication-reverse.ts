@@ -73,6 +73,9 @@ export const replicationReverse = defineKind<P, Snap, Out>({
   params: Params,
   outputs: ['sourceHost', 'sourcePort', 'user', 'alreadyRunning'],
   keepsRollbackSafe: true,
+  validate(p, v) {
+    if (p.source === p.replica) v.issue(['replica'], 'source and replica are the same database');
+  },
   databases: (p) => [p.source, p.replica, p.replicationAccount],
   describe(p, snap) {
     const lines = [

@@ -132,6 +132,9 @@ export const replicationStop = defineKind<P, Snap, Out>({
   params: Params,
   outputs: ['sourceGtid', 'sourceFile', 'sourcePos', 'replicaGtid', 'frozenMs', 'waitMs', 'stoppedAt'],
   undoUnsafeAfterNewWrites: true,
+  validate(p, v) {
+    if (p.source === p.replica) v.issue(['replica'], 'source and replica are the same database');
+  },
   databases: (p) => [p.source, p.replica],
   describe(p, snap) {
     const lines: string[] = [];
