@@ -24,6 +24,8 @@ export interface LifecycleOptions {
   env: Record<string, string | undefined>;
   /** Longest a hook may run (default 60s, or CUTOVER_HOOK_TIMEOUT). */
   hookTimeoutMs?: number;
+  /** Values never to send in a notification (the runbook's resolved secrets, e.g. prepared.secrets). */
+  secrets?: readonly string[];
 }
 
 export const HOOK_PREFIX = 'cutover-on-';
@@ -159,7 +161,9 @@ export function createLifecycle(opts: LifecycleOptions): Lifecycle {
     opts.env.CUTOVER_HOOK_TIMEOUT !== undefined ? parseDuration(opts.env.CUTOVER_HOOK_TIMEOUT) : undefined;
   const hookTimeoutMs = opts.hookTimeoutMs ?? envTimeout ?? DEFAULT_HOOK_TIMEOUT_MS;
   const notifiers = opts.notify === undefined ? [] : Array.isArray(opts.notify) ? opts.notify : [opts.notify];
-  const secrets = secretValues(opts.env);
+  const secrets = [...secretValues(opts.env), ...(opts.secrets ?? []).filter((x) => x.length >= 3)].sort(
+    (a, b) => b.length - a.length,
+  );
   // The run's own context must not leak in from a parent cutover (a hook that runs cutover).
   const baseEnv = Object.fromEntries(
     Object.entries(opts.env).filter(

@@ -226,6 +226,58 @@ describe('crons.disable', () => {
     unlinkSync(join(bin, 'crontab'));
   });
 
+  it('stops active systemd timers and starts exactly those again on undo; crons.enable starts them', async () => {
+    // No systemd here: a stand-in systemctl keeping each unit's state in a file.
+    const units = join(tmp, 'units');
+    mkdirSync(units, { recursive: true });
+    writeFileSync(join(units, 'sync.timer'), 'active');
+    writeFileSync(join(units, 'report.timer'), 'inactive');
+    writeFileSync(
+      join(bin, 'systemctl'),
+      `#!/bin/sh
+verb=$1; shift; [ "$1" = -- ] && shift
+for u in "$@"; do
+  case "$verb" in
+    is-active) s=$(cat '${units}'/"$u" 2>/dev/null || echo inactive); echo "$s"; [ "$s" = active ] || exit 3;;
+    stop) echo inactive > '${units}'/"$u";;
+    start) echo active > '${units}'/"$u";;
+  esac
+done
+`,
+    );
+    chmodSync(join(bin, 'systemctl'), 0o755);
+    const state = (u: string) => readFileSync(join(units, u), 'utf8').trim();
+    try {
+      h = createHarness({ mode: 'live', env: sshEnv });
+      const step = await runStep(h, cronsDisable, { hosts: ['app1'], timers: ['sync', 'report.timer'] });
+      expect(step.error).toBeUndefined();
+      expect(step.snapshot).toMatchObject({
+        hosts: [
+          {
+            host: 'app1',
+            targets: [],
+            timers: [
+              { unit: 'sync.timer', state: 'active' },
+              { unit: 'report.timer', state: 'inactive' },
+            ],
+          },
+        ],
+      });
+      expect(step.outputs).toMatchObject({ timers: 1, jobs: 0 });
+      expect([state('sync.timer'), state('report.timer')]).toEqual(['inactive', 'inactive']);
+      await undoStep(h, cronsDisable, step);
+      expect([state('sync.timer'), state('report.timer')]).toEqual(['active', 'inactive']);
+
+      const enable = await runStep(h, cronsEnable, { hosts: ['app1'], timers: ['sync', 'report'] });
+      expect(enable.error).toBeUndefined();
+      expect([state('sync.timer'), state('report.timer')]).toEqual(['active', 'active']);
+      await undoStep(h, cronsEnable, enable);
+      expect([state('sync.timer'), state('report.timer')]).toEqual(['active', 'inactive']);
+    } finally {
+      unlinkSync(join(bin, 'systemctl'));
+    }
+  });
+
   it('dry run: reads for real, records the edits, changes nothing', async () => {
     h = createHarness({ mode: 'dry', env });
     const step = await runStep(h, cronsDisable, { files: [app1, app2] });

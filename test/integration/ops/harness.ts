@@ -90,15 +90,15 @@ export function createHarness(o: {
       const sleep = (ms: number) =>
         new Promise<void>((resolve, reject) => {
           if (signal.aborted) return reject(signal.reason);
-          const t = setTimeout(resolve, ms);
-          signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(t);
-              reject(signal.reason);
-            },
-            { once: true },
-          );
+          const onAbort = () => {
+            clearTimeout(t);
+            reject(signal.reason);
+          };
+          const t = setTimeout(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          }, ms);
+          signal.addEventListener('abort', onAbort, { once: true });
         });
       const ctx: StepContext = {
         runId: o.runId ?? 'ops-harness',
