@@ -1,6 +1,6 @@
 // Argument parsing and main(): the only place that prints errors and sets exit codes.
 // Command modules are imported lazily so `cutover validate` does not pay for the AWS SDK or mysql2.
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CutoverError, ExitCode, InputError, RunbookError, formatIssue } from './errors.js';
 
@@ -33,21 +33,31 @@ interface Common {
   profile?: string;
   region?: string;
   plain?: boolean;
+  hooksDir?: string;
 }
 
 function withRunFlags(c: Command): Command {
   return c
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
-    .option('--runs-dir <dir>', 'where run directories (journals) are written', process.env.CUTOVER_RUNS_DIR ?? './runs')
+    .option(
+      '--runs-dir <dir>',
+      'where run directories (journals) are written',
+      process.env.CUTOVER_RUNS_DIR ?? './runs',
+    )
     .option('--json', 'machine-readable output: one JSON event per line')
     .option('--plain', 'plain line-per-event output even on a terminal')
     .option('--aws-endpoint <url>', 'send AWS calls here (e.g. the sandbox); also CUTOVER_AWS_ENDPOINT')
     .option('--profile <name>', 'AWS profile')
-    .option('--region <region>', 'AWS region');
+    .option('--region <region>', 'AWS region')
+    .option(
+      '--hooks-dir <dir>',
+      'run cutover-on-<event> hooks from this directory (overrides the runbook; also CUTOVER_HOOKS_DIR)',
+    );
 }
 
 async function sessionOptions(o: Common) {
-  const { createLifecycle } = await import(OPTIONAL.lifecycle!).catch(() => ({ createLifecycle: undefined }));
+  const { createLifecycle } = await import('./steps/ops/lifecycle.js');
+  const hooksOverride = o.hooksDir ?? process.env.CUTOVER_HOOKS_DIR;
   return {
     runsDir: o.runsDir,
     json: !!o.json,
@@ -55,37 +65,36 @@ async function sessionOptions(o: Common) {
     vars: o.var,
     ...(o.plain ? { render: 'plain' as const } : {}),
     aws: {
-      ...(o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT ? { endpoint: o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT } : {}),
+      ...((o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT)
+        ? { endpoint: o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT }
+        : {}),
       ...(o.profile ? { profile: o.profile } : {}),
       ...(o.region ? { region: o.region } : {}),
     },
-    ...(createLifecycle
-      ? {
-          lifecycle: (p: import('./runbook/validate.js').PreparedRunbook, warn: (m: string) => void) =>
-            createLifecycle({
-              runbookDir: dirname(p.loaded.file),
-              ...(p.runbook.hooks?.dir ? { hooksDir: p.runbook.hooks.dir } : {}),
-              ...(p.runbook.notify ? { notify: p.runbook.notify } : {}),
-              runbookName: p.runbook.name,
-              warn,
-              env: p.env,
-            }),
-        }
-      : {}),
+    lifecycle: (p: import('./runbook/validate.js').PreparedRunbook, warn: (m: string) => void) =>
+      createLifecycle({
+        runbookDir: dirname(p.loaded.file),
+        ...(hooksOverride
+          ? { hooksDir: resolve(hooksOverride) }
+          : p.runbook.hooks?.dir
+            ? { hooksDir: p.runbook.hooks.dir }
+            : {}),
+        ...(p.runbook.notify ? { notify: p.runbook.notify } : {}),
+        runbookName: p.runbook.name,
+        warn,
+        env: p.env,
+        secrets: p.secrets,
+      }),
   };
 }
-
-// Modules other areas provide; until they exist the CLI runs without them.
-const OPTIONAL: Record<string, string> = {
-  lifecycle: './steps/ops/lifecycle.js',
-  sandbox: './sandbox/cli.js',
-};
 
 let exitCode = 0;
 
 export function buildProgram(): Command {
   const program = new Command('cutover')
-    .description('Zero-downtime MySQL database cutovers from YAML runbooks: checked steps, automatic rollback, dry runs, rehearsals and a tamper-evident journal.')
+    .description(
+      'Zero-downtime MySQL database cutovers from YAML runbooks: checked steps, automatic rollback, dry runs, rehearsals and a tamper-evident journal.',
+    )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_FOOTER)
@@ -93,7 +102,9 @@ export function buildProgram(): Command {
 
   program
     .command('validate')
-    .description('check a runbook: schema, step kinds, references, templating (exit 2 with FILE:LINE:COL on errors)')
+    .description(
+      'check a runbook: schema, step kinds, references, templating (exit 2 with FILE:LINE:COL on errors)',
+    )
     .argument('<file>', 'runbook YAML')
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
     .option('--strict-env', 'treat unset ${env.X} variables and secrets as errors, as plan and run do')
@@ -102,14 +113,32 @@ export function buildProgram(): Command {
       const { prepareRunbookFile } = await import('./runbook/validate.js');
       try {
         const p = prepareRunbookFile(file, { vars: o.var, envStrict: !!o.strictEnv });
-        if (o.json) console.log(JSON.stringify({ ok: true, file, name: p.runbook.name, steps: p.runbook.steps.length, warnings: p.warnings.map(formatIssue) }));
+        if (o.json)
+          console.log(
+            JSON.stringify({
+              ok: true,
+              file,
+              name: p.runbook.name,
+              steps: p.runbook.steps.length,
+              warnings: p.warnings.map(formatIssue),
+            }),
+          );
         else {
           for (const w of p.warnings) console.error(formatIssue(w));
-          console.log(`${file}: ok — "${p.runbook.name}", ${p.runbook.steps.length} steps${p.warnings.length ? `, ${p.warnings.length} warning(s)` : ''}`);
+          console.log(
+            `${file}: ok — "${p.runbook.name}", ${p.runbook.steps.length} steps${p.warnings.length ? `, ${p.warnings.length} warning(s)` : ''}`,
+          );
         }
       } catch (e) {
         if (o.json && e instanceof RunbookError) {
-          console.log(JSON.stringify({ ok: false, file, errors: e.issues.filter((i) => i.severity === 'error').map(formatIssue), warnings: e.issues.filter((i) => i.severity === 'warning').map(formatIssue) }));
+          console.log(
+            JSON.stringify({
+              ok: false,
+              file,
+              errors: e.issues.filter((i) => i.severity === 'error').map(formatIssue),
+              warnings: e.issues.filter((i) => i.severity === 'warning').map(formatIssue),
+            }),
+          );
           exitCode = ExitCode.badInput;
           return;
         }
@@ -131,13 +160,22 @@ export function buildProgram(): Command {
     .option('--json', 'as JSON')
     .action(async (o: { json?: boolean }) => {
       const { kinds } = await import('./steps/registry.js');
-      const list = [...kinds.values()].map((k) => ({ kind: k.kind, summary: k.summary, readOnly: !!k.readOnly, outputs: k.outputs ?? [] }));
+      const list = [...kinds.values()].map((k) => ({
+        kind: k.kind,
+        summary: k.summary,
+        readOnly: !!k.readOnly,
+        outputs: k.outputs ?? [],
+      }));
       if (o.json) console.log(JSON.stringify(list, null, 2));
-      else for (const k of list) console.log(`${k.kind.padEnd(30)} ${k.summary}${k.readOnly ? ' (read-only)' : ''}`);
+      else
+        for (const k of list)
+          console.log(`${k.kind.padEnd(30)} ${k.summary}${k.readOnly ? ' (read-only)' : ''}`);
     });
 
   withRunFlags(program.command('plan'))
-    .description('dry run against the live systems: real reads, recorded writes; prints what each step would change (exit 1 if a check fails)')
+    .description(
+      'dry run against the live systems: real reads, recorded writes; prints what each step would change (exit 1 if a check fails)',
+    )
     .argument('<file>', 'runbook YAML')
     .action(async (file: string, o: Common) => {
       const { runSession } = await import('./session.js');
@@ -154,7 +192,10 @@ export function buildProgram(): Command {
       if (!o.execute) {
         const { prepareRunbookFile } = await import('./runbook/validate.js');
         prepareRunbookFile(file, { vars: o.var });
-        throw new InputError('NO_EXECUTE', `refusing to run without --execute: nothing was changed. Preview with \`cutover plan ${file}\`, then \`cutover run ${file} --execute\``);
+        throw new InputError(
+          'NO_EXECUTE',
+          `refusing to run without --execute: nothing was changed. Preview with \`cutover plan ${file}\`, then \`cutover run ${file} --execute\``,
+        );
       }
       const { runSession } = await import('./session.js');
       const r = await runSession({ mode: 'run', file }, await sessionOptions(o));
@@ -162,7 +203,9 @@ export function buildProgram(): Command {
     });
 
   withRunFlags(program.command('resume'))
-    .description('continue an interrupted run from its journal (an in-flight step is verified, not blindly re-applied)')
+    .description(
+      'continue an interrupted run from its journal (an in-flight step is verified, not blindly re-applied)',
+    )
     .argument('<run-dir>', 'the run directory (runs/<run-id>)')
     .option('-y, --yes', 'pass approval gates without asking')
     .action(async (runDir: string, o: Common) => {
@@ -180,9 +223,18 @@ export function buildProgram(): Command {
       const { state } = reopenRun(runDir, { vars: o.var });
       if (state.pointOfNoReturn && !o.yes) {
         const tty = process.stdin.isTTY && process.stdout.isTTY;
-        if (!tty) throw new InputError('CONFIRM_NEEDED', `${runDir} passed its point of no return ("${state.pointOfNoReturn}"); rolling back may lose writes made since. Re-run with --yes to do it anyway`);
+        if (!tty)
+          throw new InputError(
+            'CONFIRM_NEEDED',
+            `${runDir} passed its point of no return ("${state.pointOfNoReturn}"); rolling back may lose writes made since. Re-run with --yes to do it anyway`,
+          );
         const { default: confirm } = await import('@inquirer/confirm');
-        if (!(await confirm({ message: `This run passed its point of no return ("${state.pointOfNoReturn}"). Roll back anyway?`, default: false }))) {
+        if (
+          !(await confirm({
+            message: `This run passed its point of no return ("${state.pointOfNoReturn}"). Roll back anyway?`,
+            default: false,
+          }))
+        ) {
           exitCode = ExitCode.manualActionNeeded;
           return;
         }
@@ -212,7 +264,8 @@ export function buildProgram(): Command {
     .action(async (runDir: string, o: { json?: boolean }) => {
       const { verifyJournal } = await import('./journal/journal.js');
       const { existsSync } = await import('node:fs');
-      if (!existsSync(`${runDir}/journal.jsonl`)) throw new InputError('NO_JOURNAL', `${runDir}: no journal.jsonl here`);
+      if (!existsSync(`${runDir}/journal.jsonl`))
+        throw new InputError('NO_JOURNAL', `${runDir}: no journal.jsonl here`);
       const r = verifyJournal(runDir);
       if (o.json) console.log(JSON.stringify(r));
       else if (r.ok) console.log(`${runDir}/journal.jsonl: intact, ${r.records} records, head ${r.headHash}`);
@@ -224,11 +277,18 @@ export function buildProgram(): Command {
     .command('report')
     .description('the run as a timeline: Markdown for a ticket, or a self-contained HTML page')
     .argument('<run-dir>', 'the run directory')
-    .addOption(new Option('--format <format>', 'output format').choices(['md', 'markdown', 'html', 'json']).default('md'))
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['md', 'markdown', 'html', 'json'])
+        .default('md'),
+    )
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .action(async (runDir: string, o: { format: string; output?: string }) => {
       const { renderReport } = await import('./report/report.js');
-      const text = renderReport(runDir, o.format === 'markdown' ? 'md' : (o.format as 'md' | 'html' | 'json'));
+      const text = renderReport(
+        runDir,
+        o.format === 'markdown' ? 'md' : (o.format as 'md' | 'html' | 'json'),
+      );
       if (o.output) {
         const { writeFileSync } = await import('node:fs');
         writeFileSync(o.output, text);
@@ -240,7 +300,11 @@ export function buildProgram(): Command {
     .command('iam-policy')
     .description('print the least-privilege IAM policy the runbook needs')
     .argument('<file>', 'runbook YAML')
-    .addOption(new Option('--mode <mode>', 'for the dry run (reads) or the real run').choices(['plan', 'run']).default('run'))
+    .addOption(
+      new Option('--mode <mode>', 'for the dry run (reads) or the real run')
+        .choices(['plan', 'run'])
+        .default('run'),
+    )
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
     .action(async (file: string, o: { mode: 'plan' | 'run'; var: Record<string, string> }) => {
       const { iamPolicyForRunbook } = await import('./report/iam.js');
@@ -248,13 +312,19 @@ export function buildProgram(): Command {
     });
 
   withRunFlags(program.command('rehearse'))
-    .description('run the runbook for real in the sandbox or staging under a canary write load, and measure write-unavailability and lost writes')
+    .description(
+      'run the runbook for real in the sandbox or staging under a canary write load, and measure write-unavailability and lost writes',
+    )
     .argument('<file>', 'runbook YAML')
     .option('--writers <n>', 'concurrent canary writers', '2')
     .option('--report <file>', 'also write the HTML report here')
     .action(async (file: string, o: Common & { writers: string; report?: string }) => {
       const { rehearse } = await import('./rehearse/rehearse.js');
-      exitCode = await rehearse(file, { ...(await sessionOptions(o)), yes: true }, { writers: Number(o.writers), ...(o.report ? { report: o.report } : {}) });
+      exitCode = await rehearse(
+        file,
+        { ...(await sessionOptions(o)), yes: true },
+        { writers: Number(o.writers), ...(o.report ? { report: o.report } : {}) },
+      );
     });
 
   return program;
@@ -269,8 +339,8 @@ export async function main(argv: string[]): Promise<void> {
     // (its own command, or help listing the commands), so `cutover validate` starts fast.
     const first = argv.find((a) => !a.startsWith('-'));
     if (first === 'sandbox' || first === 'help' || first === undefined) {
-      const { sandboxCommand } = await import(OPTIONAL.sandbox!).catch(() => ({ sandboxCommand: undefined }));
-      if (sandboxCommand) program.addCommand(sandboxCommand());
+      const { sandboxCommand } = await import('./sandbox/cli.js');
+      program.addCommand(sandboxCommand());
     }
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
@@ -281,7 +351,8 @@ export async function main(argv: string[]): Promise<void> {
 
 function reportError(e: unknown): number {
   if (e instanceof CommanderError) {
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+      return 0;
     return ExitCode.badInput; // commander already printed the message
   }
   if (e instanceof CutoverError) {

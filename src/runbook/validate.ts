@@ -46,7 +46,11 @@ export function prepareRunbook(loaded: LoadedRunbook, opts: PrepareOptions = {})
   };
   if (issues.some((i) => i.severity === 'error')) fail();
   if (loaded.data === null || typeof loaded.data !== 'object' || Array.isArray(loaded.data)) {
-    issues.push({ pos: loaded.pos([]), message: 'a runbook is a YAML mapping (version, name, steps...)', severity: 'error' });
+    issues.push({
+      pos: loaded.pos([]),
+      message: 'a runbook is a YAML mapping (version, name, steps...)',
+      severity: 'error',
+    });
     fail();
   }
 
@@ -89,7 +93,10 @@ export function zodIssues(err: z.ZodError, base: Path, loaded: LoadedRunbook): V
     }
     let message = iss.message;
     // A missing key fails a literal or enum as "expected 1": say what is wrong instead.
-    if ((iss.code === 'invalid_type' && /received undefined/.test(message)) || (path.length && !hasPath(loaded.data, path) && hasPath(loaded.data, path.slice(0, -1))))
+    if (
+      (iss.code === 'invalid_type' && /received undefined/.test(message)) ||
+      (path.length && !hasPath(loaded.data, path) && hasPath(loaded.data, path.slice(0, -1)))
+    )
       message = 'required';
     if (iss.code === 'invalid_union') message = unionMessage(iss) ?? message;
     return { pos: loaded.pos(path), message: `${where}${message}`, severity: 'error' as const };
@@ -132,7 +139,12 @@ class Validator {
     private readonly issues: ValidationIssue[],
   ) {}
 
-  private issue(path: Path, message: string, severity: 'error' | 'warning' = 'error', which?: 'key' | 'value') {
+  private issue(
+    path: Path,
+    message: string,
+    severity: 'error' | 'warning' = 'error',
+    which?: 'key' | 'value',
+  ) {
     this.issues.push({ pos: this.loaded.pos(path, which), message, severity });
   }
 
@@ -147,8 +159,14 @@ class Validator {
     this.checkSteps();
     this.checkMaintenance();
     this.checkRehearsal();
-    if (this.quietEnvRefs)
-      this.issue(['envFiles'], `${this.quietEnvRefs} \${env.X} reference(s) stay unresolved until the env file exists (checked again by plan and run)`, 'warning');
+    if (this.missingEnvFile)
+      this.issue(
+        ['envFiles', this.missingEnvFile.index],
+        this.quietEnvRefs
+          ? `${this.missingEnvFile.text}; ${this.quietEnvRefs} \${env.X} reference(s) unresolved${this.envSeverity === 'warning' ? ' (checked again by plan and run)' : ''}`
+          : this.missingEnvFile.text,
+        this.quietEnvRefs ? this.envSeverity : 'warning',
+      );
   }
 
   private checkRehearsal() {
@@ -157,7 +175,10 @@ class Validator {
     const known = Object.keys(this.rb.databases ?? {});
     for (const key of ['database', 'setupOn', 'verifyOn'] as const) {
       if (!known.includes(load[key]))
-        this.issue(['rehearsal', 'load', key], `unknown database "${load[key]}"${known.length ? ` (defined: ${known.join(', ')})` : ' (the runbook has no databases: section)'}`);
+        this.issue(
+          ['rehearsal', 'load', key],
+          `unknown database "${load[key]}"${known.length ? ` (defined: ${known.join(', ')})` : ' (the runbook has no databases: section)'}`,
+        );
     }
   }
 
@@ -167,7 +188,11 @@ class Validator {
     (this.rb.envFiles ?? []).forEach((f, i) => {
       const path = resolvePath(dirname(this.loaded.file), f);
       if (!existsSync(path)) {
-        this.issue(['envFiles', i], `env file ${f} not found (${path})${/sandbox/.test(f) ? ' — start it with `cutover sandbox up`' : ''}`, this.envSeverity);
+        // Only a problem if something it would have set is missing (the environment may set it all).
+        this.missingEnvFile ??= {
+          index: i,
+          text: `env file ${f} not found (${path})${/sandbox/.test(f) ? ' — start it with `cutover sandbox up`' : ''}`,
+        };
         this.envFileMissing = true;
         return;
       }
@@ -189,7 +214,12 @@ class Validator {
       let value: unknown = def;
       if (name in vars) {
         const raw = vars[name]!;
-        value = typeof def === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw)) ? Number(raw) : typeof def === 'boolean' && (raw === 'true' || raw === 'false') ? raw === 'true' : raw;
+        value =
+          typeof def === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw))
+            ? Number(raw)
+            : typeof def === 'boolean' && (raw === 'true' || raw === 'false')
+              ? raw === 'true'
+              : raw;
         delete vars[name];
       }
       if (value === undefined) {
@@ -208,17 +238,23 @@ class Validator {
     }
     for (const name of Object.keys(vars)) {
       const known = Object.keys(this.rb.params ?? {});
-      this.issue(['params'], `--var ${name}: the runbook has no parameter "${name}"${known.length ? ` (it has: ${known.join(', ')})` : ''}`, 'error', 'key');
+      this.issue(
+        ['params'],
+        `--var ${name}: the runbook has no parameter "${name}"${known.length ? ` (it has: ${known.join(', ')})` : ''}`,
+        'error',
+        'key',
+      );
     }
   }
 
   /** Unset ${env.X} while an env file is missing: one summary line instead of one per reference. */
   private quietEnvRefs = 0;
+  private missingEnvFile: { index: number; text: string } | undefined;
   private envFileMissing = false;
 
   private templateIssue(path: Path, e: unknown, severityForEnv = this.envSeverity) {
     if (e instanceof TemplateError) {
-      if (e.ref.ns === 'env' && severityForEnv === 'warning' && this.envFileMissing) {
+      if (e.ref.ns === 'env' && this.envFileMissing) {
         this.quietEnvRefs++;
         return;
       }
@@ -239,10 +275,9 @@ class Validator {
     if (ref.env !== undefined) {
       const val = this.env[ref.env];
       if (val === undefined) {
-        if (this.envFileMissing && this.envSeverity === 'warning') this.quietEnvRefs++;
+        if (this.envFileMissing) this.quietEnvRefs++;
         else this.issue(path, `secret environment variable ${ref.env} is not set`, this.envSeverity);
-      }
-      else this.secrets.add(val);
+      } else this.secrets.add(val);
       return val;
     }
     const file = resolvePath(dirname(this.loaded.file), ref.file!);
@@ -260,7 +295,11 @@ class Validator {
     for (const [name, db] of Object.entries(this.rb.databases ?? {})) {
       const p: Path = ['databases', name];
       if (typeof db.password === 'string' && !db.password.includes('${'))
-        this.issue([...p, 'password'], `database "${name}": password written in the runbook; use { env: NAME } or { file: PATH }`, 'warning');
+        this.issue(
+          [...p, 'password'],
+          `database "${name}": password written in the runbook; use { env: NAME } or { file: PATH }`,
+          'warning',
+        );
       const str = (key: string, v: unknown) => {
         try {
           return v === undefined ? undefined : String(render(v, this.scope()));
@@ -270,7 +309,8 @@ class Validator {
         }
       };
       const port = Number(str('port', db.port) ?? 3306);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) this.issue([...p, 'port'], `database "${name}": port must be 1-65535`);
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        this.issue([...p, 'port'], `database "${name}": port must be 1-65535`);
       const cfg: DatabaseConfig = {
         name,
         host: str('host', db.host) ?? '',
@@ -278,7 +318,8 @@ class Validator {
         user: this.secretValue([...p, 'user'], db.user) ?? '',
         connectTimeoutMs: db.connectTimeout !== undefined ? parseDuration(db.connectTimeout)! : 5000,
       };
-      const password = db.password === undefined ? undefined : this.secretValue([...p, 'password'], db.password);
+      const password =
+        db.password === undefined ? undefined : this.secretValue([...p, 'password'], db.password);
       if (password !== undefined) cfg.password = password;
       const database = str('database', db.database);
       if (database !== undefined) cfg.database = database;
@@ -293,26 +334,38 @@ class Validator {
     let pnrAt = -1;
     steps.forEach((step, i) => {
       const p: Path = ['steps', i];
-      if (this.stepIndex.has(step.id)) this.issue([...p, 'id'], `duplicate step id "${step.id}" (first used by step ${this.stepIndex.get(step.id)! + 1})`);
+      if (this.stepIndex.has(step.id))
+        this.issue(
+          [...p, 'id'],
+          `duplicate step id "${step.id}" (first used by step ${this.stepIndex.get(step.id)! + 1})`,
+        );
       else this.stepIndex.set(step.id, i);
 
       for (const key of ['timeout', 'undoTimeout', 'retryDelay'] as const) {
         const d = step[key];
-        if (d !== undefined && parseDuration(d) === 0) this.issue([...p, key], `${key} must be greater than 0`);
+        if (d !== undefined && parseDuration(d) === 0)
+          this.issue([...p, key], `${key} must be greater than 0`);
       }
 
       const kind = this.kindOf(step.kind, [...p, 'kind']);
       if (kind) {
         this.checkParams(kind, step.with ?? {}, [...p, 'with'], i);
         if (kind.undoUnsafeAfterNewWrites && pnrAt >= 0)
-          this.issue([...p, 'kind'], `step "${step.id}" (${step.kind}) cannot be undone safely once the new side takes writes, but it comes after the point of no return "${steps[pnrAt]!.id}": move it before, or move pointOfNoReturn later`);
+          this.issue(
+            [...p, 'kind'],
+            `step "${step.id}" (${step.kind}) cannot be undone safely once the new side takes writes, but it comes after the point of no return "${steps[pnrAt]!.id}": move it before, or move pointOfNoReturn later`,
+          );
       }
       for (const phase of ['before', 'after'] as const) {
         (step[phase] ?? []).forEach((check, j) => {
           const cp: Path = [...p, phase, j];
           const ck = this.kindOf(check.kind, [...cp, 'kind']);
           if (!ck) return;
-          if (!ck.readOnly) this.issue([...cp, 'kind'], `${phase} checks must be read-only kinds; ${check.kind} changes things (make it a step)`);
+          if (!ck.readOnly)
+            this.issue(
+              [...cp, 'kind'],
+              `${phase} checks must be read-only kinds; ${check.kind} changes things (make it a step)`,
+            );
           else this.checkParams(ck, check.with ?? {}, [...cp, 'with'], phase === 'after' ? i + 1 : i);
         });
       }
@@ -321,7 +374,11 @@ class Validator {
         if (rk) this.checkParams(rk, step.rollback.with ?? {}, [...p, 'rollback', 'with'], i + 1);
       }
       if (kind && !kind.readOnly && !kind.undo && step.rollback === undefined && !kind.maintenance)
-        this.issue([...p, 'kind'], `step "${step.id}": ${step.kind} has no undo; add rollback: { kind, with } or rollback: none to say it needs none`, 'warning');
+        this.issue(
+          [...p, 'kind'],
+          `step "${step.id}": ${step.kind} has no undo; add rollback: { kind, with } or rollback: none to say it needs none`,
+          'warning',
+        );
       if (step.pointOfNoReturn && pnrAt < 0) pnrAt = i;
     });
   }
@@ -330,7 +387,10 @@ class Validator {
     const k = getKind(name);
     if (!k) {
       const hint = suggestKind(name);
-      this.issue(path, `unknown step kind "${name}"${hint ? ` — did you mean "${hint}"?` : ''} (see \`cutover kinds\`)`);
+      this.issue(
+        path,
+        `unknown step kind "${name}"${hint ? ` — did you mean "${hint}"?` : ''} (see \`cutover kinds\`)`,
+      );
     }
     return k;
   }
@@ -365,7 +425,8 @@ class Validator {
         return v;
       }
       if (Array.isArray(v)) return v.map((x, i) => visit(x, [...path, i]));
-      if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, visit(x, [...path, k])]));
+      if (v && typeof v === 'object')
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, visit(x, [...path, k])]));
       return v;
     };
     const rendered = visit(withRaw, base) as Record<string, unknown>;
@@ -388,7 +449,10 @@ class Validator {
     for (const db of kind.databases?.(parsed.data) ?? []) {
       if (!ctx.databases.has(db)) {
         const known = [...ctx.databases];
-        this.issue(this.findValuePath(withRaw, base, db) ?? base, `unknown database "${db}"${known.length ? ` (defined: ${known.join(', ')})` : ' (the runbook has no databases: section)'}`);
+        this.issue(
+          this.findValuePath(withRaw, base, db) ?? base,
+          `unknown database "${db}"${known.length ? ` (defined: ${known.join(', ')})` : ' (the runbook has no databases: section)'}`,
+        );
       }
     }
     kind.validate?.(parsed.data, ctx);
@@ -396,8 +460,13 @@ class Validator {
 
   private symbolicSteps(): Scope['steps'] {
     // At validation time outputs are unknown: stand-ins keep the shape without a value.
-    const proxy = new Proxy({}, { get: (_t, k) => (typeof k === 'string' ? `<${k}>` : undefined), has: () => true });
-    return Object.fromEntries([...this.stepIndex.keys()].map((id) => [id, { outputs: proxy as Record<string, unknown> }]));
+    const proxy = new Proxy(
+      {},
+      { get: (_t, k) => (typeof k === 'string' ? `<${k}>` : undefined), has: () => true },
+    );
+    return Object.fromEntries(
+      [...this.stepIndex.keys()].map((id) => [id, { outputs: proxy as Record<string, unknown> }]),
+    );
   }
 
   private findValuePath(v: unknown, base: Path, needle: string): Path | undefined {
@@ -416,11 +485,16 @@ class Validator {
     const idx = this.stepIndex.get(id!);
     const target = idx === undefined ? this.rb.steps.findIndex((s) => s.id === id) : idx;
     if (target < 0) return this.issue(where, `${text}: no step "${id}"`);
-    if (target >= stepPos) return this.issue(where, `${text}: step "${id}" runs later; only earlier steps' outputs exist here`);
-    if (outputs !== 'outputs' || !name) return this.issue(where, `${text}: use \${steps.${id}.outputs.<name>}`);
+    if (target >= stepPos)
+      return this.issue(where, `${text}: step "${id}" runs later; only earlier steps' outputs exist here`);
+    if (outputs !== 'outputs' || !name)
+      return this.issue(where, `${text}: use \${steps.${id}.outputs.<name>}`);
     const kind = getKind(this.rb.steps[target]!.kind);
     if (kind && !kind.outputs?.includes(name))
-      this.issue(where, `${text}: ${kind.kind} has no output "${name}"${kind.outputs?.length ? ` (it has: ${kind.outputs.join(', ')})` : ' (it has none)'}`);
+      this.issue(
+        where,
+        `${text}: ${kind.kind} has no output "${name}"${kind.outputs?.length ? ` (it has: ${kind.outputs.join(', ')})` : ' (it has none)'}`,
+      );
   }
 
   private checkMaintenance() {
@@ -429,10 +503,19 @@ class Validator {
     const enter = steps.findIndex((s) => kindOf(s) === 'enter');
     const exit = steps.findIndex((s) => kindOf(s) === 'exit');
     if (this.rb.maintenance && enter < 0)
-      this.issue(['maintenance'], 'a maintenance budget is set but no step enters maintenance (maintenance.enter)', 'warning');
+      this.issue(
+        ['maintenance'],
+        'a maintenance budget is set but no step enters maintenance (maintenance.enter)',
+        'warning',
+      );
     if (enter >= 0 && exit < 0)
-      this.issue(['steps', enter, 'kind'], 'this step enters maintenance but no later step exits it (maintenance.exit)', 'warning');
-    if (enter >= 0 && exit >= 0 && exit < enter) this.issue(['steps', exit, 'kind'], 'maintenance is exited before it is entered');
+      this.issue(
+        ['steps', enter, 'kind'],
+        'this step enters maintenance but no later step exits it (maintenance.exit)',
+        'warning',
+      );
+    if (enter >= 0 && exit >= 0 && exit < enter)
+      this.issue(['steps', exit, 'kind'], 'maintenance is exited before it is entered');
   }
 }
 
