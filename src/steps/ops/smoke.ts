@@ -104,7 +104,7 @@ const Params = z
 type P = z.infer<typeof Params>;
 
 export interface SmokeSnapshot {
-  /** Journaled before the write, so an undo after a crash can still remove the row. */
+  /** Journaled before the write: which row this step writes, and whether the table was there. */
   canaryId?: string;
   table?: string;
   tableExisted?: boolean;
@@ -332,6 +332,7 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
   const setup = await ctx.adapters.use(mysqlAdapter, c.setupOn ?? c.on);
   let created = false;
   let writer: MysqlAdapter | undefined;
+  const mine = [ctx.runId.slice(0, 100), ctx.stepId.slice(0, 100)];
   try {
     if (!snap.tableExisted) {
       const r = await setup.exec(CREATE(table), [], {
@@ -349,9 +350,16 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
           `the write through ${c.on} reached server_id ${writer.server.serverId} (${writer.server.hostname}), not ${c.mustReach} (server_id ${expected.server.serverId}) — check the DNS name`,
         );
     }
+    if (snap.tableExisted)
+      // A retried or resumed attempt: the row of the attempt before, if its cleanup never ran.
+      await writer.exec(`DELETE FROM ${quoteTable(table)} WHERE id = ?`, [id], {
+        action: 'delete',
+        target: `earlier canary row from ${table}`,
+        detail: id,
+      });
     const ins = await writer.exec(
       `INSERT INTO ${quoteTable(table)} (id, run_id, step_id, written_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`,
-      [id, ctx.runId.slice(0, 100), ctx.stepId.slice(0, 100)],
+      [id, ...mine],
       { action: 'insert', target: `canary row into ${table} on ${writer.label}`, detail: id },
       { op: 'canary-insert' },
     );
@@ -396,14 +404,15 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
     // Always: the row (and the table, if this step made it) must not outlive the check.
     try {
       if (out.written && writer) {
-        await writer.exec(`DELETE FROM ${quoteTable(table)} WHERE id = ?`, [id], {
+        // By run and step: also takes the rows of an earlier attempt that died before its cleanup.
+        await writer.exec(`DELETE FROM ${quoteTable(table)} WHERE run_id = ? AND step_id = ?`, mine, {
           action: 'delete',
           target: `canary row from ${table}`,
           detail: id,
         });
         const left = await writer.query<{ n: unknown }>(
-          `SELECT COUNT(*) AS n FROM ${quoteTable(table)} WHERE id = ?`,
-          [id],
+          `SELECT COUNT(*) AS n FROM ${quoteTable(table)} WHERE run_id = ? AND step_id = ?`,
+          mine,
         );
         out.cleanedUp = Number(left[0]?.n ?? 0) === 0;
       } else out.cleanedUp = !out.written;
@@ -415,9 +424,7 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
         out.tableDropped = true;
       }
     } catch (e) {
-      ctx.warn(
-        `canary cleanup: ${errorMessage(e)} — remove row ${id} from ${table} by hand (undo retries it)`,
-      );
+      ctx.warn(`canary cleanup: ${errorMessage(e)} — remove row ${id} from ${table} by hand`);
     }
     await writer?.close().catch(() => {});
   }
@@ -574,34 +581,5 @@ export const smokeTest = defineKind<P, SmokeSnapshot, Outputs>({
         outputs,
       );
     return outputs;
-  },
-
-  // The canary cleans up after itself; this only matters when the process died mid-check.
-  async undo(ctx, p, snap, outputs) {
-    if (!p.canary || !snap?.canaryId || !snap.table) return;
-    const done = outputs?.canary;
-    if (done?.cleanedUp && (snap.tableExisted || done.tableDropped)) return;
-    let writer: MysqlAdapter | undefined;
-    try {
-      writer = await freshConnection(ctx, p.canary.on);
-      const setup = await ctx.adapters.use(mysqlAdapter, p.canary.setupOn ?? p.canary.on);
-      if (await tableExists(setup, snap.table)) {
-        await writer.exec(`DELETE FROM ${quoteTable(snap.table)} WHERE id = ?`, [snap.canaryId], {
-          action: 'delete',
-          target: `canary row from ${snap.table}`,
-          detail: snap.canaryId,
-        });
-        if (!snap.tableExisted)
-          await setup.exec(`DROP TABLE IF EXISTS ${quoteTable(snap.table)}`, [], {
-            action: 'drop',
-            target: `canary table ${snap.table}`,
-          });
-      }
-    } catch (e) {
-      // Never holds up a rollback: a leftover canary row is harmless, and named here.
-      ctx.warn(`could not remove canary row ${snap.canaryId} from ${snap.table}: ${errorMessage(e)}`);
-    } finally {
-      await writer?.close().catch(() => {});
-    }
   },
 });

@@ -10,15 +10,7 @@ import { setMaintenance } from '../../../src/sandbox/admin-client.js';
 import { resetSandbox } from '../../../src/sandbox/index.js';
 import { smokeTest } from '../../../src/steps/ops/smoke.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
-import {
-  codeOf,
-  createHarness,
-  type Harness,
-  messageOf,
-  runStep,
-  sandboxDatabases,
-  undoStep,
-} from './harness.js';
+import { codeOf, createHarness, type Harness, messageOf, runStep, sandboxDatabases } from './harness.js';
 
 const env = sandboxEnv();
 const databases = sandboxDatabases(env);
@@ -182,14 +174,16 @@ describe('smoke.test: SQL', () => {
     expect(await canaryTables(replica)).toBe(0);
     // The password never shows in what is journaled.
     expect(JSON.stringify(step)).not.toContain(env.SANDBOX_APP_DB_PASSWORD);
-    // Undo after a completed check has nothing to do and says nothing.
-    await undoStep(h, smokeTest, step);
     expect(h.warnings).toEqual([]);
   });
 
-  it('with a canary table that already exists, removes only its row and keeps the table', async () => {
+  it("with a canary table that already exists, removes its rows (and an earlier attempt's) and keeps the table and others' rows", async () => {
     await old.query(
       'CREATE TABLE cutover_smoke_canary (id VARCHAR(100) NOT NULL PRIMARY KEY, run_id VARCHAR(100) NOT NULL, step_id VARCHAR(100) NOT NULL, written_at DATETIME(6) NOT NULL)',
+    );
+    // A row left by an attempt of this same step that died before its cleanup, and another run's row.
+    await old.query(
+      "INSERT INTO cutover_smoke_canary VALUES ('ops-harness/smoke.test/dead', 'ops-harness', 'smoke.test', NOW()), ('other-run/smoke/x', 'other-run', 'smoke', NOW())",
     );
     try {
       h = createHarness({ mode: 'live', env, databases });
@@ -203,8 +197,8 @@ describe('smoke.test: SQL', () => {
         cleanedUp: true,
         tableDropped: false,
       });
-      const [rows] = await old.query('SELECT COUNT(*) AS n FROM cutover_smoke_canary');
-      expect(Number((rows as { n: number }[])[0]!.n)).toBe(0);
+      const [rows] = await old.query('SELECT id FROM cutover_smoke_canary');
+      expect(rows).toEqual([{ id: 'other-run/smoke/x' }]);
       expect(await canaryTables(old)).toBe(1);
     } finally {
       await old.query('DROP TABLE IF EXISTS cutover_smoke_canary');
