@@ -138,6 +138,8 @@ describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
       await n.query('STOP SLAVE');
       await n.query('CHANGE MASTER TO MASTER_DELAY = 30');
       await n.query('START SLAVE');
+      for (let i = 0; i < 100 && (await serverState(n)).io !== 'Yes'; i++)
+        await new Promise((r) => setTimeout(r, 50));
       await o.query("INSERT INTO orders (customer_id, total_cents, created_at) VALUES (1, 7, '2024-09-01')");
       const before = { old: await serverState(o), new: await serverState(n) };
       const h = createHarness({ mode: 'live', env: e });
