@@ -24,7 +24,7 @@ export interface SessionOptions {
   /** Extra subscribers (rehearsal load, tests). */
   onEvent?: Emit;
   /** Force plain or tty rendering (default: tty when stdout is a terminal). */
-  render?: 'tty' | 'plain' | 'json';
+  render?: 'tty' | 'plain' | 'json' | 'silent';
   /** Lifecycle factory (hooks, notifications). */
   lifecycle?: (prepared: PreparedRunbook, warn: (m: string) => void) => Lifecycle | undefined;
 }
@@ -36,13 +36,19 @@ function interactive(): boolean {
 }
 
 function newRunId(name: string): string {
-  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const ts = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${ts}-${name}-${process.pid.toString(36)}`;
 }
 
 function lockKey(p: PreparedRunbook): string {
   // Same runbook against the same targets: the databases' addresses identify the target.
-  const targets = Object.values(p.databases).map((d) => `${d.host}:${d.port}`).sort().join(',');
+  const targets = Object.values(p.databases)
+    .map((d) => `${d.host}:${d.port}`)
+    .sort()
+    .join(',');
   return `${p.runbook.name}-${createHash('sha256').update(targets).digest('hex').slice(0, 12)}`;
 }
 
@@ -65,13 +71,21 @@ interface Prepared {
   state?: RunState;
 }
 
-function freshRun(file: string, mode: 'run' | 'plan', o: SessionOptions, prepared: PreparedRunbook): Prepared {
+function freshRun(
+  file: string,
+  mode: 'run' | 'plan',
+  o: SessionOptions,
+  prepared: PreparedRunbook,
+): Prepared {
   const runId = newRunId(prepared.runbook.name);
   const runDir = resolve(o.runsDir, runId);
   mkdirSync(runDir, { recursive: true });
   // The run dir is self-contained: rollback works from it even if the runbook file moves or changes.
   copyFileSync(file, join(runDir, RUNBOOK_COPY));
-  writeFileSync(join(runDir, 'run.json'), `${JSON.stringify({ runId, mode, runbook: resolve(file) }, null, 2)}\n`);
+  writeFileSync(
+    join(runDir, 'run.json'),
+    `${JSON.stringify({ runId, mode, runbook: resolve(file) }, null, 2)}\n`,
+  );
   return { prepared, runDir, runId };
 }
 
@@ -86,16 +100,26 @@ export function reopenRun(
   try {
     state = reconstruct(records);
   } catch (e) {
-    throw new CutoverError('JOURNAL_INCOMPLETE', `${runDir}: ${(e as Error).message}`, { exitCode: ExitCode.badInput });
+    throw new CutoverError('JOURNAL_INCOMPLETE', `${runDir}: ${(e as Error).message}`, {
+      exitCode: ExitCode.badInput,
+    });
   }
   const copy = join(dir, RUNBOOK_COPY);
-  if (!existsSync(copy)) throw new InputError('NO_RUNBOOK_COPY', `${runDir}: ${RUNBOOK_COPY} is missing; cannot rebuild the run`);
+  if (!existsSync(copy))
+    throw new InputError('NO_RUNBOOK_COPY', `${runDir}: ${RUNBOOK_COPY} is missing; cannot rebuild the run`);
   const text = readFileSync(copy, 'utf8');
   // Positions and relative env files refer to the original location.
   const loaded = loadRunbookText(state.runbookFile, text);
   if (loaded.sha256 !== state.runbookSha256)
-    throw new InputError('RUNBOOK_CHANGED', `${copy} does not match the journal's runbook hash; refusing to act on a changed runbook`);
-  const prepared = prepareRunbook(loaded, { vars: resumeVars(runDir, state.vars, o.vars ?? {}), envStrict: o.envStrict ?? true, ...(o.env ? { env: o.env } : {}) });
+    throw new InputError(
+      'RUNBOOK_CHANGED',
+      `${copy} does not match the journal's runbook hash; refusing to act on a changed runbook`,
+    );
+  const prepared = prepareRunbook(loaded, {
+    vars: resumeVars(runDir, state.vars, o.vars ?? {}),
+    envStrict: o.envStrict ?? true,
+    ...(o.env ? { env: o.env } : {}),
+  });
   return { prepared, runDir: dir, runId: state.runId, state };
 }
 
@@ -103,16 +127,26 @@ export function reopenRun(
  * The run's own --var values, from its journal. Secrets were redacted there, so those (and only
  * those) must be passed again; changing any other value mid-run is refused.
  */
-function resumeVars(runDir: string, journaled: Record<string, string>, given: Record<string, string>): Record<string, string> {
+function resumeVars(
+  runDir: string,
+  journaled: Record<string, string>,
+  given: Record<string, string>,
+): Record<string, string> {
   const vars = { ...journaled };
   for (const [k, v] of Object.entries(given)) {
     if (k in journaled && !journaled[k]!.includes(REDACTED) && journaled[k] !== v)
-      throw new InputError('VAR_CHANGED', `${runDir} was started with --var ${k}=${journaled[k]}; a run continues with the values it started with`);
+      throw new InputError(
+        'VAR_CHANGED',
+        `${runDir} was started with --var ${k}=${journaled[k]}; a run continues with the values it started with`,
+      );
     vars[k] = v;
   }
   const missing = Object.keys(vars).filter((k) => vars[k]!.includes(REDACTED));
   if (missing.length)
-    throw new InputError('SECRET_VAR_NEEDED', `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again (${missing.map((k) => `--var ${k}=...`).join(' ')})`);
+    throw new InputError(
+      'SECRET_VAR_NEEDED',
+      `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again (${missing.map((k) => `--var ${k}=...`).join(' ')})`,
+    );
   return vars;
 }
 
@@ -135,16 +169,21 @@ export async function runSession(
     const runDir = (what as { runDir: string }).runDir;
     p = reopenRun(runDir, { vars: o.vars ?? {} });
     const st = p.state!;
-    if (st.mode === 'plan') throw new InputError('PLAN_RUN', `${runDir} is a plan (dry run); there is nothing to ${what.mode}`);
+    if (st.mode === 'plan')
+      throw new InputError('PLAN_RUN', `${runDir} is a plan (dry run); there is nothing to ${what.mode}`);
     if (what.mode === 'resume' && st.end && ['succeeded', 'rolled-back'].includes(st.end.status))
       throw new InputError('RUN_ENDED', `${runDir} already ended (${st.end.status}); nothing to resume`);
     // Resuming forward after undos began would redo undone steps and count a half-undone one as done.
     if (what.mode === 'resume' && st.rollbackStartedAt)
-      throw new InputError('ROLLBACK_STARTED', `${runDir}: a rollback of this run began at ${st.rollbackStartedAt}; it cannot be resumed forward. Finish it with \`cutover rollback ${runDir}\``);
+      throw new InputError(
+        'ROLLBACK_STARTED',
+        `${runDir}: a rollback of this run began at ${st.rollbackStartedAt}; it cannot be resumed forward. Finish it with \`cutover rollback ${runDir}\``,
+      );
   }
   const { prepared, runDir, runId } = p;
   const redactor = new Redactor(prepared.secrets);
-  const renderMode = o.render ?? (o.json ? 'json' : process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain');
+  const renderMode =
+    o.render ?? (o.json ? 'json' : process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain');
   const renderer = createRenderer(renderMode);
   const emit: Emit = (event: EngineEvent) => {
     // Every event is redacted here, whatever the engine already did: the terminal must never show a secret.
@@ -169,10 +208,18 @@ export async function runSession(
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      emit({ type: 'log', level: 'warn', message: `${sig}: stopping the current step safely, then rolling back${interactive() && !o.yes ? ' (you will be asked first)' : ''}` });
+      emit({
+        type: 'log',
+        level: 'warn',
+        message: `${sig}: stopping the current step safely, then rolling back${interactive() && !o.yes ? ' (you will be asked first)' : ''}`,
+      });
       abort.abort();
     } else {
-      emit({ type: 'log', level: 'warn', message: `${sig} again: the rollback in progress finishes its current undo; see \`cutover status ${runDir}\`` });
+      emit({
+        type: 'log',
+        level: 'warn',
+        message: `${sig} again: the rollback in progress finishes its current undo; see \`cutover status ${runDir}\``,
+      });
     }
   };
   process.on('SIGINT', onSignal);
@@ -190,9 +237,25 @@ export async function runSession(
     signal: abort.signal,
     yes: !!o.yes,
     ...(o.aws ? { aws: o.aws } : {}),
-    ...(tty ? { approve: (s) => ask(renderer, `Run step "${s.id}" (${s.kind})${s.name ? ` — ${s.name}` : ''}?`, false) } : {}),
-    ...(tty && !o.yes ? { confirmRollback: (reason: string) => ask(renderer, `${reason}. Roll back the completed steps now?`, true) } : {}),
-    ...(o.lifecycle ? { lifecycle: o.lifecycle(prepared, (m) => emit({ type: 'log', level: 'warn', message: redactor.text(m) })) } : {}),
+    ...(tty
+      ? {
+          approve: (s) =>
+            ask(renderer, `Run step "${s.id}" (${s.kind})${s.name ? ` — ${s.name}` : ''}?`, false),
+        }
+      : {}),
+    ...(tty && !o.yes
+      ? {
+          confirmRollback: (reason: string) =>
+            ask(renderer, `${reason}. Roll back the completed steps now?`, true),
+        }
+      : {}),
+    ...(o.lifecycle
+      ? {
+          lifecycle: o.lifecycle(prepared, (m) =>
+            emit({ type: 'log', level: 'warn', message: redactor.text(m) }),
+          ),
+        }
+      : {}),
     ...(what.mode === 'resume' ? { resume: p.state! } : {}),
   });
 
@@ -213,7 +276,10 @@ export async function runSession(
     let result: RunResult;
     if (what.mode === 'rollback') {
       const st = p.state!;
-      result = await engine.rollbackFromJournal(st, `rollback of ${basename(runDir)} requested by ${operator()}`);
+      result = await engine.rollbackFromJournal(
+        st,
+        `rollback of ${basename(runDir)} requested by ${operator()}`,
+      );
     } else {
       result = await engine.execute();
     }

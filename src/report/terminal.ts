@@ -45,7 +45,12 @@ function clock(ms: number): string {
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
-export function createRenderer(mode: 'tty' | 'plain' | 'json', out: Out = process.stdout): Renderer {
+export function createRenderer(
+  mode: 'tty' | 'plain' | 'json' | 'silent',
+  out: Out = process.stdout,
+): Renderer {
+  // silent: for embedding (benchmarks, rehearsal harnesses) where a subscriber reads the events.
+  if (mode === 'silent') return { emit() {}, pause() {}, resume() {}, close() {} };
   if (mode === 'json')
     return { emit: (e) => out.write(`${JSON.stringify(e)}\n`), pause() {}, resume() {}, close() {} };
   return mode === 'tty' ? new TtyRenderer(out) : new PlainRenderer(out);
