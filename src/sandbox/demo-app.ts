@@ -91,8 +91,10 @@ class Database {
         password: this.o.dbPassword,
         database: this.o.dbName,
         connectionLimit: 5,
+        // Idle connections go within seconds: what stays on the old server after maintenance starts is
+        // then traffic that maintenance did not stop, which is what the drain step must find.
         maxIdle: 2,
-        idleTimeout: 30_000,
+        idleTimeout: 2000,
         connectTimeout: 2000,
       });
       // A pooled connection killed while idle (the cutover's drain does that) must not crash the app.

@@ -108,7 +108,20 @@ export async function stopPids(
   for (const pid of killed) signal(pid, 'SIGKILL');
   const killDeadline = Date.now() + 5000;
   while (Date.now() < killDeadline && killed.some(isAlive)) await sleep(50);
+  // A dead child of this very process stays a zombie (and answers kill(pid, 0)) until the event
+  // loop reaps it: give it that chance so callers checking by pid see it gone.
+  const reapDeadline = Date.now() + 2000;
+  while (Date.now() < reapDeadline && targets.some(exists)) await sleep(10);
   return { killed, stillAlive: targets.filter(isAlive) };
+}
+
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

@@ -1,10 +1,9 @@
 // The sandbox's long-running Node services in one detached process: the AWS endpoint, the DNS
 // server (same in-memory zone data) and the demo app. `up` starts this file with the path of
 // services.json; it writes the ready file once every listener is bound, and exits on SIGTERM.
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
 import { AwsController, createAwsServer } from './aws-endpoint.js';
 import {
   ACCOUNTS,
