@@ -196,7 +196,8 @@ export const replicationStop = defineKind<P, Snap, Out>({
         'REPLICATION_NOT_RUNNING',
         `${r.label}: replication is not running (IO ${st.ioState}, SQL ${st.sqlRunning ? 'Yes' : 'No'}${st.lastIoError ? `; ${st.lastIoError}` : ''}${st.lastSqlError ? `; ${st.lastSqlError}` : ''}) — the replica cannot catch up; fix it before the cutover`,
       );
-    const useGtid = st.gtidMode !== 'off' && !!snap.source.position.gtid;
+    // A GTID replica waits on GTIDs even when the source has none yet (the wait then returns at once).
+    const useGtid = st.gtidMode !== 'off';
     if (!useGtid && !snap.source.position.file)
       throw new StepError(
         'NO_SOURCE_POSITION',
