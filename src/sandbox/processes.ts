@@ -111,17 +111,16 @@ export async function stopPids(
   // A dead child of this very process stays a zombie (and answers kill(pid, 0)) until the event
   // loop reaps it: give it that chance so callers checking by pid see it gone.
   const reapDeadline = Date.now() + 2000;
-  while (Date.now() < reapDeadline && targets.some(exists)) await sleep(10);
+  while (Date.now() < reapDeadline && targets.some(unreapedChild)) await sleep(10);
   return { killed, stillAlive: targets.filter(isAlive) };
 }
 
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** A zombie whose parent is this process: only our own event loop can make it go. */
+function unreapedChild(pid: number): boolean {
+  const stat = procStat(pid);
+  if (stat === undefined) return false;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] === 'Z' && Number(fields[1]) === process.pid;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
