@@ -1,6 +1,6 @@
 // Everything around an engine run that touches the process: run directory, journal, lock, renderer,
 // signals, prompts. The CLI calls these; the engine itself stays free of I/O policy.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AwsSettings } from './adapters/adapters.js';
@@ -40,7 +40,8 @@ function newRunId(name: string): string {
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
-  return `${ts}-${name}-${process.pid.toString(36)}`;
+  // Two runs in the same second (a plan then a run, in one process) must not share a directory.
+  return `${ts}-${name}-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 }
 
 function lockKey(p: PreparedRunbook): string {
@@ -164,6 +165,8 @@ export async function runSession(
   if (what.mode === 'run' || what.mode === 'plan') {
     const { prepareRunbookFile } = await import('./runbook/validate.js');
     const prepared = prepareRunbookFile(what.file, { vars: o.vars ?? {}, envStrict: true });
+    const { preflightDatabases } = await import('./preflight.js');
+    await preflightDatabases(prepared);
     p = freshRun(what.file, what.mode, o, prepared);
   } else {
     const runDir = (what as { runDir: string }).runDir;

@@ -2,23 +2,9 @@
 // values that only exist at run time (step outputs) stay templates and become '*' resources.
 import { iamPolicy } from '../steps/aws/iam-policy.js';
 import { parseParams } from '../runbook/coerce.js';
-import { renderString, type Scope } from '../runbook/template.js';
+import { renderKnown, type Scope } from '../runbook/template.js';
 import { prepareRunbookFile } from '../runbook/validate.js';
 import { getKind } from '../steps/registry.js';
-
-function renderKnown(v: unknown, scope: Scope): unknown {
-  if (typeof v === 'string') {
-    try {
-      return renderString(v, scope);
-    } catch {
-      return v;
-    }
-  }
-  if (Array.isArray(v)) return v.map((x) => renderKnown(x, scope));
-  if (v && typeof v === 'object')
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderKnown(x, scope)]));
-  return v;
-}
 
 export async function iamPolicyForRunbook(file: string, mode: 'plan' | 'run', vars: Record<string, string>) {
   const p = prepareRunbookFile(file, { vars });

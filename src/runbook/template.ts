@@ -37,11 +37,13 @@ export function lookup(ref: TemplateRef, scope: Scope): unknown {
   const [head, ...rest] = ref.path;
   switch (ref.ns) {
     case 'params':
-      if (!(head! in scope.params)) throw new TemplateError(ref, `unknown parameter "${head}" in ${ref.text}`);
+      if (!(head! in scope.params))
+        throw new TemplateError(ref, `unknown parameter "${head}" in ${ref.text}`);
       return dig(scope.params[head!], rest, ref);
     case 'env': {
       const v = scope.env[head!];
-      if (v === undefined) throw new TemplateError(ref, `environment variable ${head} is not set (${ref.text})`);
+      if (v === undefined)
+        throw new TemplateError(ref, `environment variable ${head} is not set (${ref.text})`);
       return v;
     }
     case 'steps': {
@@ -49,7 +51,8 @@ export function lookup(ref: TemplateRef, scope: Scope): unknown {
       if (!step) throw new TemplateError(ref, `step "${head}" has no outputs yet (${ref.text})`);
       if (rest[0] !== 'outputs' || rest.length < 2)
         throw new TemplateError(ref, `use \${steps.${head}.outputs.<name>} (${ref.text})`);
-      if (!(rest[1]! in step.outputs)) throw new TemplateError(ref, `step "${head}" has no output "${rest[1]}"`);
+      if (!(rest[1]! in step.outputs))
+        throw new TemplateError(ref, `step "${head}" has no output "${rest[1]}"`);
       return dig(step.outputs[rest[1]!], rest.slice(2), ref);
     }
     default:
@@ -116,9 +119,22 @@ export function render(value: unknown, scope: Scope, quoting: Quoting = {}): unk
     return v;
   };
   if (value && typeof value === 'object' && !Array.isArray(value)) {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, x]) => [k, walk(x, quoting[k])]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, walk(x, quoting[k])]));
   }
   return walk(value);
+}
+
+/** Renders what can be rendered now; values that only exist at run time stay templates. */
+export function renderKnown(v: unknown, scope: Scope): unknown {
+  if (typeof v === 'string') {
+    try {
+      return renderString(v, scope);
+    } catch {
+      return v;
+    }
+  }
+  if (Array.isArray(v)) return v.map((x) => renderKnown(x, scope));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderKnown(x, scope)]));
+  return v;
 }
