@@ -183,6 +183,19 @@ function ownPids(L: SandboxLayout, pids: PidsFile | undefined): Record<string, n
   );
 }
 
+/**
+ * The marker, or failing that (someone deleted it) the services config naming this very
+ * directory: either way `down` may stop what runs there and remove it, and nothing else.
+ */
+function isSandboxDir(L: SandboxLayout): boolean {
+  if (existsSync(L.marker)) return true;
+  try {
+    return (JSON.parse(readFileSync(L.servicesConfig, 'utf8')) as ServicesConfig).dir === L.dir;
+  } catch {
+    return false;
+  }
+}
+
 function removeSandboxDir(L: SandboxLayout): void {
   rmSync(L.dir, { recursive: true, force: true, maxRetries: 3 });
   if (!L.socketDir.startsWith(`${L.dir}/`)) rmSync(L.socketDir, { recursive: true, force: true });
@@ -383,7 +396,7 @@ export async function sandboxDown(opts: {
     log(`no sandbox in ${L.dir}: nothing to stop`);
     return { dir: L.dir, stopped: {}, killed: [], removed: false };
   }
-  if (!existsSync(L.marker)) {
+  if (!isSandboxDir(L)) {
     throw new SandboxError(
       'NOT_A_SANDBOX',
       `${L.dir} is not a sandbox directory (no ${MARKER_FILE}); refusing to remove it`,
@@ -510,6 +523,10 @@ export function readSandboxEnv(dir: string): SandboxEnv {
  * old writable, new read_only replicating from old by GTID, no reverse replication).
  */
 export async function resetSandbox(env: SandboxEnv): Promise<void> {
+  // Writing the seed files into a sandbox that was taken down would resurrect its directory.
+  if (!isSandboxDir(sandboxLayout(env.SANDBOX_DIR))) {
+    throw new SandboxError('SANDBOX_NOT_UP', `no sandbox in ${env.SANDBOX_DIR} to reset`, { badInput: true });
+  }
   await Promise.all([
     resetAws(env),
     seedDatabases(

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { readPidsFile } from '../../src/sandbox/processes.js';
+import { belongsTo, isAlive, readPidsFile, stopPids } from '../../src/sandbox/processes.js';
 import {
   type SandboxEnv,
   type SandboxPorts,
@@ -34,16 +34,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dir = mkdtempSync(join(tmpdir(), 'cutover-test-sandbox-'));
   const log = (line: string) => process.stderr.write(`[sandbox] ${line}\n`);
   let tornDown = false;
+  // Recorded pids that still run this sandbox (a recycled pid is left alone).
+  const ourPids = () =>
+    Object.values(readPidsFile(join(dir, 'pids.json'))?.pids ?? {}).filter((pid) =>
+      belongsTo(pid, `${dir}/`),
+    );
   // Last resort if vitest exits without calling the teardown (killed runner, crash): no MariaDB left behind.
   const onExit = () => {
     if (tornDown) return;
-    for (const pid of Object.values(readPidsFile(join(dir, 'pids.json'))?.pids ?? {})) {
+    const pids = ourPids();
+    for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // gone
       }
     }
+    // Synchronous wait (an exit handler cannot await): remove files only once nobody writes them.
+    const tick = new Int32Array(new SharedArrayBuffer(4));
+    const deadline = Date.now() + 3000;
+    while (pids.some(isAlive) && Date.now() < deadline) Atomics.wait(tick, 0, 0, 20);
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
@@ -82,6 +92,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     try {
       await sandboxDown({ dir, log });
+    } catch (e) {
+      // Whatever went wrong, stop what runs before removing anything: deleting the files of a
+      // running MariaDB leaves a half-removed directory and orphaned servers.
+      log(`sandbox down failed (${(e as Error).message}); stopping its processes by pid`);
+      await stopPids(ourPids());
     } finally {
       tornDown = true;
       process.off('exit', onExit);
