@@ -5,7 +5,7 @@
 //   # expect: LINE:COL text the message must contain
 //   # args: extra CLI arguments (e.g. --var)
 //   # requires-kind: a kind that must be registered for the case to apply
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getKind } from '../../../src/steps/registry.js';
@@ -48,14 +48,26 @@ function corpus(): Case[] {
 const cases = corpus();
 
 describe('cutover validate: examples', () => {
-  const examples = readdirSync(VALID).filter((f) => f.endsWith('.yaml'));
+  // The project's example runbooks, and the fixtures built from generic kinds.
+  const shipped = existsSync(join(REPO, 'runbooks'))
+    ? readdirSync(join(REPO, 'runbooks'))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join(REPO, 'runbooks', f))
+    : [];
+  const examples = [
+    ...readdirSync(VALID)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => join(VALID, f)),
+    ...shipped,
+  ];
 
   it('has examples to check', () => {
     expect(examples.length).toBeGreaterThanOrEqual(3);
   });
 
-  it.each(examples)('%s exits 0', async (f) => {
-    const r = await runCli(['validate', join(VALID, f)], {
+  it.each(examples.map((f) => relative(REPO, f)))('%s exits 0', async (f) => {
+    const r = await runCli(['validate', f], {
+      cwd: REPO,
       env: { CUTOVER_EXAMPLE_OLD_PASSWORD: undefined, CUTOVER_EXAMPLE_NEW_PASSWORD: undefined },
     });
     expect(r.stderr + r.stdout).not.toMatch(/error/i);
