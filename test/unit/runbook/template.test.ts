@@ -111,11 +111,10 @@ describe('shell quoting', () => {
       params: { ...scope.params, x: 'a; rm -rf / #', y: 'it\'s $(id) `id` "q" $HOME *' },
     };
     const q = quotingFor({ shellFields: ['command'] });
-    const out = render(
-      { command: 'echo ${params.x} ${params.y}', other: 'plain ${params.x}' },
-      evil,
-      q,
-    ) as { command: string; other: string };
+    const out = render({ command: 'echo ${params.x} ${params.y}', other: 'plain ${params.x}' }, evil, q) as {
+      command: string;
+      other: string;
+    };
     expect(out.command).toBe(`echo 'a; rm -rf / #' 'it'\\''s $(id) \`id\` "q" $HOME *'`);
     // Only the declared fields are quoted.
     expect(out.other).toBe('plain a; rm -rf / #');
