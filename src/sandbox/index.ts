@@ -2,7 +2,17 @@
 // demo script call. Everything runs on loopback; every process is tracked by pid in pids.json.
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -177,10 +187,31 @@ function buildEnv(L: SandboxLayout, ports: SandboxPorts, token: string, insyncDe
   };
 }
 
+/** The directory as given and, when it is a symlink, as resolved: processes name one or the other. */
+function dirMarkers(L: SandboxLayout): string[] {
+  const markers = [`${L.dir}/`];
+  try {
+    const real = realpathSync(L.dir);
+    if (real !== L.dir) markers.push(`${real}/`);
+  } catch {
+    // missing or dangling: the given path is all there is
+  }
+  return markers;
+}
+
 function ownPids(L: SandboxLayout, pids: PidsFile | undefined): Record<string, number> {
+  const markers = dirMarkers(L);
   return Object.fromEntries(
-    Object.entries(pids?.pids ?? {}).filter(([, pid]) => belongsTo(pid, `${L.dir}/`)),
+    Object.entries(pids?.pids ?? {}).filter(([, pid]) => markers.some((m) => belongsTo(pid, m))),
   );
+}
+
+function symlinkTarget(path: string): string | undefined {
+  try {
+    return lstatSync(path).isSymbolicLink() ? resolve(dirname(path), readlinkSync(path)) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -197,7 +228,8 @@ function isSandboxDir(L: SandboxLayout): boolean {
 }
 
 function removeSandboxDir(L: SandboxLayout): void {
-  rmSync(L.dir, { recursive: true, force: true, maxRetries: 3 });
+  // A --dir that is a symlink (someone pointed .sandbox elsewhere) keeps its link; its target goes.
+  rmSync(symlinkTarget(L.dir) ?? L.dir, { recursive: true, force: true, maxRetries: 3 });
   if (!L.socketDir.startsWith(`${L.dir}/`)) rmSync(L.socketDir, { recursive: true, force: true });
 }
 
@@ -311,6 +343,8 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
   const bins = await ensureMariadb(log);
   const template = await ensureTemplate(bins, log);
 
+  const linked = symlinkTarget(L.dir);
+  if (linked) mkdirSync(linked, { recursive: true });
   mkdirSync(L.logsDir, { recursive: true });
   writeFileSync(
     L.marker,

@@ -1,4 +1,13 @@
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -84,6 +93,26 @@ describe('sandbox lifecycle', () => {
     expect((await sandboxStatus({ dir })).up).toBe(false);
     // down again: nothing to do, no error
     expect((await sandboxDown({ dir })).removed).toBe(false);
+  });
+
+  it('a --dir that is a symlink: down stops everything and empties the target, the link stays usable', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cutover-sandbox-link-'));
+    scratch.push(root);
+    const link = join(root, 'link');
+    symlinkSync(join(root, 'target'), link);
+    const ports = await freePorts();
+    for (let round = 0; round < 2; round++) {
+      await sandboxUp({ dir: link, ports });
+      const pids = JSON.parse(readFileSync(join(root, 'target', 'pids.json'), 'utf8')).pids as Record<
+        string,
+        number
+      >;
+      await sandboxDown({ dir: link });
+      for (const [name, pid] of Object.entries(pids))
+        expect(alive(pid), `${name} (pid ${pid}) still alive`).toBe(false);
+      expect(existsSync(join(root, 'target'))).toBe(false);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    }
   });
 
   it('refuses ports in use with one line naming the port and the address (exit 2), starting nothing', async () => {
