@@ -40,6 +40,8 @@ if (code === 0) {
   console.log(`\ndemo finished in ${wall}s. Report: ${report}`);
   console.log(`Open it in a browser, or read the journal: node bin/cutover.js status runs/<run-id>`);
 } else {
-  console.error(`\ndemo ${interrupted ? 'interrupted' : 'failed'} (exit ${code}) after ${wall}s; the sandbox was taken down${down === 0 ? '' : ' — check `cutover sandbox status`'}`);
+  console.error(
+    `\ndemo ${interrupted ? 'interrupted' : 'failed'} (exit ${code}) after ${wall}s; the sandbox was taken down${down === 0 ? '' : ' — check `cutover sandbox status`'}`,
+  );
 }
 process.exitCode = code || (down === 0 ? 0 : 3);

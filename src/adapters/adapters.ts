@@ -53,7 +53,8 @@ export function renderChange(c: PlannedChange): string {
   const fmt = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
   let line = `would ${c.action} ${c.target}`;
   if (c.detail) line += `: ${c.detail}`;
-  if (c.before !== undefined || c.after !== undefined) line += ` (${fmt(c.before ?? '∅')} → ${fmt(c.after ?? '∅')})`;
+  if (c.before !== undefined || c.after !== undefined)
+    line += ` (${fmt(c.before ?? '∅')} → ${fmt(c.after ?? '∅')})`;
   return line;
 }
 

@@ -15,6 +15,7 @@ export async function resolveHost(host: string, resolvers?: string[]): Promise<R
   r.setServers(resolvers);
   const answers = await r.resolve4(host, { ttl: true });
   const a = answers[0];
-  if (!a) throw Object.assign(new Error(`${host}: no address from ${resolvers.join(', ')}`), { code: 'ENOTFOUND' });
+  if (!a)
+    throw Object.assign(new Error(`${host}: no address from ${resolvers.join(', ')}`), { code: 'ENOTFOUND' });
   return { address: a.address, expires: Date.now() + a.ttl * 1000 };
 }

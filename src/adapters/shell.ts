@@ -37,7 +37,11 @@ export class ShellCommandError extends Error {
   }
 }
 
-export async function execShell(command: string, env: AdapterEnv, opts: ShellOptions = {}): Promise<ShellResult> {
+export async function execShell(
+  command: string,
+  env: AdapterEnv,
+  opts: ShellOptions = {},
+): Promise<ShellResult> {
   const { $ } = await import('zx');
   const started = performance.now();
   // zx quotes interpolated values; a pre-templated command is passed raw as the whole script.

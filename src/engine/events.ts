@@ -49,11 +49,24 @@ export type EngineEvent =
       budgetMs?: number;
       resumed: boolean;
     }
-  | { type: 'step'; stepId: string; state: StepState; attempt?: number; durationMs?: number; error?: ErrorInfo; note?: string }
+  | {
+      type: 'step';
+      stepId: string;
+      state: StepState;
+      attempt?: number;
+      durationMs?: number;
+      error?: ErrorInfo;
+      note?: string;
+    }
   | { type: 'log'; stepId?: string; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'plan'; stepId: string; lines: string[] }
   | { type: 'progress'; stepId: string; label: string; deadline?: number; current?: number; total?: number }
-  | { type: 'maintenance'; state: 'entered' | 'tick' | 'exited' | 'over-budget'; elapsedMs: number; budgetMs?: number }
+  | {
+      type: 'maintenance';
+      state: 'entered' | 'tick' | 'exited' | 'over-budget';
+      elapsedMs: number;
+      budgetMs?: number;
+    }
   | { type: 'point-of-no-return'; stepId: string }
   | { type: 'rollback-start'; reason: string; steps: string[] }
   | {

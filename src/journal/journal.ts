@@ -2,7 +2,16 @@
 // its exact bytes (minus the hash field) including the previous line's hash, so any edited, removed,
 // inserted or reordered line breaks the chain at that line.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  openSync,
+  readFileSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CutoverError, ExitCode } from '../errors.js';
@@ -59,7 +68,13 @@ export class Journal {
     const existing = existsSync(path) ? readJournal(runDir) : [];
     const last = existing.at(-1);
     const fd = openSync(path, 'a');
-    return new Journal(path, fd, runbookSha256, redactor, last ? { seq: last.seq, hash: last.hash } : undefined);
+    return new Journal(
+      path,
+      fd,
+      runbookSha256,
+      redactor,
+      last ? { seq: last.seq, hash: last.hash } : undefined,
+    );
   }
 
   append(type: string, data: Record<string, unknown> = {}): JournalRecord {
@@ -139,9 +154,13 @@ export function readJournal(runDir: string): JournalRecord[] {
     } catch {
       // A torn last line (crash mid-write) is ignored; verify reports it.
       if (i < lines.length - 2)
-        throw new CutoverError('JOURNAL_CORRUPT', `${path}:${i + 1} is not valid JSON (run \`cutover log verify\`)`, {
-          exitCode: ExitCode.badInput,
-        });
+        throw new CutoverError(
+          'JOURNAL_CORRUPT',
+          `${path}:${i + 1} is not valid JSON (run \`cutover log verify\`)`,
+          {
+            exitCode: ExitCode.badInput,
+          },
+        );
     }
   }
   return out;
@@ -178,14 +197,16 @@ export function verifyJournal(runDir: string): VerifyResult {
     const m = HASH_TAIL.exec(line);
     if (!m) return bad('no hash field at the end of the line');
     const body = `${line.slice(0, m.index)}}`;
-    if (createHash('sha256').update(body).digest('hex') !== m[1]) return bad('content does not match its hash (edited)');
+    if (createHash('sha256').update(body).digest('hex') !== m[1])
+      return bad('content does not match its hash (edited)');
     let rec: JournalRecord;
     try {
       rec = JSON.parse(line) as JournalRecord;
     } catch {
       return bad('not valid JSON');
     }
-    if (rec.prev !== prev) return bad('previous-hash link broken (a line was removed, inserted or reordered before it)');
+    if (rec.prev !== prev)
+      return bad('previous-hash link broken (a line was removed, inserted or reordered before it)');
     if (rec.seq !== i + 1) return bad(`sequence number ${rec.seq}, expected ${i + 1}`);
     prev = m[1]!;
     hashes.push(prev);
@@ -200,6 +221,11 @@ export function verifyJournal(runDir: string): VerifyResult {
       reason: `line ${lines.length + 1} is missing: ${HEAD_FILE} records ${head.seq} records, the journal ends at ${lines.length} (lines were removed from the end)`,
     };
   if (head && hashes[head.seq - 1] !== head.hash)
-    return { ok: false, records: lines.length, badLine: head.seq, reason: `does not match the head hash recorded in ${HEAD_FILE}` };
+    return {
+      ok: false,
+      records: lines.length,
+      badLine: head.seq,
+      reason: `does not match the head hash recorded in ${HEAD_FILE}`,
+    };
   return { ok: true, records: lines.length, headHash: prev };
 }

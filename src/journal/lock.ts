@@ -26,7 +26,13 @@ function alive(pid: number): boolean {
 export function acquireLock(lockDir: string, key: string, runDir: string): () => void {
   mkdirSync(lockDir, { recursive: true });
   const path = join(lockDir, `${key.replace(/[^\w.-]/g, '_')}.lock`);
-  const info: LockInfo = { pid: process.pid, host: hostname(), by: operator(), runDir, since: new Date().toISOString() };
+  const info: LockInfo = {
+    pid: process.pid,
+    host: hostname(),
+    by: operator(),
+    runDir,
+    since: new Date().toISOString(),
+  };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx');

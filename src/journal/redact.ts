@@ -16,7 +16,9 @@ export class Redactor {
   private readonly secrets: string[];
   constructor(secrets: Iterable<string> = []) {
     // Longest first, so a secret containing another is replaced whole.
-    this.secrets = [...new Set([...secrets].filter((s) => s.length >= 3).flatMap(forms))].sort((a, b) => b.length - a.length);
+    this.secrets = [...new Set([...secrets].filter((s) => s.length >= 3).flatMap(forms))].sort(
+      (a, b) => b.length - a.length,
+    );
   }
 
   add(secret: string): void {

@@ -1,7 +1,14 @@
 // Rebuilds where a run stands from its journal alone: what resume, rollback and status work from.
 import type { JournalRecord } from './journal.js';
 
-export type StepStatus = 'pending' | 'in-flight' | 'done' | 'failed' | 'undone' | 'undo-failed' | 'undo-skipped';
+export type StepStatus =
+  | 'pending'
+  | 'in-flight'
+  | 'done'
+  | 'failed'
+  | 'undone'
+  | 'undo-failed'
+  | 'undo-skipped';
 
 export interface StepRunState {
   id: string;
@@ -131,7 +138,12 @@ export function reconstruct(records: JournalRecord[]): RunState {
         if (r.decision === 'needs-approval') state.gatePending = r.stepId;
         break;
       case 'run-end':
-        state.end = { status: r.status as string, exitCode: r.exitCode as number, ts: r.ts, message: r.message as string };
+        state.end = {
+          status: r.status as string,
+          exitCode: r.exitCode as number,
+          ts: r.ts,
+          message: r.message as string,
+        };
         break;
     }
   }

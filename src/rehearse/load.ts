@@ -88,10 +88,16 @@ export class CanaryLoad {
           expires = r.expires;
         }
         seq++;
-        await conn.query(`INSERT INTO \`${this.table}\` (writer, seq, run_id, at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`, [w, seq, this.runId]);
+        await conn.query(
+          `INSERT INTO \`${this.table}\` (writer, seq, run_id, at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`,
+          [w, seq, this.runId],
+        );
         this.acks.push({ writer: w, seq, at: performance.now(), address });
         if (seq % 20 === 0) {
-          await conn.query(`SELECT COUNT(*) FROM \`${this.table}\` WHERE run_id = ? AND writer = ?`, [this.runId, w]);
+          await conn.query(`SELECT COUNT(*) FROM \`${this.table}\` WHERE run_id = ? AND writer = ?`, [
+            this.runId,
+            w,
+          ]);
           this.reads++;
         }
       } catch {
@@ -109,12 +115,17 @@ export class CanaryLoad {
     this.stopped = true;
     await Promise.all(this.loops);
     const firstFailureAt = this.failures[0];
-    const firstNew = firstFailureAt === undefined ? undefined : this.acks.find((a) => a.at > firstFailureAt && a.address !== this.oldAddress);
+    const firstNew =
+      firstFailureAt === undefined
+        ? undefined
+        : this.acks.find((a) => a.at > firstFailureAt && a.address !== this.oldAddress);
     return {
       acknowledged: this.acks.length,
       failedAttempts: this.failures.length,
       reads: this.reads,
-      ...(firstFailureAt !== undefined && firstNew ? { writeUnavailableMs: firstNew.at - firstFailureAt, firstFailureAt, firstNewAckAt: firstNew.at } : {}),
+      ...(firstFailureAt !== undefined && firstNew
+        ? { writeUnavailableMs: firstNew.at - firstFailureAt, firstFailureAt, firstNewAckAt: firstNew.at }
+        : {}),
       addresses: [...new Set(this.acks.map((a) => a.address))],
       acks: this.acks,
     };
@@ -122,7 +133,12 @@ export class CanaryLoad {
 }
 
 /** Row-by-row check on the new primary: every acknowledged (writer, seq) must be there. */
-export async function countLostWrites(db: DatabaseConfig, table: string, runId: string, acks: Ack[]): Promise<{ lost: number; missing: Ack[] }> {
+export async function countLostWrites(
+  db: DatabaseConfig,
+  table: string,
+  runId: string,
+  acks: Ack[],
+): Promise<{ lost: number; missing: Ack[] }> {
   const mysql = await import('mysql2/promise');
   const c = await mysql.createConnection(connOpts(db, (await resolveHost(db.host, db.resolvers)).address));
   try {

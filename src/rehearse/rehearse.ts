@@ -25,13 +25,25 @@ export interface RehearsalResult {
   rehearsalsSeen: number;
 }
 
-export async function rehearseRunbook(file: string, o: SessionOptions, opts: { writers?: number; warmupMs?: number; settleMs?: number } = {}): Promise<RehearsalResult> {
+export async function rehearseRunbook(
+  file: string,
+  o: SessionOptions,
+  opts: { writers?: number; warmupMs?: number; settleMs?: number } = {},
+): Promise<RehearsalResult> {
   const prepared = prepareRunbookFile(file, { vars: o.vars ?? {}, envStrict: true });
   const spec = prepared.runbook.rehearsal?.load;
-  if (!spec) throw new InputError('NO_REHEARSAL', `${file}: add a rehearsal: { load: { database, setupOn, verifyOn } } section to rehearse this runbook`);
+  if (!spec)
+    throw new InputError(
+      'NO_REHEARSAL',
+      `${file}: add a rehearsal: { load: { database, setupOn, verifyOn } } section to rehearse this runbook`,
+    );
   const db = (name: string) => {
     const d = prepared.databases[name];
-    if (!d) throw new InputError('UNKNOWN_DATABASE', `${file}: rehearsal names database "${name}", which is not under databases:`);
+    if (!d)
+      throw new InputError(
+        'UNKNOWN_DATABASE',
+        `${file}: rehearsal names database "${name}", which is not under databases:`,
+      );
     return d;
   };
   const loadDb = db(spec.database);
@@ -57,12 +69,16 @@ export async function rehearseRunbook(file: string, o: SessionOptions, opts: { w
   const history = rehearsalHistory(resolve(o.runsDir), prepared.runbook.name);
   const windows = [...history, run.maintenanceMs].filter((x): x is number => typeof x === 'number');
   // Announce the worst observed window plus a quarter, so what customers are told is what happens.
-  const predictedWindowMs = windows.length ? Math.ceil((Math.max(...windows) * 1.25) / 1000) * 1000 : undefined;
+  const predictedWindowMs = windows.length
+    ? Math.ceil((Math.max(...windows) * 1.25) / 1000) * 1000
+    : undefined;
   const result: RehearsalResult = {
     runDir: run.runDir,
     status: run.status,
     exitCode: run.exitCode,
-    ...(loadResult.writeUnavailableMs !== undefined ? { writeUnavailableMs: Math.round(loadResult.writeUnavailableMs * 10) / 10 } : {}),
+    ...(loadResult.writeUnavailableMs !== undefined
+      ? { writeUnavailableMs: Math.round(loadResult.writeUnavailableMs * 10) / 10 }
+      : {}),
     ...(run.maintenanceMs !== undefined ? { maintenanceMs: Math.round(run.maintenanceMs) } : {}),
     acknowledgedWrites: loadResult.acknowledged,
     failedWriteAttempts: loadResult.failedAttempts,
@@ -72,7 +88,12 @@ export async function rehearseRunbook(file: string, o: SessionOptions, opts: { w
     rehearsalsSeen: windows.length,
   };
   const journal = Journal.open(run.runDir, prepared.loaded.sha256, new Redactor(prepared.secrets));
-  journal.append('rehearsal', { result, missing, writers: opts.writers ?? spec.writers ?? 2, addresses: loadResult.addresses });
+  journal.append('rehearsal', {
+    result,
+    missing,
+    writers: opts.writers ?? spec.writers ?? 2,
+    addresses: loadResult.addresses,
+  });
   journal.close();
   return result;
 }
@@ -84,7 +105,7 @@ function rehearsalHistory(runsDir: string, name: string): number[] {
     if (!d.includes(`-${name}-`)) continue;
     try {
       const rec = readJournal(join(runsDir, d)).find((r) => r.type === 'rehearsal');
-      const ms = (rec?.result as { maintenanceMs?: number; status?: string } | undefined);
+      const ms = rec?.result as { maintenanceMs?: number; status?: string } | undefined;
       if (ms?.maintenanceMs !== undefined && ms.status === 'succeeded') out.push(ms.maintenanceMs);
     } catch {
       // not a run dir
@@ -96,20 +117,33 @@ function rehearsalHistory(runsDir: string, name: string): number[] {
 export function renderRehearsal(r: RehearsalResult): string {
   const rows: [string, string][] = [
     ['result', `${r.status} (exit ${r.exitCode})`],
-    ['write-unavailability', r.writeUnavailableMs !== undefined ? formatMs(r.writeUnavailableMs) : 'no switch observed'],
+    [
+      'write-unavailability',
+      r.writeUnavailableMs !== undefined ? formatMs(r.writeUnavailableMs) : 'no switch observed',
+    ],
     ['time in maintenance', r.maintenanceMs !== undefined ? formatMs(r.maintenanceMs) : 'n/a'],
     ['acknowledged writes', String(r.acknowledgedWrites)],
     ['acknowledged writes lost', String(r.lostWrites)],
     ['failed write attempts', String(r.failedWriteAttempts)],
-    ['predicted window', r.predictedWindowMs !== undefined ? `${formatMs(r.predictedWindowMs)} (worst of ${r.rehearsalsSeen} rehearsal(s) + 25%)` : 'n/a'],
+    [
+      'predicted window',
+      r.predictedWindowMs !== undefined
+        ? `${formatMs(r.predictedWindowMs)} (worst of ${r.rehearsalsSeen} rehearsal(s) + 25%)`
+        : 'n/a',
+    ],
   ];
   const lines = ['', 'Rehearsal', ...rows.map(([k, v]) => `  ${k.padEnd(26)} ${v}`), '  step durations:'];
-  for (const [id, ms] of Object.entries(r.stepDurationsMs)) lines.push(`    ${id.padEnd(24)} ${formatMs(ms)}`);
+  for (const [id, ms] of Object.entries(r.stepDurationsMs))
+    lines.push(`    ${id.padEnd(24)} ${formatMs(ms)}`);
   return lines.join('\n');
 }
 
 /** CLI entry: returns the exit code. Lost writes fail the rehearsal whatever the run's status. */
-export async function rehearse(file: string, o: SessionOptions, opts: { writers?: number; report?: string }): Promise<number> {
+export async function rehearse(
+  file: string,
+  o: SessionOptions,
+  opts: { writers?: number; report?: string },
+): Promise<number> {
   const r = await rehearseRunbook(file, o, { ...(opts.writers ? { writers: opts.writers } : {}) });
   if (o.json) console.log(JSON.stringify({ type: 'rehearsal', ...r }));
   else console.log(renderRehearsal(r));

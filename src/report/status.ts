@@ -31,14 +31,17 @@ export function statusOf(runDir: string): RunStatusView {
       : s.rollbackStartedAt
         ? 'interrupted during its rollback (no run-end record: the process stopped)'
         : 'interrupted (no run-end record: the process stopped)');
-  const pending = [...s.steps.values()].some((x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed');
+  const pending = [...s.steps.values()].some(
+    (x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed',
+  );
   let next = 'nothing to do';
   if (s.mode === 'plan') next = 'this was a plan; run it with `cutover run FILE --execute`';
   else if (s.rollbackStartedAt && s.end?.status !== 'rolled-back' && s.end?.status !== 'rollback-incomplete')
     next = `finish the rollback with \`cutover rollback ${runDir}\``;
   else if (!s.end || ['halted', 'paused', 'interrupted'].includes(s.end.status))
     next = `continue with \`cutover resume ${runDir}\`${pending ? ` or undo with \`cutover rollback ${runDir}\`` : ''}`;
-  else if (s.end.status === 'rollback-incomplete') next = `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
+  else if (s.end.status === 'rollback-incomplete')
+    next = `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
   return {
     runDir,
     runId: s.runId,
@@ -52,7 +55,13 @@ export function statusOf(runDir: string): RunStatusView {
     maintenance: s.maintenance,
     steps: s.stepOrder.map((id) => {
       const st = s.steps.get(id)!;
-      return { id, kind: st.kind, status: st.status, ...(st.durationMs !== undefined ? { durationMs: st.durationMs } : {}), ...(st.error ? { error: st.error.message } : {}) };
+      return {
+        id,
+        kind: st.kind,
+        status: st.status,
+        ...(st.durationMs !== undefined ? { durationMs: st.durationMs } : {}),
+        ...(st.error ? { error: st.error.message } : {}),
+      };
     }),
     journal: { intact: v.ok, records: v.records, ...(v.badLine ? { badLine: v.badLine } : {}) },
     next,
@@ -67,10 +76,19 @@ export function renderStatus(v: RunStatusView): string {
   ];
   if (v.message) lines.push(`         ${v.message}`);
   if (v.pointOfNoReturn) lines.push(`point of no return passed at ${v.pointOfNoReturn}`);
-  if (v.maintenance.enteredAt) lines.push(`maintenance entered ${v.maintenance.enteredAt}${v.maintenance.exitedAt ? `, exited ${v.maintenance.exitedAt}` : ', NOT exited'}`);
+  if (v.maintenance.enteredAt)
+    lines.push(
+      `maintenance entered ${v.maintenance.enteredAt}${v.maintenance.exitedAt ? `, exited ${v.maintenance.exitedAt}` : ', NOT exited'}`,
+    );
   lines.push('');
   for (const s of v.steps)
-    lines.push(`  ${s.status.padEnd(12)} ${s.id.padEnd(24)} ${s.kind.padEnd(30)} ${s.durationMs !== undefined ? formatMs(s.durationMs) : ''}${s.error ? `  ${s.error}` : ''}`);
-  lines.push('', `journal  ${v.journal.intact ? `intact (${v.journal.records} records)` : `TAMPERED at line ${v.journal.badLine}`}`, `next     ${v.next}`);
+    lines.push(
+      `  ${s.status.padEnd(12)} ${s.id.padEnd(24)} ${s.kind.padEnd(30)} ${s.durationMs !== undefined ? formatMs(s.durationMs) : ''}${s.error ? `  ${s.error}` : ''}`,
+    );
+  lines.push(
+    '',
+    `journal  ${v.journal.intact ? `intact (${v.journal.records} records)` : `TAMPERED at line ${v.journal.badLine}`}`,
+    `next     ${v.next}`,
+  );
   return lines.join('\n');
 }

@@ -10,7 +10,8 @@ export function parseEnvFile(text: string): Record<string, string> {
     if (!m) continue;
     let v = m[2]!;
     if (v.startsWith("'") && v.endsWith("'") && v.length >= 2) v = v.slice(1, -1).replace(/'\\''/g, "'");
-    else if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
+    else if (v.startsWith('"') && v.endsWith('"') && v.length >= 2)
+      v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
     out[m[1]!] = v;
   }
   return out;

@@ -18,10 +18,15 @@ export function runbookJsonSchema(): Record<string, unknown> {
     delete params.$schema;
     withSchemas.push({
       if: { properties: { kind: { const: k.kind } }, required: ['kind'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
       then: { properties: { with: params } },
     });
   }
-  stepSchema.properties.kind = { type: 'string', enum: [...kinds.keys()], description: 'the step kind (`cutover kinds` lists them)' };
+  stepSchema.properties.kind = {
+    type: 'string',
+    enum: [...kinds.keys()],
+    description: 'the step kind (`cutover kinds` lists them)',
+  };
   stepSchema.allOf = withSchemas;
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -1,7 +1,18 @@
 // Reads a runbook keeping the YAML document, so any error can point at FILE:LINE:COL.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CST, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseDocument, type Document } from 'yaml';
+import {
+  CST,
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  Parser,
+  parseDocument,
+  type Document,
+} from 'yaml';
 import { InputError, type SourcePos, type ValidationIssue } from '../errors.js';
 
 export interface LoadedRunbook {
@@ -38,12 +49,19 @@ export function loadRunbookText(file: string, text: string): LoadedRunbook {
     for (let i = 0; i < path.length; i++) {
       const k = path[i]!;
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(k));
+        const pair = node.items.find(
+          (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(k),
+        );
         if (!pair) return parentKey ?? best;
         const last = i === path.length - 1;
         if (last && which === 'key' && isNode(pair.key) && pair.key.range) return at(pair.key.range[0]);
         node = pair.value;
-        const r = isNode(pair.value) && pair.value.range ? pair.value.range : isNode(pair.key) ? pair.key.range : null;
+        const r =
+          isNode(pair.value) && pair.value.range
+            ? pair.value.range
+            : isNode(pair.key)
+              ? pair.key.range
+              : null;
         if (r) best = at(r[0]);
         parentKey = isNode(pair.key) && pair.key.range ? at(pair.key.range[0]) : undefined;
       } else if (isSeq(node) && typeof k === 'number') {
@@ -99,7 +117,11 @@ function unclosedStart(text: string, code: string, message: string, errOffset: n
       const closed = q === '"' ? /(^|[^\\])(\\\\)*"$/.test(body) : body.endsWith("'");
       if (!closed || t.offset + t.source.length === errOffset) best = t.offset;
     }
-    if (flow && t.type === 'flow-collection' && !t.end.some((e) => e.type === 'flow-map-end' || e.type === 'flow-seq-end'))
+    if (
+      flow &&
+      t.type === 'flow-collection' &&
+      !t.end.some((e) => e.type === 'flow-map-end' || e.type === 'flow-seq-end')
+    )
       best = t.offset;
   };
   for (const tok of new Parser().parse(text)) {

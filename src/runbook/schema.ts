@@ -28,7 +28,9 @@ export const DatabaseSpec = z
     resolvers: z
       .array(z.string())
       .optional()
-      .describe('resolve host through these DNS servers ("ip" or "ip:port"), as the application does, instead of the system resolver'),
+      .describe(
+        'resolve host through these DNS servers ("ip" or "ip:port"), as the application does, instead of the system resolver',
+      ),
   })
   .strict();
 
@@ -72,7 +74,10 @@ export const StepSpec = z
     retries: z.number().int().min(0).max(20).optional(),
     retryDelay: Duration.optional(),
     approval: z.boolean().optional().describe('ask the operator before this step (--yes passes)'),
-    pointOfNoReturn: z.boolean().optional().describe('after this step, failures stop instead of rolling back'),
+    pointOfNoReturn: z
+      .boolean()
+      .optional()
+      .describe('after this step, failures stop instead of rolling back'),
     rollback: z
       .union([
         z.literal('none'),
@@ -104,24 +109,45 @@ export const RunbookSpec = z
     params: z.record(z.string(), ParamSpec).optional(),
     databases: z.record(z.string(), DatabaseSpec).optional(),
     aws: z
-      .object({ region: z.string().optional(), profile: z.string().optional(), endpoint: z.string().optional() })
+      .object({
+        region: z.string().optional(),
+        profile: z.string().optional(),
+        endpoint: z.string().optional(),
+      })
       .strict()
       .optional(),
     maintenance: z.object({ budget: Duration }).strict().optional(),
     hooks: z.object({ dir: z.string() }).strict().optional(),
     notify: z.union([NotifySpec, z.array(NotifySpec)]).optional(),
     defaults: z
-      .object({ timeout: Duration.optional(), retries: z.number().int().min(0).optional(), retryDelay: Duration.optional() })
+      .object({
+        timeout: Duration.optional(),
+        retries: z.number().int().min(0).optional(),
+        retryDelay: Duration.optional(),
+      })
       .strict()
       .optional(),
     rehearsal: z
       .object({
         load: z
           .object({
-            database: z.string().describe('database (from databases:) the canary writers use: the application account, through the DNS name'),
-            setupOn: z.string().describe('database where the canary table is created before the run (the current primary, tool account)'),
-            verifyOn: z.string().describe('database where every acknowledged write is checked afterwards (the new primary)'),
-            table: z.string().regex(/^[A-Za-z0-9_]+$/).optional(),
+            database: z
+              .string()
+              .describe(
+                'database (from databases:) the canary writers use: the application account, through the DNS name',
+              ),
+            setupOn: z
+              .string()
+              .describe(
+                'database where the canary table is created before the run (the current primary, tool account)',
+              ),
+            verifyOn: z
+              .string()
+              .describe('database where every acknowledged write is checked afterwards (the new primary)'),
+            table: z
+              .string()
+              .regex(/^[A-Za-z0-9_]+$/)
+              .optional(),
             writers: z.number().int().min(1).max(32).optional(),
           })
           .strict(),

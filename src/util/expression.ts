@@ -4,7 +4,8 @@ type Tok = { t: 'num' | 'str' | 'op' | 'lit'; v: string };
 
 function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
-  const re = /\s*(?:(\d+(?:\.\d+)?(?:e[+-]?\d+)?)|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(true|false|null)\b|(&&|\|\||==|!=|<=|>=|[<>!()+\-*/]))/y;
+  const re =
+    /\s*(?:(\d+(?:\.\d+)?(?:e[+-]?\d+)?)|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(true|false|null)\b|(&&|\|\||==|!=|<=|>=|[<>!()+\-*/]))/y;
   let i = 0;
   while (i < src.length) {
     if (/^\s*$/.test(src.slice(i))) break;
@@ -31,20 +32,22 @@ export function evaluate(src: string, parseOnly = false): unknown {
     }
     return false;
   };
-  const binary = (next: () => unknown, ops: string[], apply: (op: string, a: any, b: any) => unknown) => () => {
-    let left = next();
-    while (peek()?.t === 'op' && ops.includes(peek()!.v)) {
-      const op = toks[i++]!.v;
-      const right = next();
-      left = parseOnly ? left : apply(op, left, right);
-    }
-    return left;
-  };
+  const binary =
+    (next: () => unknown, ops: string[], apply: (op: string, a: any, b: any) => unknown) => () => {
+      let left = next();
+      while (peek()?.t === 'op' && ops.includes(peek()!.v)) {
+        const op = toks[i++]!.v;
+        const right = next();
+        left = parseOnly ? left : apply(op, left, right);
+      }
+      return left;
+    };
   const primary = (): unknown => {
     const tok = toks[i++];
     if (!tok) throw new Error('unexpected end of expression');
     if (tok.t === 'num') return Number(tok.v);
-    if (tok.t === 'str') return tok.v.startsWith('"') ? JSON.parse(tok.v) : tok.v.slice(1, -1).replace(/\\'/g, "'");
+    if (tok.t === 'str')
+      return tok.v.startsWith('"') ? JSON.parse(tok.v) : tok.v.slice(1, -1).replace(/\\'/g, "'");
     if (tok.t === 'lit') return tok.v === 'null' ? null : tok.v === 'true';
     if (tok.v === '(') {
       const v = or();

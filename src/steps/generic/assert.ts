@@ -8,7 +8,9 @@ const Params = z
     that: z
       .string()
       .min(1)
-      .describe('expression, e.g. "${steps.lag.outputs.lagSeconds} <= 1 && ${steps.rds.outputs.status} == \'available\'"'),
+      .describe(
+        'expression, e.g. "${steps.lag.outputs.lagSeconds} <= 1 && ${steps.rds.outputs.status} == \'available\'"',
+      ),
     message: z.string().optional(),
   })
   .strict();

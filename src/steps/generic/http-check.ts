@@ -12,7 +12,10 @@ export const HttpExpectation = z
     headers: z.record(z.string(), z.string()).optional(),
     body: z.string().optional(),
     localAddress: z.string().optional().describe('bind this source address (e.g. inside a bypass CIDR)'),
-    status: z.union([z.number().int(), z.array(z.number().int())]).optional().describe('expected status (default 200-399)'),
+    status: z
+      .union([z.number().int(), z.array(z.number().int())])
+      .optional()
+      .describe('expected status (default 200-399)'),
     bodyContains: z.string().optional(),
     bodyMatches: z.string().optional().describe('a regular expression'),
     json: z
@@ -66,14 +69,29 @@ export async function checkHttp(
     }
     if (doc !== undefined) {
       const got = jsonPathGet(doc, e.json.path);
-      if (e.json.exists === false ? got.found : !got.found) problems.push(`${e.json.path} ${got.found ? 'exists' : 'is missing'}`);
-      else if ('equals' in e.json && e.json.equals !== undefined && JSON.stringify(got.value) !== JSON.stringify(e.json.equals))
-        problems.push(`${e.json.path} is ${JSON.stringify(got.value)}, expected ${JSON.stringify(e.json.equals)}`);
+      if (e.json.exists === false ? got.found : !got.found)
+        problems.push(`${e.json.path} ${got.found ? 'exists' : 'is missing'}`);
+      else if (
+        'equals' in e.json &&
+        e.json.equals !== undefined &&
+        JSON.stringify(got.value) !== JSON.stringify(e.json.equals)
+      )
+        problems.push(
+          `${e.json.path} is ${JSON.stringify(got.value)}, expected ${JSON.stringify(e.json.equals)}`,
+        );
     }
   }
   const max = e.maxLatency !== undefined ? parseDuration(e.maxLatency)! : undefined;
-  if (max !== undefined && res.durationMs > max) problems.push(`took ${formatMs(res.durationMs)}, limit ${formatMs(max)}`);
-  return { url: e.url, status: res.status, latencyMs: Math.round(res.durationMs), ok: problems.length === 0, problems, body: res.body };
+  if (max !== undefined && res.durationMs > max)
+    problems.push(`took ${formatMs(res.durationMs)}, limit ${formatMs(max)}`);
+  return {
+    url: e.url,
+    status: res.status,
+    latencyMs: Math.round(res.durationMs),
+    ok: problems.length === 0,
+    problems,
+    body: res.body,
+  };
 }
 
 export const httpCheck = defineKind<HttpExpectationT, undefined, { status: number; latencyMs: number }>({
@@ -85,7 +103,11 @@ export const httpCheck = defineKind<HttpExpectationT, undefined, { status: numbe
   describe: (p) => [`would check ${p.method ?? 'GET'} ${p.url}`],
   async apply(ctx, p) {
     const r = await checkHttp(ctx.adapters.http, p, ctx.signal);
-    if (!r.ok) throw new StepError('HTTP_CHECK_FAILED', `${p.url}: ${r.problems.join('; ')}`, { status: r.status, latencyMs: r.latencyMs });
+    if (!r.ok)
+      throw new StepError('HTTP_CHECK_FAILED', `${p.url}: ${r.problems.join('; ')}`, {
+        status: r.status,
+        latencyMs: r.latencyMs,
+      });
     return { status: r.status, latencyMs: r.latencyMs };
   },
 });

@@ -10,7 +10,9 @@ const Params = z
       .string()
       .min(1)
       .optional()
-      .describe('read-only command that exits 0 when the change is in place (verify, and resume after a crash)'),
+      .describe(
+        'read-only command that exits 0 when the change is in place (verify, and resume after a crash)',
+      ),
     cwd: z.string().optional(),
     env: z.record(z.string(), z.string()).optional(),
   })
@@ -29,13 +31,24 @@ export const shellRun = defineKind<z.infer<typeof Params>, undefined, { stdout: 
   },
   async verify(ctx, p) {
     if (!p.check) return;
-    const r = await ctx.adapters.shell.read(p.check, { cwd: p.cwd, env: p.env, signal: ctx.signal, nothrow: true });
-    if (r.exitCode !== 0) throw new StepError('CHECK_FAILED', `check command exited ${r.exitCode}: ${p.check}`);
+    const r = await ctx.adapters.shell.read(p.check, {
+      cwd: p.cwd,
+      env: p.env,
+      signal: ctx.signal,
+      nothrow: true,
+    });
+    if (r.exitCode !== 0)
+      throw new StepError('CHECK_FAILED', `check command exited ${r.exitCode}: ${p.check}`);
   },
   async isApplied(ctx, p) {
     // Without a check command nothing tells whether it ran: re-run it (commands should be idempotent).
     if (!p.check) return false;
-    const r = await ctx.adapters.shell.read(p.check, { cwd: p.cwd, env: p.env, signal: ctx.signal, nothrow: true });
+    const r = await ctx.adapters.shell.read(p.check, {
+      cwd: p.cwd,
+      env: p.env,
+      signal: ctx.signal,
+      nothrow: true,
+    });
     return r.exitCode === 0;
   },
   async undo(ctx, p) {

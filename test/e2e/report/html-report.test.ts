@@ -156,7 +156,6 @@ describe('cutover report --format html in headless Chromium', () => {
 
   // innerText, not textContent: what a reader sees (CSS case, table cells tab-separated). It is a
   // Playwright locator method here, not a DOM property.
-  // biome-ignore lint/performance/useDomNodeTextContent: see above
   const text = (p: Page, sel: string) => p.locator(sel).innerText();
   const expandDetails = (p: Page, open: boolean) =>
     p.locator('#details details').evaluateAll((ds, open) => {
