@@ -718,7 +718,10 @@ export class Engine {
   // ---------------------------------------------------------------- failure and rollback
 
   private async onFailure(e: unknown): Promise<RunResult> {
-    this.stopMaintenanceClock();
+    // Stop the budget from aborting the rollback, but keep the window open: undoing the step that
+    // entered maintenance closes it (and journals when).
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.maintenanceTimer = undefined;
     const failure =
       e instanceof StepFailure
         ? e
