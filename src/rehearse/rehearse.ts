@@ -67,7 +67,9 @@ export async function rehearseRunbook(
   const { lost, missing } = await countLostWrites(verifyDb, table, loadId, loadResult.acks);
   const stepDurationsMs = Object.fromEntries(run.timings.map((t) => [t.stepId, Math.round(t.totalMs)]));
   const history = rehearsalHistory(resolve(o.runsDir), prepared.runbook.name);
-  const windows = [...history, run.maintenanceMs].filter((x): x is number => typeof x === 'number');
+  const windows = [...history, run.status === 'succeeded' ? run.maintenanceMs : undefined].filter(
+    (x): x is number => typeof x === 'number',
+  );
   // Announce the worst observed window plus a quarter, so what customers are told is what happens.
   const predictedWindowMs = windows.length
     ? Math.ceil((Math.max(...windows) * 1.25) / 1000) * 1000
