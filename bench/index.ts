@@ -41,11 +41,8 @@ if (want('engine')) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'cutover-bench-'));
-const env = await sandboxUp({
-  dir,
-  ports: { db: 63306, aws: 64566, dns: 60053, app: 58180 },
-  insyncDelayMs: 200,
-});
+// Route 53's INSYNC delay stays at the sandbox default (1 s), as in `npm run demo`.
+const env = await sandboxUp({ dir, ports: { db: 63306, aws: 64566, dns: 60053, app: 58180 } });
 try {
   let floorMs: number | undefined;
   if (want('mysql') || want('rehearsal')) {
@@ -73,6 +70,8 @@ try {
     await resetSandbox(env);
   }
   if (want('rehearsal')) {
+    // The runbook reads the sandbox from the environment (it wins over .sandbox/env); put it back after.
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
     const runsDir = join(dir, 'runs');
     const unavailable: number[] = [];
@@ -101,6 +100,10 @@ try {
     const m = median(maintenance);
     row('time in maintenance, whole runbook (median of 5)', ms(m), '< 10 s', m < 10_000);
     row('acknowledged writes lost across 5 rehearsals', String(lost), '0', lost === 0);
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 } finally {
   await sandboxDown({ dir }).catch(() => undefined);

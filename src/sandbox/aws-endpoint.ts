@@ -64,6 +64,8 @@ const SERVICE_VERSIONS: Record<string, Service> = { '2016-11-15': 'ec2', '2014-1
 export class AwsController {
   state: AwsState;
   faults: Fault[] = [];
+  /** Awaited after every successful mutating call, before the response is sent. */
+  afterMutation?: () => Promise<void>;
   counts = new Map<string, number>();
   private nextFaultId = 1;
 
@@ -328,7 +330,10 @@ async function handle(c: AwsController, req: http.IncomingMessage, res: http.Ser
     return sendXml(res, e.status, reqId, errorXml(e, reqId));
   }
   try {
-    sendXml(res, 200, reqId, run());
+    const body = run();
+    // Effects outside the emulated API (the security-group fence on old) hold when the call returns.
+    if (MUTATING_ACTIONS.includes(full)) await c.afterMutation?.();
+    sendXml(res, 200, reqId, body);
   } catch (e) {
     const err =
       e instanceof AwsError

@@ -23,36 +23,55 @@ export function appSubnetAllowed(state: AwsState): boolean {
   });
 }
 
-export function startFence(getState: () => AwsState, dbPort: number): { close(): Promise<void> } {
+export function startFence(
+  getState: () => AwsState,
+  dbPort: number,
+): { sync(): Promise<void>; close(): Promise<void> } {
   let applied: boolean | undefined;
   let conn: Connection | undefined;
-  let busy = false;
-  const tick = async () => {
-    if (busy) return;
+  let running: Promise<void> | undefined;
+  // One change at a time; a caller that needs the fence current (sync) waits for its own pass.
+  const tick = (): Promise<void> => {
+    const next = (running ?? Promise.resolve()).then(apply);
+    running = next.finally(() => {
+      if (running === next) running = undefined;
+    });
+    return next;
+  };
+  const apply = async () => {
     const allowed = appSubnetAllowed(getState());
     if (allowed === applied) return;
-    busy = true;
     try {
-      conn ??= await mysql.createConnection({
-        host: DB_HOSTS.old,
-        port: dbPort,
-        user: ACCOUNTS.tool.user,
-        password: ACCOUNTS.tool.password,
-      });
+      conn ??= await connect();
       // Not replicated: the fence belongs to old's network, not to the data.
       await conn.query('SET SESSION sql_log_bin = 0');
       await conn.query(`ALTER USER '${ACCOUNTS.app.user}'@'%' ACCOUNT ${allowed ? 'UNLOCK' : 'LOCK'}`);
       applied = allowed;
     } catch {
       await conn?.end().catch(() => {});
-      conn = undefined; // old is down or restarting: try again on the next tick
-    } finally {
-      busy = false;
+      conn = undefined; // old is down, restarting, or our session was killed: retry once at once
+      try {
+        conn = await connect();
+        await conn.query('SET SESSION sql_log_bin = 0');
+        await conn.query(`ALTER USER '${ACCOUNTS.app.user}'@'%' ACCOUNT ${allowed ? 'UNLOCK' : 'LOCK'}`);
+        applied = allowed;
+      } catch {
+        await conn?.end().catch(() => {});
+        conn = undefined; // next tick
+      }
     }
   };
+  const connect = () =>
+    mysql.createConnection({
+      host: DB_HOSTS.old,
+      port: dbPort,
+      user: ACCOUNTS.tool.user,
+      password: ACCOUNTS.tool.password,
+    });
   const timer = setInterval(() => void tick(), 50);
   void tick();
   return {
+    sync: () => tick(),
     async close() {
       clearInterval(timer);
       await conn?.end().catch(() => {});

@@ -49,6 +49,7 @@ export async function startServices(cfg: ServicesConfig): Promise<RunningService
     bypassCidr: BYPASS_CIDR,
   });
   const fence = startFence(() => aws.state, cfg.ports.db);
+  aws.afterMutation = () => fence.sync();
   // Keep-alive connections from SDK clients would hold close() open for minutes.
   awsServer.keepAliveTimeout = 2000;
   app.server.keepAliveTimeout = 2000;
