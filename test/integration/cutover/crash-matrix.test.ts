@@ -20,6 +20,7 @@ import { sandboxEnv } from '../../setup/sandbox-env.js';
 import {
   cli,
   type Detached,
+  envNotCovered,
   expectedUndoOrder,
   hangBefore,
   hooksDir,
@@ -131,6 +132,8 @@ describe('crash matrix: SIGKILL during every step of runbooks/sandbox.yaml', () 
   it('covers every step of the runbook', () => {
     expect(IDS.length).toBeGreaterThanOrEqual(11);
     expect(new Set(IDS).size).toBe(IDS.length);
+    // Every variable it reads comes from the test sandbox, none from a developer's .sandbox/env.
+    expect(envNotCovered(env)).toEqual([]);
   });
 
   describe.each(IDS)('killed during %s', (target) => {

@@ -16,6 +16,7 @@ import { captureSandboxState, resetSandbox, type SandboxEnv } from '../../../src
 import { sandboxEnv } from '../../setup/sandbox-env.js';
 import {
   cli,
+  envNotCovered,
   expectedUndoOrder,
   failAfter,
   idsOf,
@@ -97,6 +98,8 @@ describe('fault injection matrix: every step of runbooks/sandbox.yaml fails, the
   it('covers every step of the runbook', () => {
     expect(IDS.length).toBeGreaterThanOrEqual(11);
     expect(new Set(IDS).size).toBe(IDS.length);
+    // Every variable it reads comes from the test sandbox, none from a developer's .sandbox/env.
+    expect(envNotCovered(env)).toEqual([]);
   });
 
   it.each(IDS)(

@@ -4,7 +4,7 @@
 // wins over env files: every variable it uses comes from the test sandbox's env passed here, so a
 // developer's own .sandbox/ is never read for anything that matters, and never written.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -29,6 +29,21 @@ export function sandboxSteps(): RunbookStep[] {
     kind: s.kind,
     ...(s.rollback !== undefined ? { rollback: s.rollback } : {}),
   }));
+}
+
+/**
+ * The environment variables runbooks/sandbox.yaml reads (${env.X} and { env: X } secrets) that
+ * `env` does not provide: those would be filled from a developer's .sandbox/env. Must be none.
+ */
+export function envNotCovered(env: Record<string, string | undefined>): string[] {
+  const text = readFileSync(RUNBOOK, 'utf8');
+  const used = new Set([
+    ...[...text.matchAll(/\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!),
+    ...[...text.matchAll(/\{\s*env:\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}/g)].map((m) => m[1]!),
+  ]);
+  if (used.size === 0)
+    throw new Error(`${RUNBOOK}: no \${env.X} reference found; the pattern is out of date`);
+  return [...used].filter((k) => env[k] === undefined || env[k] === '').sort();
 }
 
 /** Whether the engine puts a step on its rollback list (undoable: a write with an undo or a rollback override). */
@@ -231,9 +246,4 @@ export function expectedUndoOrder(lines: JournalLine[], steps: RunbookStep[]): s
       if ((snapshotted && hasSnapshotUndo(s)) || l.applied === true) touched.push(l.stepId);
     }
   return touched.reverse().filter((id) => undoable(byId.get(id)!));
-}
-
-export function mkdirp(p: string): string {
-  mkdirSync(p, { recursive: true });
-  return p;
 }
