@@ -78,7 +78,11 @@ function timeline(m: ReportModel): string {
   const TOP = 30;
   const ROW = 28;
   const mEnd = m.maintenance && m.budgetMs !== undefined ? m.maintenance.startMs + m.budgetMs : 0;
-  const span = Math.max(m.totalMs, m.maintenance?.endMs ?? 0, mEnd, 1);
+  // A budget far beyond the run would squash every bar into the left edge: keep the axis on the
+  // run and mark the budget at the edge instead.
+  const runEnd = Math.max(m.totalMs, m.maintenance?.endMs ?? 0, 1);
+  const budgetOnScale = mEnd > 0 && mEnd <= runEnd * 1.5;
+  const span = budgetOnScale ? Math.max(runEnd, mEnd) : runEnd;
   const x = (ms: number) => L + (Math.max(0, ms) / span) * (W - L - R);
   const rowsEnd = TOP + m.steps.length * ROW;
   const markers: { ms: number; label: string; color: string; dash?: string }[] = [];
@@ -94,8 +98,8 @@ function timeline(m: ReportModel): string {
   if (m.maintenance && m.budgetMs !== undefined) {
     const over = (m.maintenance.durationMs ?? 0) > m.budgetMs;
     budget = {
-      ms: mEnd,
-      label: `budget ${formatMs(m.budgetMs)}${over ? ' EXCEEDED' : ''}`,
+      ms: budgetOnScale ? mEnd : span,
+      label: `budget ${formatMs(m.budgetMs)}${over ? ' EXCEEDED' : ''}${budgetOnScale ? '' : ` — ends at +${formatMs(mEnd)}, off this scale`}`,
       color: over ? '#d50000' : '#8d6e00',
       dash: '5 3',
     };
