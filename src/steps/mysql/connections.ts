@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { MysqlAdapter, Position, Session } from '../../adapters/mysql.js';
-import { defineKind } from '../../engine/types.js';
+import { defineKind, type StepContext } from '../../engine/types.js';
 import { formatMs, StepError } from '../../errors.js';
 import { Duration } from '../../runbook/schema.js';
 import {
@@ -23,6 +23,16 @@ const AllowUsers = z
   );
 
 /** Client sessions outside the allowlist (replication, server threads and the tool itself excluded). */
+/** KILL returns before the thread ends, and a commit it had in flight can still reach the binlog. */
+async function settle(
+  ctx: StepContext,
+  a: MysqlAdapter,
+  deadline: number,
+  ending: (s: Session) => boolean,
+): Promise<void> {
+  while (Date.now() < deadline && (await a.sessions()).some(ending)) await ctx.sleep(50);
+}
+
 async function outsiders(a: MysqlAdapter, allowUsers: readonly string[]): Promise<Session[]> {
   return (await a.sessions()).filter((s) => isClientSession(s) && !allowed(s, allowUsers));
 }
@@ -189,12 +199,27 @@ export const connectionsDrain = defineKind<DP, DrainSnap, DrainOut>({
     }
     const quietMs = ms(p.quiet);
     if (quietMs <= 0) return;
-    const before = await a.position();
-    await ctx.sleep(quietMs);
-    const after = await a.position();
-    if (!samePosition(before, after)) {
+    // A fence can take a moment to hold (security-group changes propagate): sessions that come back
+    // are ended again and the quiet interval starts over, until the step's timeout.
+    const fenceDeadline = Date.now() + ms(p.timeout);
+    await settle(ctx, a, fenceDeadline, (s) => s.command === 'Killed');
+    for (;;) {
+      const before = await a.position();
+      await ctx.sleep(quietMs);
+      const after = await a.position();
+      if (samePosition(before, after)) return;
       const now = (await a.sessions()).filter(isClientSession);
       const back = now.filter((x) => !allowed(x, p.allowUsers));
+      if (p.kill && back.length && Date.now() + quietMs < fenceDeadline) {
+        for (const s of back)
+          await killSession(a, { id: s.id, who: `${s.user}@${s.host}`, reason: 'came back after KILL' });
+        const killed = new Set(back.map((s) => s.id));
+        await settle(ctx, a, fenceDeadline, (s) => killed.has(s.id));
+        ctx.log(
+          `${a.label}: ${back.length} session(s) came back during the quiet interval: ended them again (${describeGroups(groupSessions(back))})`,
+        );
+        continue;
+      }
       const hint = back.length
         ? `sessions outside the allowlist are back: ${describeGroups(groupSessions(back))} — the fence (security group, maintenance mode) does not keep them out`
         : `connected now: ${describeGroups(groupSessions(now))}; check allowed accounts, events and replication into this server`;

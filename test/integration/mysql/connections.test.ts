@@ -122,6 +122,52 @@ describe.skipIf(!env)('mysql.connections / mysql.connections.drain on the sandbo
     }
   }, 60_000);
 
+  it('ends sessions that come back while the fence is still taking hold, then proves the quiet interval', async () => {
+    // An app writer that reconnects 150 ms after each KILL for the first 1.2 s (a security-group
+    // change still propagating), then is kept out: drain must end it again and succeed. The pause
+    // lets verify see the server empty and start the quiet interval before the writer is back.
+    const until = Date.now() + 1200;
+    let stop = false;
+    let reconnects = 0;
+    const loop = (async () => {
+      while (!stop) {
+        let c: Awaited<ReturnType<typeof connect>> | undefined;
+        try {
+          if (Date.now() > until) break;
+          c = await connect(e, 'old', 'app');
+          reconnects++;
+          while (!stop) {
+            await c.query(
+              "INSERT INTO orders (customer_id, total_cents, created_at) VALUES (1, 1, '2024-06-01')",
+            );
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          await c.end();
+        } catch {
+          await c?.end().catch(() => {});
+          await new Promise((r) => setTimeout(r, 150));
+        }
+      }
+    })();
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const h = createHarness({ mode: 'live', env: e });
+      const run = await runStep(h, 'mysql.connections.drain', {
+        on: 'old',
+        allowUsers: tool,
+        kill: true,
+        grace: '0s',
+        quiet: '300ms',
+        timeout: '10s',
+      }).finally(() => h.close());
+      expect(run.outputs.killed).toBeGreaterThanOrEqual(1);
+      expect(reconnects).toBeGreaterThanOrEqual(2);
+    } finally {
+      stop = true;
+      await loop;
+    }
+  }, 60_000);
+
   it('dry run names who is connected and records the wait and the KILL, killing nothing', async () => {
     const app = await connect(e, 'old', 'app');
     const appId = (await one<{ id: number }>(app, 'SELECT CONNECTION_ID() AS id')).id;
