@@ -28,7 +28,8 @@ import { quotingFor, render, type Scope, TemplateError } from '../runbook/templa
 import type { PreparedRunbook } from '../runbook/validate.js';
 import { getKind } from '../steps/registry.js';
 import type { Emit, ErrorInfo, Leftover, Lifecycle, LifecycleEvent, RunStatus, StepState } from './events.js';
-import type { StepContext, StepKind } from './types.js';
+import type { Progress, StepContext, StepKind } from './types.js';
+import { pollUntil, sleepUnlessAborted } from './waits.js';
 
 export interface EngineOptions {
   prepared: PreparedRunbook;
@@ -314,24 +315,12 @@ export class Engine {
     return parsed.data;
   }
 
-  private context(stepId: string, signal: AbortSignal, onAction?: (ms: number) => void): StepContext {
-    void onAction;
+  private context(stepId: string, signal: AbortSignal): StepContext {
     const emit = this.o.emit;
     const redactor = this.o.redactor;
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve, reject) => {
-        if (signal.aborted) return reject(signal.reason);
-        const t = setTimeout(() => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        }, ms);
-        const onAbort = () => {
-          clearTimeout(t);
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-    const ctx: StepContext = {
+    const sleep = (ms: number) => sleepUnlessAborted(signal, ms);
+    const progress = (p: Progress) => emit(redactor.value({ type: 'progress', stepId, ...p }));
+    return {
       runId: this.o.runId,
       runDir: this.o.runDir,
       stepId,
@@ -345,27 +334,10 @@ export class Engine {
         this.log('warn', message, stepId);
         this.journal('warning', { stepId, message });
       },
-      progress: (p) => emit(redactor.value({ type: 'progress', stepId, ...p })),
+      progress,
       sleep,
-      poll: async (opts) => {
-        const deadline = Date.now() + opts.timeoutMs;
-        let last = '';
-        for (;;) {
-          if (signal.aborted) throw signal.reason;
-          const r = await opts.check();
-          if (r.done) return r.value as never;
-          last = r.status ?? last;
-          if (Date.now() >= deadline)
-            throw new StepError(
-              'WAIT_TIMEOUT',
-              `${opts.what}: not reached within ${formatMs(opts.timeoutMs)}${last ? ` (last: ${last})` : ''}`,
-            );
-          ctx.progress({ label: `${opts.what}${last ? ` — ${last}` : ''}`, deadline });
-          await sleep(Math.min(opts.intervalMs, Math.max(0, deadline - Date.now())));
-        }
-      },
+      poll: (opts) => pollUntil(opts, signal, sleep, progress),
     };
-    return ctx;
   }
 
   /** Runs fn under a timeout and the run's abort signal; the kind gets a signal it should honour. */
