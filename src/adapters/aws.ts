@@ -8,6 +8,7 @@ import { changeTarget, formatRecord, fqdn, normalizeZoneId, sameSlot } from '../
 import type { SgRule } from '../steps/aws/rules.js';
 import { formatRule, normalizeProtocol } from '../steps/aws/rules.js';
 import { StepError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 import type { AdapterEnv, AdapterFactory } from './adapters.js';
 
 export interface CallOpts {
@@ -242,21 +243,6 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 };
 
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Runs one AWS call: retries throttling and transient faults with jittered backoff, maps failures. */
 export async function callAws<T>(
   site: CallSite,
@@ -278,7 +264,7 @@ export async function callAws<T>(
       o?.onRetry?.(
         `${site.service} ${site.op} on ${site.resource}: ${awsErrorCode(e)}, retry ${attempt}/${policy.maxAttempts - 1} in ${delay}ms`,
       );
-      await abortableSleep(delay, o?.signal);
+      await sleep(delay, o?.signal);
     }
   }
 }

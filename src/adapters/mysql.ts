@@ -22,6 +22,7 @@ import {
   statementsFor,
 } from './mysql-flavor.js';
 import { resolveHost } from './resolve.js';
+import { sleep } from '../util/sleep.js';
 
 export type Row = Record<string, unknown>;
 
@@ -660,21 +661,6 @@ function stripPort(host: string): string {
   const v6 = /^\[(.+)\]:\d+$/.exec(host);
   if (v6) return v6[1]!;
   return /^[^:]+:\d+$/.test(host) ? host.slice(0, host.lastIndexOf(':')) : host;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Opens a connection and detects the flavor. Used by the factory and by tests and tools. */

@@ -29,7 +29,8 @@ import type { PreparedRunbook } from '../runbook/validate.js';
 import { getKind } from '../steps/registry.js';
 import type { Emit, ErrorInfo, Leftover, Lifecycle, LifecycleEvent, RunStatus, StepState } from './events.js';
 import type { Progress, StepContext, StepKind } from './types.js';
-import { pollUntil, sleepUnlessAborted } from './waits.js';
+import { pollUntil } from './waits.js';
+import { sleep } from '../util/sleep.js';
 
 export interface EngineOptions {
   prepared: PreparedRunbook;
@@ -318,7 +319,7 @@ export class Engine {
   private context(stepId: string, signal: AbortSignal): StepContext {
     const emit = this.o.emit;
     const redactor = this.o.redactor;
-    const sleep = (ms: number) => sleepUnlessAborted(signal, ms);
+    const pause = (ms: number) => sleep(ms, signal);
     const progress = (p: Progress) => emit(redactor.value({ type: 'progress', stepId, ...p }));
     return {
       runId: this.o.runId,
@@ -335,8 +336,8 @@ export class Engine {
         this.journal('warning', { stepId, message });
       },
       progress,
-      sleep,
-      poll: (opts) => pollUntil(opts, signal, sleep, progress),
+      sleep: pause,
+      poll: (opts) => pollUntil(opts, signal, pause, progress),
     };
   }
 

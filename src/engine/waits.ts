@@ -1,23 +1,7 @@
-// The two waits every StepContext offers, shared by the executor and the step harnesses of the
-// tests and benches, so kinds are exercised with the engine's own abort and deadline semantics.
+// ctx.poll, shared by the executor and the step harness of the tests and benches, so kinds are
+// exercised with the engine's own abort and deadline semantics.
 import { formatMs, StepError } from '../errors.js';
 import type { PollOptions, Progress } from './types.js';
-
-/** Resolves after ms; rejects with the signal's reason the moment it aborts (no dangling timer). */
-export function sleepUnlessAborted(signal: AbortSignal, ms: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** Checks until done or the deadline (WAIT_TIMEOUT with the last status); abort is checked before each attempt. */
 export async function pollUntil<T>(

@@ -2,6 +2,7 @@
 // pointed at CUTOVER_AWS_ENDPOINT work, plus JSON admin routes under /_sandbox/ that let tests
 // inject faults, delay INSYNC, read call counters and reset the state to the seed.
 import http from 'node:http';
+import { sleep } from '../util/sleep.js';
 import { type AwsState, requestId, seedState, servedRecords } from './aws-state.js';
 import { AwsError, QueryParams } from './aws-xml.js';
 import { DEFAULT_INSYNC_DELAY_MS } from './config.js';
@@ -188,8 +189,6 @@ function sendXml(res: http.ServerResponse, status: number, reqId: string, body: 
   res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': reqId });
   res.end(body);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Plain-JSON view of the whole AWS state (also what the DNS server serves now), for tests and captureSandboxState. */
 export function stateSnapshot(c: AwsController) {

@@ -16,6 +16,7 @@ import {
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sleep } from '../util/sleep.js';
 import { resetApp, resetAws } from './admin-client.js';
 import {
   ACCOUNTS,
@@ -60,7 +61,6 @@ import {
   type DetachedChild,
   type PidsFile,
   readPidsFile,
-  sleep,
   spawnDetached,
   stopPids,
   writePidsFile,

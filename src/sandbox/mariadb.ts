@@ -20,9 +20,10 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import mysql from 'mysql2/promise';
+import { sleep } from '../util/sleep.js';
 import { ACCOUNTS, DB_HOSTS, DB_NAME, type DbLayout, type DbRole, SERVER_IDS } from './config.js';
 import { SandboxError } from './errors.js';
-import { type DetachedChild, isAlive, sleep, spawnDetached } from './processes.js';
+import { type DetachedChild, isAlive, spawnDetached } from './processes.js';
 
 const run = promisify(execFile);
 

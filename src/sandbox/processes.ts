@@ -2,6 +2,7 @@
 // MariaDB instances (other people's tests, a developer's own) run on the same machine.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { sleep } from '../util/sleep.js';
 
 export interface PidsFile {
   startedAt: string;
@@ -92,8 +93,6 @@ export function spawnDetached(
     closeSync(fd);
   }
 }
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** SIGTERM, wait up to graceMs, then SIGKILL what is left; returns the pids that had to be killed. */
 export async function stopPids(

@@ -11,7 +11,8 @@ import {
   renderChange,
 } from '../../src/adapters/adapters.js';
 import type { Progress, StepContext, StepKind } from '../../src/engine/types.js';
-import { pollUntil, sleepUnlessAborted } from '../../src/engine/waits.js';
+import { pollUntil } from '../../src/engine/waits.js';
+import { sleep as sleepUnless } from '../../src/util/sleep.js';
 import { StepError } from '../../src/errors.js';
 import type { DatabaseConfig } from '../../src/runbook/schema.js';
 
@@ -103,7 +104,7 @@ export function createStepHarness(o: HarnessOptions): Harness {
       const sleep = async (ms: number) => {
         const started = performance.now();
         try {
-          await sleepUnlessAborted(signal, ms);
+          await sleepUnless(ms, signal);
         } finally {
           h.sleptMs += performance.now() - started;
         }
