@@ -3,8 +3,7 @@
 // set, taken from an earlier restrict step's outputs (${steps.fence.outputs.before}) or listed.
 import { z } from 'zod';
 import { defineKind } from '../../engine/types.js';
-import { Duration } from '../../runbook/schema.js';
-import { asRecord, type AwsIamNeed, callOpts, Region } from './common.js';
+import { callOpts, Region } from './common.js';
 import { coversPort, planRestore, ruleKey, type SgRule } from './rules.js';
 import {
   ec2,
@@ -14,7 +13,10 @@ import {
   restoreLines,
   restoreRuleSet,
   RuleSpec,
-  sgIamResource,
+  type PortRules,
+  sgIam,
+  snapshotPortRules,
+  VerifyTimeout,
   toRules,
 } from './security-group.js';
 
@@ -29,39 +31,17 @@ const Params = z
         'the rule set to restore on the port: ${steps.<restrict step>.outputs.before}, or a list of { source, description }',
       ),
     region: Region,
-    verifyTimeout: Duration.optional().describe(
-      'how long to wait for DescribeSecurityGroupRules to show the change (default 30s)',
-    ),
+    verifyTimeout: VerifyTimeout,
   })
   .strict();
 type P = z.infer<typeof Params>;
 
-interface Snapshot {
-  groupId: string;
-  port: number;
-  protocol: string;
-  rules: SgRule[];
-}
-
-export const securityGroupRestore = defineKind<P, Snapshot, { added: number; revoked: number }>({
+export const securityGroupRestore = defineKind<P, PortRules, { added: number; revoked: number }>({
   kind: 'aws.security-group.restore',
   summary: 'make the ingress rules on a port equal a rule set (e.g. the one an earlier restrict journaled)',
   params: Params,
   outputs: ['added', 'revoked'],
-  iam(p): AwsIamNeed[] {
-    return [
-      { mode: 'read', actions: ['ec2:DescribeSecurityGroupRules'], resources: ['*'] },
-      {
-        mode: 'write',
-        actions: [
-          'ec2:AuthorizeSecurityGroupIngress',
-          'ec2:RevokeSecurityGroupIngress',
-          'ec2:ModifySecurityGroupRules',
-        ],
-        resources: sgIamResource(asRecord(p)),
-      },
-    ];
-  },
+  iam: sgIam,
   describe(p, snap) {
     const proto = p.protocol ?? 'tcp';
     const target = toRules(p.rules, proto, p.port);
@@ -73,15 +53,7 @@ export const securityGroupRestore = defineKind<P, Snapshot, { added: number; rev
     );
     return lines.length ? lines : [`would leave ${p.groupId} as is: the rules already match`];
   },
-  async snapshot(ctx, p) {
-    const api = await ec2(ctx, p.region);
-    return {
-      groupId: p.groupId,
-      port: p.port,
-      protocol: p.protocol ?? 'tcp',
-      rules: await api.ingressRules(p.groupId, callOpts(ctx)),
-    };
-  },
+  snapshot: snapshotPortRules,
   async apply(ctx, p) {
     const plan = await restoreRuleSet(ctx, p, toRules(p.rules, p.protocol ?? 'tcp', p.port));
     return { added: plan.add.length, revoked: plan.revoke.length };

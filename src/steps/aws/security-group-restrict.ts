@@ -5,8 +5,7 @@
 import { z } from 'zod';
 import { StepError } from '../../errors.js';
 import { defineKind } from '../../engine/types.js';
-import { Duration } from '../../runbook/schema.js';
-import { asRecord, type AwsIamNeed, callOpts, ms, Region } from './common.js';
+import { callOpts, ms, Region } from './common.js';
 import {
   coversPort,
   formatPorts,
@@ -24,7 +23,10 @@ import {
   Port,
   Protocol,
   restoreRuleSet,
-  sgIamResource,
+  type PortRules,
+  sgIam,
+  snapshotPortRules,
+  VerifyTimeout,
 } from './security-group.js';
 
 const Params = z
@@ -49,20 +51,10 @@ const Params = z
         'also revoke rules that open a port range or all traffic (they cut more than the port); off by default: the step fails and names them',
       ),
     region: Region,
-    verifyTimeout: Duration.optional().describe(
-      'how long to wait for DescribeSecurityGroupRules to show the change (default 30s)',
-    ),
+    verifyTimeout: VerifyTimeout,
   })
   .strict();
 type P = z.infer<typeof Params>;
-
-export interface RestrictSnapshot {
-  groupId: string;
-  port: number;
-  protocol: string;
-  /** Every ingress rule of the group before the change, with ids and all properties. */
-  rules: SgRule[];
-}
 
 type Outputs = {
   groupId: string;
@@ -94,7 +86,7 @@ function wideError(p: P, wide: SgRule[]): StepError {
   );
 }
 
-export const securityGroupRestrict = defineKind<P, RestrictSnapshot, Outputs>({
+export const securityGroupRestrict = defineKind<P, PortRules, Outputs>({
   kind: 'aws.security-group.restrict',
   summary: 'revoke every ingress rule on a port except an allowlist (undo restores the exact rule set)',
   params: Params,
@@ -115,21 +107,7 @@ export const securityGroupRestrict = defineKind<P, RestrictSnapshot, Outputs>({
         'warning',
       );
   },
-  iam(p): AwsIamNeed[] {
-    const r = asRecord(p);
-    return [
-      { mode: 'read', actions: ['ec2:DescribeSecurityGroupRules'], resources: ['*'] },
-      {
-        mode: 'write',
-        actions: [
-          'ec2:AuthorizeSecurityGroupIngress',
-          'ec2:RevokeSecurityGroupIngress',
-          'ec2:ModifySecurityGroupRules',
-        ],
-        resources: sgIamResource(r),
-      },
-    ];
-  },
+  iam: sgIam,
   describe(p, snap) {
     const proto = p.protocol ?? 'tcp';
     const note = `note: ${CONNECTIONS_SURVIVE}`;
@@ -153,11 +131,7 @@ export const securityGroupRestrict = defineKind<P, RestrictSnapshot, Outputs>({
     if (pl.revoke.length) lines.push(note);
     return lines;
   },
-  async snapshot(ctx, p) {
-    const api = await ec2(ctx, p.region);
-    const rules = await api.ingressRules(p.groupId, callOpts(ctx));
-    return { groupId: p.groupId, port: p.port, protocol: p.protocol ?? 'tcp', rules };
-  },
+  snapshot: snapshotPortRules,
   async apply(ctx, p, snap) {
     const api = await ec2(ctx, p.region);
     // Planned from the rules as they are now (not the snapshot): a re-apply after a crash finds

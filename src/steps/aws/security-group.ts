@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { type Ec2Adapter, ec2Adapter } from '../../adapters/aws.js';
 import { StepError } from '../../errors.js';
 import type { StepContext } from '../../engine/types.js';
-import { callOpts, literal, ms } from './common.js';
+import { Duration } from '../../runbook/schema.js';
+import { asRecord, type AwsIamNeed, callOpts, literal, ms } from './common.js';
 import {
   type AllowEntry,
   coversPort,
@@ -163,8 +164,43 @@ export async function expectRules(
   }
 }
 
-export function sgIamResource(p: Record<string, unknown>): string[] {
+/** What restrict and restore need: read any group, change rules only on the group the runbook names. */
+export function sgIam(params: unknown): AwsIamNeed[] {
+  const p = asRecord(params);
   const id = literal(p.groupId);
   const region = literal(p.region) ?? '*';
-  return [id ? `arn:aws:ec2:${region}:*:security-group/${id}` : '*'];
+  return [
+    { mode: 'read', actions: ['ec2:DescribeSecurityGroupRules'], resources: ['*'] },
+    {
+      mode: 'write',
+      actions: [
+        'ec2:AuthorizeSecurityGroupIngress',
+        'ec2:RevokeSecurityGroupIngress',
+        'ec2:ModifySecurityGroupRules',
+      ],
+      resources: [id ? `arn:aws:ec2:${region}:*:security-group/${id}` : '*'],
+    },
+  ];
 }
+
+/** The snapshot of restrict and restore: the group's whole ingress rule set (ids and properties). */
+export interface PortRules {
+  groupId: string;
+  port: number;
+  protocol: string;
+  /** Every ingress rule of the group before the change, with ids and all properties. */
+  rules: SgRule[];
+}
+
+export async function snapshotPortRules(
+  ctx: StepContext,
+  p: { groupId: string; port: number; protocol?: string | undefined; region?: string | undefined },
+): Promise<PortRules> {
+  const api = await ec2(ctx, p.region);
+  const rules = await api.ingressRules(p.groupId, callOpts(ctx));
+  return { groupId: p.groupId, port: p.port, protocol: p.protocol ?? 'tcp', rules };
+}
+
+export const VerifyTimeout = Duration.optional().describe(
+  'how long to wait for DescribeSecurityGroupRules to show the change (default 30s)',
+);
