@@ -1,7 +1,7 @@
 // Pieces the MySQL kinds share: the adapter handle, session grouping and allowlists, the sessions
 // that would block SET GLOBAL read_only, and the read_only statements themselves.
 import { z } from 'zod';
-import { type MysqlAdapter, mysqlAdapter, type Session } from '../../adapters/mysql.js';
+import { type Change, type MysqlAdapter, mysqlAdapter, type Session } from '../../adapters/mysql.js';
 import { parseDuration } from '../../duration.js';
 import type { StepContext } from '../../engine/types.js';
 import { StepError } from '../../errors.js';
@@ -127,6 +127,17 @@ export function readOnlyText(s: ReadOnlyState): string {
     : `read_only=${onOff(s.readOnly)}, super_read_only=${onOff(s.superReadOnly)}`;
 }
 
+/** The plan/journal line of one read_only statement: before → after on the named database. */
+export function readOnlyChange(s: SetVar, on: string, from: ReadOnlyState, purpose: string): Change {
+  return {
+    action: 'SET GLOBAL',
+    target: `${s.variable} = ${onOff(s.value)} on ${on}`,
+    before: onOff(s.variable === 'read_only' ? from.readOnly : from.superReadOnly),
+    after: onOff(s.value),
+    detail: purpose,
+  };
+}
+
 /** Runs the statements with a short lock_wait_timeout; a timeout names the sessions in the way. */
 export async function applyReadOnly(
   a: MysqlAdapter,
@@ -141,14 +152,7 @@ export async function applyReadOnly(
   try {
     let state = { ...from };
     for (const s of stmts) {
-      const before = s.variable === 'read_only' ? state.readOnly : state.superReadOnly;
-      await a.exec(s.sql, [], {
-        action: 'SET GLOBAL',
-        target: `${s.variable} = ${onOff(s.value)} on ${a.name}`,
-        before: onOff(before),
-        after: onOff(s.value),
-        detail: purpose,
-      });
+      await a.exec(s.sql, [], readOnlyChange(s, a.name, state, purpose));
       state =
         s.variable === 'read_only'
           ? {

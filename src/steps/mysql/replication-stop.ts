@@ -24,8 +24,8 @@ import {
   killSession,
   ms,
   notReplicaError,
-  onOff,
   type ReadOnlyState,
+  readOnlyChange,
   readOnlyStatements,
   readOnlyText,
 } from './common.js';
@@ -238,13 +238,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
     const posSql = useGtid ? `SELECT @@GLOBAL.${s.sql.gtidVariable} AS g` : s.sql.binlogStatus;
     const freezeChanges = freezeStmts.map((x) => ({
       sql: x.sql,
-      change: {
-        action: 'SET GLOBAL',
-        target: `${x.variable} = ON on ${p.source}`,
-        before: onOff(x.variable === 'read_only' ? srcRo.readOnly : srcRo.superReadOnly),
-        after: 'ON',
-        detail: 'freeze the source',
-      },
+      change: readOnlyChange(x, p.source, srcRo, 'freeze the source'),
     }));
     const stopChange = {
       action: 'run',
@@ -253,13 +247,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
     };
     const unfreezeChanges = unfreeze.map((x) => ({
       sql: x.sql,
-      change: {
-        action: 'SET GLOBAL',
-        target: `${x.variable} = OFF on ${p.replica}`,
-        before: onOff(x.variable === 'read_only' ? repRo.readOnly : repRo.superReadOnly),
-        after: 'OFF',
-        detail: 'the replica takes the writes',
-      },
+      change: readOnlyChange(x, p.replica, repRo, 'the replica takes the writes'),
     }));
     const waitOpts = { timeoutMs: ms(p.timeout) + 5000, signal: ctx.signal, op: 'position-wait' };
 
