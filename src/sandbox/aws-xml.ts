@@ -54,6 +54,21 @@ export function xmlDocument(root: string, xmlns: string, nodes: XmlChild[]): str
   return `<?xml version="1.0" encoding="UTF-8"?>\n<${root} xmlns="${xmlns}">${xml(nodes)}</${root}>`;
 }
 
+/** The error body of the RDS query protocol and of Route 53 REST-XML (EC2 has its own shape). */
+export function errorResponseXml(xmlns: string, e: AwsError, reqId: string): string {
+  return xmlDocument('ErrorResponse', xmlns, [
+    [
+      'Error',
+      [
+        ['Type', e.type],
+        ['Code', e.code],
+        ['Message', e.message],
+      ],
+    ],
+    ['RequestId', reqId],
+  ]);
+}
+
 /** Query-protocol parameters (form fields): flat `A.1.B.2` keys. */
 export class QueryParams {
   constructor(readonly map: Map<string, string>) {}

@@ -2,7 +2,7 @@
 // wrapper with PascalCase names, and errors come as <ErrorResponse><Error>.
 import { ACCOUNT_ID, REGION } from './config.js';
 import type { AwsState, RdsCluster, RdsInstance } from './aws-state.js';
-import { AwsError, list, type QueryParams, type XmlChild, xml, xmlDocument } from './aws-xml.js';
+import { AwsError, errorResponseXml, list, type QueryParams, type XmlChild, xmlDocument } from './aws-xml.js';
 
 export const RDS_XMLNS = 'http://rds.amazonaws.com/doc/2014-10-31/';
 export const RDS_ACTIONS = ['DescribeDBClusters', 'DescribeDBInstances'];
@@ -148,16 +148,4 @@ export function handleRds(action: string, p: QueryParams, state: AwsState, reqId
   );
 }
 
-export function rdsErrorXml(e: AwsError, reqId: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${RDS_XMLNS}">${xml([
-    [
-      'Error',
-      [
-        ['Type', e.type],
-        ['Code', e.code],
-        ['Message', e.message],
-      ],
-    ],
-    ['RequestId', reqId],
-  ])}</ErrorResponse>`;
-}
+export const rdsErrorXml = (e: AwsError, reqId: string): string => errorResponseXml(RDS_XMLNS, e, reqId);

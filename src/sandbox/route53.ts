@@ -12,7 +12,7 @@ import {
   type RecordSet,
   type ZoneChange,
 } from './aws-state.js';
-import { AwsError, list, type XmlChild, type XmlNode, xml, xmlDocument } from './aws-xml.js';
+import { AwsError, errorResponseXml, list, type XmlChild, type XmlNode, xmlDocument } from './aws-xml.js';
 
 export const ROUTE53_XMLNS = 'https://route53.amazonaws.com/doc/2013-04-01/';
 export const ROUTE53_MUTATING = ['ChangeResourceRecordSets'];
@@ -418,16 +418,5 @@ export function handleRoute53(
   }
 }
 
-export function route53ErrorXml(e: AwsError, reqId: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${ROUTE53_XMLNS}">${xml([
-    [
-      'Error',
-      [
-        ['Type', e.type],
-        ['Code', e.code],
-        ['Message', e.message],
-      ],
-    ],
-    ['RequestId', reqId],
-  ])}</ErrorResponse>`;
-}
+export const route53ErrorXml = (e: AwsError, reqId: string): string =>
+  errorResponseXml(ROUTE53_XMLNS, e, reqId);
