@@ -4,19 +4,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { awsState } from './admin-client.js';
+import type { SgRule } from './aws-state.js';
 import type { SandboxEnv } from './env-file.js';
 import { readMaintenance } from './maintenance.js';
 import { rootConnection } from './mariadb.js';
 
-export interface RuleProps {
-  ipProtocol: string;
-  fromPort: number;
-  toPort: number;
-  cidrIpv4?: string;
-  cidrIpv6?: string;
-  referencedGroupId?: string;
-  description?: string;
-}
+/** A rule as the endpoint holds it, without what changes when it is re-created (id) or is fixed here. */
+export type RuleProps = Omit<SgRule, 'id' | 'groupId' | 'isEgress'>;
 
 export interface RecordProps {
   name: string;
