@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testEnv } from './env.js';
-import { connect, createHarness, one, reset, runStep } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { resetAroundEach, testEnv } from './env.js';
+import { connect, createHarness, one, runStep } from './harness.js';
 
 const env = testEnv();
 
@@ -17,12 +17,7 @@ describe.skipIf(!env)('mysql.connections / mysql.connections.drain on the sandbo
   const e = env!;
   // The sandbox's own services keep a session of the tool's account on old (its security-group fence).
   const tool = [e?.SANDBOX_DB_USER ?? 'cutover'];
-  beforeEach(async () => {
-    await reset(e);
-  }, 60_000);
-  afterEach(async () => {
-    await reset(e);
-  }, 60_000);
+  resetAroundEach(e);
 
   it('lists client sessions by user@host, without replication threads or the tool itself', async () => {
     const app = await connect(e, 'old', 'app');

@@ -1,17 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testEnv } from './env.js';
-import { connect, createHarness, one, reset, runStep, serverState, undoStep } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { resetAroundEach, testEnv } from './env.js';
+import { connect, createHarness, one, runStep, serverState, undoStep } from './harness.js';
 
 const env = testEnv();
 
 describe.skipIf(!env)('mysql.read-only on the sandbox', () => {
   const e = env!;
-  beforeEach(async () => {
-    await reset(e);
-  }, 60_000);
-  afterEach(async () => {
-    await reset(e);
-  }, 60_000);
+  resetAroundEach(e);
 
   it('freezes old against the app account; undo restores the exact previous value', async () => {
     const o = await connect(e, 'old');

@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testEnv } from './env.js';
-import { connect, createHarness, one, reset, runStep } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { resetAroundEach, testEnv } from './env.js';
+import { connect, createHarness, one, runStep } from './harness.js';
 
 const env = testEnv();
 
@@ -15,12 +15,7 @@ async function fails(p: Promise<unknown>): Promise<{ code: string; message: stri
 
 describe.skipIf(!env)('mysql.replica-lag on the sandbox', () => {
   const e = env!;
-  beforeEach(async () => {
-    await reset(e);
-  }, 60_000);
-  afterEach(async () => {
-    await reset(e);
-  }, 60_000);
+  resetAroundEach(e);
 
   it('measures lag from its own UTC heartbeat on old, read on new', async () => {
     const h = createHarness({ mode: 'live', env: e });

@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testEnv } from './env.js';
-import { connect, createHarness, kind, one, reset, runStep, serverState, undoStep } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { resetAroundEach, testEnv } from './env.js';
+import { connect, createHarness, kind, one, runStep, serverState, undoStep } from './harness.js';
 
 const env = testEnv();
 
@@ -14,12 +14,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 describe.skipIf(!env)('mysql.replication.reverse on the sandbox', () => {
   const e = env!;
-  beforeEach(async () => {
-    await reset(e);
-  }, 60_000);
-  afterEach(async () => {
-    await reset(e);
-  }, 60_000);
+  resetAroundEach(e);
 
   it('old replicates the writes new takes after the cutover; then the whole rollback loses none and restores both servers', async () => {
     const o = await connect(e, 'old');

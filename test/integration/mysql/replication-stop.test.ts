@@ -1,27 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { testEnv } from './env.js';
-import {
-  connect,
-  createHarness,
-  one,
-  replicaCaughtUp,
-  reset,
-  runStep,
-  serverState,
-  undoStep,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { resetAroundEach, testEnv } from './env.js';
+import { connect, createHarness, one, replicaCaughtUp, runStep, serverState, undoStep } from './harness.js';
 import { createWritesTable, lostWrites, Writer } from './writer.js';
 
 const env = testEnv();
 
 describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
   const e = env!;
-  beforeEach(async () => {
-    await reset(e);
-  }, 60_000);
-  afterEach(async () => {
-    await reset(e);
-  }, 60_000);
+  resetAroundEach(e);
 
   it('under a concurrent writer: completes, loses no acknowledged insert, and the writer moves to new', async () => {
     await createWritesTable(e);

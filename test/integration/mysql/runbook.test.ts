@@ -2,10 +2,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSession } from '../../../src/session.js';
-import { testEnv } from './env.js';
-import { connect, reset, serverState } from './harness.js';
+import { resetAroundEach, testEnv } from './env.js';
+import { connect, serverState } from './harness.js';
 
 const env = testEnv();
 
@@ -45,12 +45,7 @@ describe.skipIf(!env)('MySQL kinds in a runbook, through the engine', () => {
     Object.assign(process.env, e);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  beforeEach(async () => {
-    await reset(e);
-  }, 60_000);
-  afterEach(async () => {
-    await reset(e);
-  }, 60_000);
+  resetAroundEach(e);
 
   it('a stopped SQL thread fails mysql.replica-lag and the run rolls back the freeze', async () => {
     const n = await connect(e, 'new');
