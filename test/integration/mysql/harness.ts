@@ -59,8 +59,23 @@ export async function undoStep(
 }
 
 /** A plain mysql2 connection with the tool's account, for assertions made outside the kinds. */
+/** The env keys a direct connection needs: the sandbox's env file, or the tests' Env. */
+type DbEnv = Partial<
+  Record<
+    | 'SANDBOX_OLD_DB_HOST'
+    | 'SANDBOX_NEW_DB_HOST'
+    | 'SANDBOX_DB_PORT'
+    | 'SANDBOX_DB_NAME'
+    | 'SANDBOX_DB_USER'
+    | 'SANDBOX_DB_PASSWORD'
+    | 'SANDBOX_APP_DB_USER'
+    | 'SANDBOX_APP_DB_PASSWORD',
+    string
+  >
+>;
+
 export async function connect(
-  env: Env,
+  env: DbEnv,
   role: 'old' | 'new',
   account: 'tool' | 'app' = 'tool',
 ): Promise<Connection> {

@@ -1,11 +1,10 @@
-// Real clients against the test sandbox: mysql2 connections per account and server, AWS SDK
-// clients pointed at CUTOVER_AWS_ENDPOINT with the sandbox's dummy credentials, a DNS resolver.
+// Real clients against the test sandbox: AWS SDK clients pointed at CUTOVER_AWS_ENDPOINT with the
+// sandbox's dummy credentials, a DNS resolver, plain HTTP (mysql2 connections: ../mysql/harness.ts).
 import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Route53Client } from '@aws-sdk/client-route-53';
-import mysql, { type Connection } from 'mysql2/promise';
 import type { SandboxEnv } from '../../../src/sandbox/index.js';
 
 export function awsClients(env: SandboxEnv) {
@@ -17,20 +16,6 @@ export function awsClients(env: SandboxEnv) {
     maxAttempts: 1,
   };
   return { ec2: new EC2Client(cfg), route53: new Route53Client(cfg), rds: new RDSClient(cfg) };
-}
-
-export function connect(
-  env: SandboxEnv,
-  server: 'old' | 'new',
-  account: 'tool' | 'app',
-): Promise<Connection> {
-  return mysql.createConnection({
-    host: server === 'old' ? env.SANDBOX_OLD_DB_HOST : env.SANDBOX_NEW_DB_HOST,
-    port: Number(env.SANDBOX_DB_PORT),
-    user: account === 'tool' ? env.SANDBOX_DB_USER : env.SANDBOX_APP_DB_USER,
-    password: account === 'tool' ? env.SANDBOX_DB_PASSWORD : env.SANDBOX_APP_DB_PASSWORD,
-    database: env.SANDBOX_DB_NAME,
-  });
 }
 
 export function resolver(env: SandboxEnv): Resolver {

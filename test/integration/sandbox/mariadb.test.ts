@@ -2,18 +2,10 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resetSandbox } from '../../../src/sandbox/index.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
-import { connect, waitFor } from './helpers.js';
+import { connect, one } from '../mysql/harness.js';
+import { waitFor } from './helpers.js';
 
 const env = sandboxEnv();
-
-async function one<T = Record<string, unknown>>(
-  c: Connection,
-  sql: string,
-  params: unknown[] = [],
-): Promise<T | undefined> {
-  const [rows] = await c.query<RowDataPacket[]>(sql, params);
-  return rows[0] as T | undefined;
-}
 
 describe('sandbox MariaDB servers', () => {
   const conns: Connection[] = [];

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { calls, resetCalls, setMaintenance } from '../../../src/sandbox/admin-client.js';
 import { captureSandboxState, resetSandbox } from '../../../src/sandbox/index.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
-import { awsClients, connect } from './helpers.js';
+import { connect } from '../mysql/harness.js';
+import { awsClients } from './helpers.js';
 
 const env = sandboxEnv();
 
