@@ -8,7 +8,6 @@ import {
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import {
   ChangeResourceRecordSetsCommand,
-  type ChangeResourceRecordSetsCommandInput,
   GetChangeCommand,
   GetHostedZoneCommand,
   ListHostedZonesByNameCommand,
@@ -25,7 +24,7 @@ import {
 } from '../../../src/sandbox/admin-client.js';
 import { resetSandbox } from '../../../src/sandbox/index.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
-import { awsClients, resolver } from './helpers.js';
+import { awsClients, resolver, upsertRecord } from './helpers.js';
 
 const env = sandboxEnv();
 const { ec2, route53, rds } = awsClients(env);
@@ -40,22 +39,7 @@ const rules = async () =>
     )
   ).SecurityGroupRules ?? [];
 
-const upsert = (value: string, ttl = 1): ChangeResourceRecordSetsCommandInput => ({
-  HostedZoneId,
-  ChangeBatch: {
-    Changes: [
-      {
-        Action: 'UPSERT',
-        ResourceRecordSet: {
-          Name: env.SANDBOX_RECORD_NAME,
-          Type: 'CNAME',
-          TTL: ttl,
-          ResourceRecords: [{ Value: value }],
-        },
-      },
-    ],
-  },
-});
+const upsert = (value: string, ttl = 1) => upsertRecord(env, value, ttl);
 
 describe('sandbox AWS endpoint: EC2 security groups', () => {
   afterEach(() => resetSandbox(env));

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { getMaintenance, setInsyncDelay, setMaintenance } from '../../../src/sandbox/admin-client.js';
 import { resetSandbox } from '../../../src/sandbox/index.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
-import { awsClients, get, waitFor } from './helpers.js';
+import { awsClients, get, upsertRecord, waitFor } from './helpers.js';
 
 const env = sandboxEnv();
 const web = env.SANDBOX_APP_URL;
@@ -87,22 +87,7 @@ describe('sandbox demo app', () => {
     const before = JSON.parse((await get(mobile)).body).servedBy;
     expect(before.address).toBe(env.SANDBOX_OLD_DB_HOST);
     const change = await route53.send(
-      new ChangeResourceRecordSetsCommand({
-        HostedZoneId: env.SANDBOX_ZONE_ID,
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: 'UPSERT',
-              ResourceRecordSet: {
-                Name: env.SANDBOX_RECORD_NAME,
-                Type: 'CNAME',
-                TTL: 1,
-                ResourceRecords: [{ Value: env.SANDBOX_DB_NEW_NAME }],
-              },
-            },
-          ],
-        },
-      }),
+      new ChangeResourceRecordSetsCommand(upsertRecord(env, env.SANDBOX_DB_NEW_NAME, 1)),
     );
     await waitFor(
       'INSYNC',

@@ -4,7 +4,7 @@ import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { Route53Client } from '@aws-sdk/client-route-53';
+import { type ChangeResourceRecordSetsCommandInput, Route53Client } from '@aws-sdk/client-route-53';
 import type { SandboxEnv } from '../../../src/sandbox/index.js';
 
 export function awsClients(env: SandboxEnv) {
@@ -16,6 +16,26 @@ export function awsClients(env: SandboxEnv) {
     maxAttempts: 1,
   };
   return { ec2: new EC2Client(cfg), route53: new Route53Client(cfg), rds: new RDSClient(cfg) };
+}
+
+/** The change the tests make to the database record: UPSERT its CNAME to value. */
+export function upsertRecord(env: SandboxEnv, value: string, ttl = 1): ChangeResourceRecordSetsCommandInput {
+  return {
+    HostedZoneId: env.SANDBOX_ZONE_ID,
+    ChangeBatch: {
+      Changes: [
+        {
+          Action: 'UPSERT',
+          ResourceRecordSet: {
+            Name: env.SANDBOX_RECORD_NAME,
+            Type: 'CNAME',
+            TTL: ttl,
+            ResourceRecords: [{ Value: value }],
+          },
+        },
+      ],
+    },
+  };
 }
 
 export function resolver(env: SandboxEnv): Resolver {

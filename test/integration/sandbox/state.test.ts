@@ -6,7 +6,7 @@ import { calls, resetCalls, setMaintenance } from '../../../src/sandbox/admin-cl
 import { captureSandboxState, resetSandbox } from '../../../src/sandbox/index.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
 import { connect } from '../mysql/harness.js';
-import { awsClients } from './helpers.js';
+import { awsClients, upsertRecord } from './helpers.js';
 
 const env = sandboxEnv();
 
@@ -59,24 +59,7 @@ describe('captureSandboxState / resetSandbox', () => {
         ],
       }),
     );
-    await route53.send(
-      new ChangeResourceRecordSetsCommand({
-        HostedZoneId: env.SANDBOX_ZONE_ID,
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: 'UPSERT',
-              ResourceRecordSet: {
-                Name: env.SANDBOX_RECORD_NAME,
-                Type: 'CNAME',
-                TTL: 5,
-                ResourceRecords: [{ Value: env.SANDBOX_DB_NEW_NAME }],
-              },
-            },
-          ],
-        },
-      }),
-    );
+    await route53.send(new ChangeResourceRecordSetsCommand(upsertRecord(env, env.SANDBOX_DB_NEW_NAME, 5)));
     await setMaintenance(env, { enabled: true, scope: 'web' });
     writeFileSync(env.SANDBOX_CRONTAB_APP1, '# disabled by cutover\n');
     const [o, n] = await Promise.all([connect(env, 'old', 'tool'), connect(env, 'new', 'tool')]);
