@@ -1,18 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ValidateContext } from '../../../src/engine/types.js';
 import { testEnv } from './env.js';
-import { connect, createHarness, kind, one, replicaCaughtUp, reset, runStep, undoStep } from './harness.js';
+import {
+  connect,
+  createHarness,
+  fails,
+  kind,
+  one,
+  replicaCaughtUp,
+  reset,
+  runStep,
+  undoStep,
+} from './harness.js';
 
 const env = testEnv();
-
-async function fails(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  return p.then(
-    () => {
-      throw new Error('expected the step to fail');
-    },
-    (e: { code: string; message: string }) => e,
-  );
-}
 
 describe.skipIf(!env)('mysql.checksum, mysql.query and mysql.exec on the sandbox', () => {
   const e = env!;

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { resetAroundEach, testEnv } from './env.js';
-import { connect, createHarness, one, runStep } from './harness.js';
+import { connect, createHarness, fails, one, runStep } from './harness.js';
 
 const env = testEnv();
-
-async function fails(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  return p.then(
-    () => {
-      throw new Error('expected the step to fail');
-    },
-    (e: { code: string; message: string }) => e,
-  );
-}
 
 describe.skipIf(!env)('mysql.connections / mysql.connections.drain on the sandbox', () => {
   const e = env!;

@@ -42,6 +42,16 @@ export function runStep(
   return runKind(h, kind(kindName), with_, kindName, mode === 'live');
 }
 
+/** The error a step run must end with (a test fails when it succeeds instead). */
+export async function fails(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  return p.then(
+    () => {
+      throw new Error('expected the step to fail');
+    },
+    (e: { code: string; message: string }) => e,
+  );
+}
+
 /** The engine's undo: a fresh adapter set (another process after a crash), snapshot from JSON. */
 export async function undoStep(
   env: Env,
