@@ -127,8 +127,8 @@ export interface Statements {
   procedures: boolean;
 }
 
-export function gtidWaitReached(flavor: Flavor, value: unknown): boolean {
-  void flavor;
+/** WAIT_FOR_EXECUTED_GTID_SET and MASTER_GTID_WAIT both answer 0 when the set was reached. */
+export function gtidWaitReached(value: unknown): boolean {
   return value !== null && value !== undefined && Number(value) === 0;
 }
 

@@ -280,7 +280,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
     const tw = performance.now();
     const [w] = await r.query(wait.sql, wait.params, waitOpts);
     const waitMs = performance.now() - tw;
-    if (!(useGtid ? gtidWaitReached(r.flavor, w?.r) : posWaitReached(w?.r))) {
+    if (!(useGtid ? gtidWaitReached(w?.r) : posWaitReached(w?.r))) {
       const now = await r.replicaStatus().catch(() => undefined);
       throw new StepError(
         'REPLICA_NOT_CAUGHT_UP',
