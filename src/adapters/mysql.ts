@@ -6,6 +6,7 @@
 import type { Connection } from 'mysql2/promise';
 import { formatMs, InputError, StepError } from '../errors.js';
 import type { DatabaseConfig } from '../runbook/schema.js';
+import { sleep } from '../util/sleep.js';
 import type { AdapterEnv, AdapterFactory, AdapterMode } from './adapters.js';
 import {
   classifyFlavor,
@@ -22,7 +23,6 @@ import {
   statementsFor,
 } from './mysql-flavor.js';
 import { resolveHost } from './resolve.js';
-import { sleep } from '../util/sleep.js';
 
 export type Row = Record<string, unknown>;
 

@@ -27,10 +27,10 @@ import { parseParams } from '../runbook/coerce.js';
 import { quotingFor, render, type Scope, TemplateError } from '../runbook/template.js';
 import type { PreparedRunbook } from '../runbook/validate.js';
 import { getKind } from '../steps/registry.js';
+import { sleep } from '../util/sleep.js';
 import type { Emit, ErrorInfo, Leftover, Lifecycle, LifecycleEvent, RunStatus, StepState } from './events.js';
 import type { Progress, StepContext, StepKind } from './types.js';
 import { pollUntil } from './waits.js';
-import { sleep } from '../util/sleep.js';
 
 export interface EngineOptions {
   prepared: PreparedRunbook;
