@@ -1,5 +1,6 @@
 // Drives step kinds without the CLI or the executor: real adapters (live, or recording for a dry
-// run) and a StepContext with a real AbortSignal and the engine's own sleep/poll (src/engine/waits).
+// run) and a StepContext with a real AbortSignal and the engine's own sleep and poll
+// (src/util/sleep.ts, src/engine/waits.ts).
 // The aws, mysql and ops harnesses add their databases and their way of running a step.
 import {
   type AdapterEnv,
@@ -12,7 +13,7 @@ import {
 } from '../../src/adapters/adapters.js';
 import type { Progress, StepContext, StepKind } from '../../src/engine/types.js';
 import { pollUntil } from '../../src/engine/waits.js';
-import { sleep as sleepUnless } from '../../src/util/sleep.js';
+import { sleep } from '../../src/util/sleep.js';
 import { StepError } from '../../src/errors.js';
 import type { DatabaseConfig } from '../../src/runbook/schema.js';
 
@@ -101,10 +102,10 @@ export function createStepHarness(o: HarnessOptions): Harness {
     close: () => adapters.closeAll(),
     ctx(stepId = 'step') {
       const signal = o.signal ?? new AbortController().signal;
-      const sleep = async (ms: number) => {
+      const pause = async (ms: number) => {
         const started = performance.now();
         try {
-          await sleepUnless(ms, signal);
+          await sleep(ms, signal);
         } finally {
           h.sleptMs += performance.now() - started;
         }
@@ -122,8 +123,8 @@ export function createStepHarness(o: HarnessOptions): Harness {
         log: (m) => h.logs.push(m),
         warn: (m) => h.warnings.push(m),
         progress,
-        sleep,
-        poll: (opts) => pollUntil(opts, signal, sleep, progress),
+        sleep: pause,
+        poll: (opts) => pollUntil(opts, signal, pause, progress),
       };
     },
   };
