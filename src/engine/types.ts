@@ -87,6 +87,8 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   databases?(p: P): string[];
   /** Semantic checks beyond the schema. */
   validate?(p: P, v: ValidateContext): void;
+  /** Static checks against the live systems (plan/preflight): throws when the step cannot work. */
+  preflight?(ctx: StepContext, params: P): Promise<void>;
   /** IAM permissions the step needs (for `cutover iam-policy`). */
   iam?(p: P): IamNeed[];
   /** Future-tense lines for plans: what apply would change, with before → after where known. */

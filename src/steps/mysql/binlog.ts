@@ -4,6 +4,7 @@
 // the tool's own account statements (ACCOUNT LOCK/UNLOCK) are binlogged too. So the events between
 // two coordinates are read and grouped into transactions, each classified by what it touched.
 import type { MysqlAdapter } from '../../adapters/mysql.js';
+import { hasTransactions } from '../../adapters/mysql-flavor.js';
 import { StepError } from '../../errors.js';
 
 export interface Coord {
@@ -323,4 +324,44 @@ export function describeWrites(w: BinlogWrites): string {
   if (svc.length) parts.push(`${plural(svc.length, 'service write')} (${objectsText(svc)}) ignored`);
   if (w.rotations) parts.push(`${plural(w.rotations, 'binlog rotation')} ignored`);
   return parts.join('; ') || 'no writes';
+}
+
+/**
+ * Which of `txns` (written on `from`) the server `to` lacks. By GTID where the transactions carry
+ * one (MariaDB always does, also when replication itself runs by file/position); otherwise by the
+ * coordinates `to` has executed while replicating from `from`. Unknowable → counted as lacking.
+ */
+export async function lackingOn(
+  to: MysqlAdapter,
+  from: MysqlAdapter,
+  txns: readonly BinlogTxn[],
+): Promise<BinlogTxn[]> {
+  if (!txns.length) return [];
+  let have: string | undefined;
+  const all = async () => {
+    if (have !== undefined) return have;
+    if (to.flavor.vendor === 'mysql') have = (await to.variables(['gtid_executed'])).gtid_executed ?? '';
+    else {
+      const v = await to.variables(['gtid_binlog_state', 'gtid_slave_pos']);
+      have = [v.gtid_binlog_state, v.gtid_slave_pos].filter(Boolean).join(',');
+    }
+    return have;
+  };
+  const st = txns.some((t) => !t.gtid) ? await to.replicaStatus().catch(() => undefined) : undefined;
+  const executed =
+    st && st.sourceServerId === from.server.serverId && st.relaySourceLogFile && st.execSourceLogPos !== null
+      ? { file: st.relaySourceLogFile, pos: st.execSourceLogPos }
+      : undefined;
+  const files = executed ? (await from.binaryLogs()).map((l) => l.name) : [];
+  const out: BinlogTxn[] = [];
+  for (const t of txns) {
+    if (t.gtid) {
+      if (!hasTransactions(to.flavor.vendor, await all(), t.gtid)) out.push(t);
+    } else if (!executed || coordBefore(files, executed, t.end)) out.push(t);
+  }
+  return out;
+}
+
+export function writesText(ts: readonly BinlogTxn[]): string {
+  return `${plural(ts.length, 'application write')} to ${objectsText(ts)} (${gtidsText(ts)})`;
 }

@@ -108,7 +108,7 @@ describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
       );
       expect(err?.code).toBe('UNDO_UNSAFE_NEW_WRITES');
       expect(err?.message).toMatch(
-        /database "new" \(.+\) has taken 1 write\(s\) since replication stopped \(up to 0-2-\d+\) that old does not have/,
+        /database "new" \(.+\) has taken 1 application write to shop\.orders \(0-2-\d+\) since it became the primary that old does not have/,
       );
       expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
     } finally {
