@@ -23,15 +23,7 @@ import {
   resolveAccounts,
   setLocked,
 } from './accounts.js';
-import {
-  type Coord,
-  currentCoord,
-  describeWrites,
-  lackingOn,
-  nonService,
-  writesBetween,
-  writesText,
-} from './binlog.js';
+import { currentCoord, describeWrites, lackingOn, nonService, writesBetween, writesText } from './binlog.js';
 import {
   applyReadOnly,
   blockerText,
