@@ -28,6 +28,12 @@ export async function preparePlatform(env: Env): Promise<void> {
         'CREATE TABLE IF NOT EXISTS mysql.rds_heartbeat2 (id INT PRIMARY KEY, value BIGINT) ENGINE=InnoDB',
       );
       await c.query('SET GLOBAL gtid_strict_mode = 0');
+      // As RDS replicas do: the rdsadmin tables are the server's own, never replicated into.
+      const [st] = await c.query('SHOW SLAVE STATUS');
+      const running = (st as unknown[]).length > 0;
+      if (running) await c.query('STOP SLAVE');
+      await c.query("SET GLOBAL replicate_wild_ignore_table = 'mysql.rds\\_%'");
+      if (running) await c.query('START SLAVE');
     } finally {
       await c.end();
     }
