@@ -469,13 +469,13 @@ export const replicationReverse = defineKind<P, Snap, Out>({
           `${s.label} still took ${writesText(app)} after the fence — something outside ${p.accounts.join(', ') || 'the fence'} writes there; reverse replication left running, nothing removed`,
           { writes: app },
         );
-      // 3. Wait until old has everything new has.
-      const gtid = modeOf(p) === 'gtid';
+      // 3. Wait until old has everything new has. MariaDB's MASTER_GTID_WAIT watches gtid_slave_pos,
+      //    which never holds old's own GTIDs: wait on new's coordinates there (GTID mode or not).
+      const gtid = modeOf(p) === 'gtid' && r.flavor.vendor === 'mysql';
       const target = gtid ? ((await s.variables([s.sql.gtidVariable]))[s.sql.gtidVariable] ?? '') : '';
       const end = seen.to;
-      const wait = gtid
-        ? r.sql.gtidWait(target, Math.ceil(ms(p.timeout) / 1000))
-        : r.sql.posWait(end.file, end.pos, Math.ceil(ms(p.timeout) / 1000));
+      const secs = Math.ceil(ms(p.timeout) / 1000);
+      const wait = gtid ? r.sql.gtidWait(target, secs) : r.sql.posWait(end.file, end.pos, secs);
       const [w] = await r.query(wait.sql, wait.params, {
         timeoutMs: ms(p.timeout) + 5000,
         signal: ctx.signal,
