@@ -106,7 +106,7 @@ const fenceOf = (p: P): 'account-lock' | 'read-only' | 'none' =>
 const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** CHANGE MASTER/SOURCE at binlog coordinates (GTID off), or the RDS procedure that does it. */
-function changeSourceAt(
+export function changeSourceAt(
   r: MysqlAdapter,
   o: { host: string; port: number; user: string; password: string; ssl: boolean },
   at: Coord,
@@ -158,7 +158,7 @@ async function startAfterServiceWrites(
 }
 
 /** MariaDB: the GTID position with each skipped transaction's domain moved to it. */
-function gtidAfter(start: string, skipped: readonly BinlogTxn[]): string {
+export function gtidAfter(start: string, skipped: readonly BinlogTxn[]): string {
   const byDomain = new Map(parseMariaGtids(start).map((g) => [g.domain, `${g.domain}-${g.server}-${g.seq}`]));
   for (const t of skipped)
     if (t.gtid && /^\d+-\d+-\d+$/.test(t.gtid)) byDomain.set(Number(t.gtid.split('-')[0]), t.gtid);
