@@ -394,6 +394,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
         toUnlockOnReplica,
         false,
         'the lock replicated here: the new primary takes the logins',
+        true,
       );
     for (const u of unfreezeChanges) await r.exec(u.sql, [], u.change, { op: 'unfreeze' });
     const t1 = performance.now();
@@ -424,7 +425,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
     };
   },
 
-  async verify(ctx, p, _snap, out) {
+  async verify(ctx, p, snap, out) {
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
     const [pos, st, ro] = await Promise.all([s.position(), r.replicaStatus(), r.readOnly()]);
     // C4 + M1: against the frozen coordinates, and only application writes count.
@@ -448,6 +449,14 @@ export const replicationStop = defineKind<P, Snap, Out>({
         'WRITES_AFTER_FREEZE',
         `${s.label} took writes after the freeze (position ${out.sourceGtid} → ${pos.gtid}) — an account with READ ONLY ADMIN/SUPER or an event wrote; those writes are not on ${p.replica} (grant BINLOG MONITOR to tell service writes apart)`,
       );
+    if (out.lockedAccounts?.length) {
+      const open = (await s.accountLocks(snap.source.accounts ?? [])).filter((x) => !x.locked);
+      if (open.length)
+        throw new StepError(
+          'FREEZE_LIFTED',
+          `${s.label}: ${open.map((x) => accountText(x.account)).join(', ')} unlocked again after the freeze — someone else changes these accounts`,
+        );
+    }
     if (st && (st.ioRunning || st.sqlRunning))
       throw new StepError(
         'REPLICATION_STILL_RUNNING',

@@ -117,6 +117,32 @@ describe.skipIf(!env)('rollback after the flip (account-lock freeze, reverse rep
     }
   }, 60_000);
 
+  it('dry run of the account-lock freeze: reads for real, records the lock and unlock, changes nothing', async () => {
+    const o = await connect(e, 'old');
+    const n = await connect(e, 'new');
+    try {
+      const before = { old: await serverState(o), new: await serverState(n) };
+      const h = createHarness({ mode: 'dry', env: e });
+      const dry = await runStep(h, 'mysql.replication.stop', {
+        source: 'old',
+        replica: 'new',
+        freeze: 'account-lock',
+        accounts: ['app'],
+      }).finally(() => h.close());
+      expect(h.planLines()).toEqual([
+        'would ALTER USER app@% on old: freeze the source: no new logins of the application (unlocked → ACCOUNT LOCK)',
+        "would run STOP REPLICA on new: after it has executed old's final position",
+        'would ALTER USER app@% on new: the lock replicated here: the new primary takes the logins (locked → ACCOUNT UNLOCK)',
+        'would SET GLOBAL read_only = OFF on new: the replica takes the writes (ON → OFF)',
+      ]);
+      expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
+      expect(await appLogin(e, 'old')).toBe('ok');
+    } finally {
+      await o.end();
+      await n.end();
+    }
+  }, 60_000);
+
   for (const gtid of [true, false]) {
     const mode = gtid ? 'GTID on' : 'GTID off';
     it(`C6: after reverse replication's undo, an app connection pinned to new cannot write, and every write new took is on old (${mode})`, async () => {
