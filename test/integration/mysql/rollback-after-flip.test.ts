@@ -123,7 +123,7 @@ describe.skipIf(!env)('rollback after the flip (account-lock freeze, reverse rep
     try {
       const before = { old: await serverState(o), new: await serverState(n) };
       const h = createHarness({ mode: 'dry', env: e });
-      const dry = await runStep(h, 'mysql.replication.stop', {
+      await runStep(h, 'mysql.replication.stop', {
         source: 'old',
         replica: 'new',
         freeze: 'account-lock',
