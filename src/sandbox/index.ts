@@ -54,6 +54,7 @@ import {
 import { readEnvFileAt, type SandboxEnv, writeEnvFile } from './env-file.js';
 import { SandboxError } from './errors.js';
 import { writeMaintenance } from './maintenance.js';
+import { writeRehearsalFiles } from './rehearsal-files.js';
 import { ensureMariadb, ensureTemplate, seedDatabases, startServer, waitServerReady } from './mariadb.js';
 import { assertPortsFree, type PortClaim, tcpAnswers } from './net.js';
 import { DEFAULT_PROFILE, type DbProfile, type GtidMode, type Platform } from './rds-platform.js';
@@ -440,8 +441,9 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
     );
     const sandboxEnv = buildEnv(L, ports, token, insyncDelayMs, profile);
     writeEnvFile(L.envFile, sandboxEnv, [
-      'cutover sandbox: source this file (set -a; . .sandbox/env; set +a) or read it with --env-file',
+      'cutover sandbox: source this file (set -a; . .sandbox/env; set +a); runbooks read it through envFiles',
     ]);
+    writeRehearsalFiles(sandboxEnv);
     log(`up in ${seconds(performance.now() - t0)}; env: ${L.envFile}`);
     return sandboxEnv;
   } catch (e) {
