@@ -155,6 +155,7 @@ class Validator {
   run() {
     this.loadEnv();
     this.loadParams();
+    this.renderAws();
     this.loadDatabases();
     this.checkSteps();
     this.checkMaintenance();
@@ -308,6 +309,23 @@ class Validator {
     } catch {
       this.issue(path, `secret file ${ref.file} cannot be read`, this.envSeverity);
       return undefined;
+    }
+  }
+
+  /** aws: { region: ${params.region} } — settings the engine reads as plain strings. */
+  private renderAws() {
+    const aws = this.rb.aws;
+    if (!aws) return;
+    for (const key of ['region', 'profile', 'endpoint'] as const) {
+      const v = aws[key];
+      if (v === undefined || !v.includes('${')) continue;
+      try {
+        const out = String(render(v, this.scope()));
+        if (out) aws[key] = out;
+        else delete aws[key];
+      } catch (e) {
+        this.templateIssue(['aws', key], e);
+      }
     }
   }
 
