@@ -56,6 +56,9 @@ export function templateVars(env: SandboxEnv, files: RehearsalFiles): Record<str
     cronUserCrontab: 'false',
     checksumTables: `${env.SANDBOX_DB_NAME}.orders,${env.SANDBOX_DB_NAME}.products,${env.SANDBOX_DB_NAME}.customers`,
     route53PollInterval: '200ms',
+    // No grace (nobody to wait for in a rehearsal); a quiet interval that usually meets a heartbeat.
+    drainGrace: '0s',
+    drainQuiet: '1500ms',
   };
 }
 
