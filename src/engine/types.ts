@@ -87,12 +87,15 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   databases?(p: P): string[];
   /** Semantic checks beyond the schema. */
   validate?(p: P, v: ValidateContext): void;
-  /** Static checks against the live systems (plan/preflight): throws when the step cannot work. */
-  preflight?(ctx: StepContext, params: P): Promise<void>;
   /** IAM permissions the step needs (for `cutover iam-policy`). */
   iam?(p: P): IamNeed[];
   /** Future-tense lines for plans: what apply would change, with before → after where known. */
   describe(p: P, snapshot: S | undefined): string[];
+  /**
+   * Read-only checks that do not depend on any earlier step's change: plan and run call it for
+   * every step before the first step runs (privileges, what the platform allows, server settings).
+   */
+  preflight?(ctx: StepContext, params: P): Promise<void>;
   /** Read the state apply is about to change; journaled (fsync'd) before apply runs. */
   snapshot?(ctx: StepContext, p: P): Promise<S>;
   /** Make the change. Writes go through ctx.adapters so the dry run records them instead. */

@@ -46,22 +46,12 @@ export function mysqlPrivilegeNeeds(kind: string, params: Record<string, unknown
       return n(p.on, 'set-read-only', 'SET GLOBAL read_only');
     case 'mysql.replication.stop':
       return [
-        ...(p.freeze === 'account-lock'
-          ? n(p.source, 'kill-others', 'ending the locked accounts’ sessions')
-          : p.freeze === 'none'
-            ? []
-            : n(p.source, 'set-read-only', 'freezing the source')),
-        // The writes-after-freeze guard and the undo read both binlogs (SHOW BINLOG EVENTS).
-        ...n(p.source, 'binlog-monitor', 'reading the binlog after the freeze'),
-        ...n(p.replica, 'binlog-monitor', 'reading the binlog since the switch'),
+        ...(p.freeze === 'none' ? [] : n(p.source, 'set-read-only', 'freezing the source')),
         ...n(p.replica, 'replication-admin', 'stopping replication'),
         ...(p.makeWritable === false ? [] : n(p.replica, 'set-read-only', 'making the replica writable')),
       ];
     case 'mysql.replication.reverse':
-      return [
-        ...n(p.replica, 'replication-admin', 'configuring reverse replication'),
-        ...n(p.source, 'binlog-monitor', 'reading the binlog since the switch'),
-      ];
+      return n(p.replica, 'replication-admin', 'configuring reverse replication');
     default:
       return [];
   }
