@@ -1,29 +1,49 @@
-// What a managed platform does to the binlog, reproduced on the self-managed sandbox: an `rdsadmin`
-// account (a system user to the tool, as on RDS) writes heartbeat rows into mysql.rds_heartbeat2
-// and rotates the binary log in a loop; and replication by file/position (GTID off).
+// The two rehearsal grounds these tests run on: the self-managed sandbox, shaped here the way a
+// managed platform shapes its binlog (heartbeat table, replicas ignoring mysql.rds_%, strict mode
+// off), and the managed-platform sandbox (`--platform rds`, rdsSandboxEnv), which is all that
+// natively. Writes that bypass every fence (an allowlisted privileged account) and extra service
+// writes come from root through the socket.
 import mysql, { type Connection } from 'mysql2/promise';
+import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
+import { rdsSandboxEnv } from '../../setup/sandbox-env.js';
+import { testEnv } from './env.js';
 import { type Env, one } from './harness.js';
 
-const RDSADMIN = { user: 'rdsadmin', password: 'rdsadmin-test' };
+export interface Target {
+  name: 'self' | 'managed';
+  env: Env | undefined;
+}
+
+function rdsEnv(): Env | undefined {
+  try {
+    return rdsSandboxEnv() as unknown as Env;
+  } catch {
+    return undefined;
+  }
+}
+
+export const TARGETS: Target[] = [
+  { name: 'self', env: testEnv() },
+  { name: 'managed', env: rdsEnv() },
+];
 
 export function rootConnection(env: Env, role: 'old' | 'new'): Promise<Connection> {
   return mysql.createConnection({
     socketPath: role === 'old' ? env.SANDBOX_OLD_DB_SOCKET : env.SANDBOX_NEW_DB_SOCKET,
     user: 'root',
     password: '',
+    database: env.SANDBOX_DB_NAME,
+    dateStrings: true,
   });
 }
 
-/** Per server, outside the binlog: rdsadmin@localhost and the heartbeat table; strict mode off (RDS default). */
+/** Self sandbox only, per server and outside the binlog: what the managed profile has natively. */
 export async function preparePlatform(env: Env): Promise<void> {
+  if (env.SANDBOX_PLATFORM === 'rds') return;
   for (const role of ['old', 'new'] as const) {
     const c = await rootConnection(env, role);
     try {
       await c.query('SET SESSION sql_log_bin = 0');
-      await c.query(
-        `CREATE USER IF NOT EXISTS '${RDSADMIN.user}'@'localhost' IDENTIFIED BY '${RDSADMIN.password}'`,
-      );
-      await c.query(`GRANT ALL PRIVILEGES ON *.* TO '${RDSADMIN.user}'@'localhost'`);
       await c.query(
         'CREATE TABLE IF NOT EXISTS mysql.rds_heartbeat2 (id INT PRIMARY KEY, value BIGINT) ENGINE=InnoDB',
       );
@@ -32,7 +52,7 @@ export async function preparePlatform(env: Env): Promise<void> {
       const [st] = await c.query('SHOW SLAVE STATUS');
       const running = (st as unknown[]).length > 0;
       if (running) await c.query('STOP SLAVE');
-      await c.query("SET GLOBAL replicate_wild_ignore_table = 'mysql.rds\\_%'");
+      await c.query("SET GLOBAL replicate_wild_ignore_table = 'mysql.rds\\\\_%'");
       if (running) await c.query('START SLAVE');
     } finally {
       await c.end();
@@ -41,22 +61,19 @@ export async function preparePlatform(env: Env): Promise<void> {
 }
 
 export async function restorePlatform(env: Env): Promise<void> {
+  if (env.SANDBOX_PLATFORM === 'rds') return;
   for (const role of ['old', 'new'] as const) {
     const c = await rootConnection(env, role);
     await c.query('SET GLOBAL gtid_strict_mode = 1').finally(() => c.end());
   }
 }
 
-/** The rdsadmin heartbeat + FLUSH BINARY LOGS, every `everyMs`, until stopped. Returns the rounds done. */
+/** Heartbeat rows into mysql.rds_heartbeat2 + FLUSH BINARY LOGS every `everyMs`, until stopped. */
 export function serviceWrites(env: Env, role: 'old' | 'new', everyMs = 50): { stop: () => Promise<number> } {
   let stopped = false;
   let rounds = 0;
   const loop = (async () => {
-    const c = await mysql.createConnection({
-      socketPath: role === 'old' ? env.SANDBOX_OLD_DB_SOCKET : env.SANDBOX_NEW_DB_SOCKET,
-      user: RDSADMIN.user,
-      password: RDSADMIN.password,
-    });
+    const c = await rootConnection(env, role);
     try {
       while (!stopped) {
         await c.query(
@@ -81,12 +98,7 @@ export function serviceWrites(env: Env, role: 'old' | 'new', everyMs = 50): { st
 
 /** A write that bypasses every fence (read_only, account lock): an allowlisted privileged account. */
 export async function privilegedWrite(env: Env, role: 'old' | 'new', totalCents: number): Promise<void> {
-  const c = await mysql.createConnection({
-    socketPath: role === 'old' ? env.SANDBOX_OLD_DB_SOCKET : env.SANDBOX_NEW_DB_SOCKET,
-    user: RDSADMIN.user,
-    password: RDSADMIN.password,
-    database: env.SANDBOX_DB_NAME,
-  });
+  const c = await rootConnection(env, role);
   try {
     await c.query("INSERT INTO orders (customer_id, total_cents, created_at) VALUES (1, ?, '2024-06-01')", [
       totalCents,
@@ -96,31 +108,15 @@ export async function privilegedWrite(env: Env, role: 'old' | 'new', totalCents:
   }
 }
 
-/** new replicates old by binlog file/position (Using_Gtid = No), from old's current coordinates. */
+/** The sandbox re-seeded with new replicating old by binlog file/position (Using_Gtid = No). */
 export async function useFilePosition(env: Env): Promise<void> {
-  const o = await rootConnection(env, 'old');
+  await resetSandbox(env as unknown as SandboxEnv, { gtid: 'off' });
+  await preparePlatform(env);
   const n = await rootConnection(env, 'new');
   try {
-    const { p } = await one<{ p: string }>(o, 'SELECT @@GLOBAL.gtid_binlog_pos AS p');
-    await one(n, 'SELECT MASTER_GTID_WAIT(?, 10)', [p]);
-    const st = await one<{ File: string; Position: number }>(o, 'SHOW MASTER STATUS');
-    await n.query('STOP SLAVE');
-    await n.query('CHANGE MASTER TO MASTER_USE_GTID=no, MASTER_LOG_FILE=?, MASTER_LOG_POS=?', [
-      st.File,
-      Number(st.Position),
-    ]);
-    await n.query('START SLAVE');
-    for (let i = 0; i < 200; i++) {
-      const s = await one<Record<string, string>>(n, 'SHOW SLAVE STATUS');
-      if (s.Slave_IO_Running === 'Yes' && s.Slave_SQL_Running === 'Yes') {
-        if (s.Using_Gtid !== 'No') throw new Error(`Using_Gtid ${s.Using_Gtid}`);
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error('file/position replication did not start');
+    const s = await one<Record<string, string>>(n, 'SHOW SLAVE STATUS');
+    if (s.Using_Gtid !== 'No') throw new Error(`Using_Gtid ${s.Using_Gtid}`);
   } finally {
-    await o.end();
     await n.end();
   }
 }
@@ -129,4 +125,9 @@ export async function count(c: Connection, totalCents: number): Promise<number> 
   return Number(
     (await one<{ c: number }>(c, 'SELECT COUNT(*) AS c FROM orders WHERE total_cents = ?', [totalCents])).c,
   );
+}
+
+/** "ok", "LOCKED" (MariaDB 4151, known to mysql2 under a MySQL name) or the error code. */
+export function loginError(x: unknown): string {
+  return /locked/i.test(String((x as Error).message)) ? 'LOCKED' : String((x as { code?: string }).code ?? x);
 }
