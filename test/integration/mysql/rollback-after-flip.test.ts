@@ -2,11 +2,19 @@
 // file/position, and its undo that fences and drains the new primary before removing the safety net.
 import type { Connection } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resetAroundEach, testEnv } from './env.js';
+import { resetAroundEach } from './env.js';
 import { connect, createHarness, type Env, one, runStep, serverState, undoStep } from './harness.js';
-import { count, preparePlatform, restorePlatform, serviceWrites, useFilePosition } from './platform.js';
+import {
+  count,
+  loginError,
+  preparePlatform,
+  restorePlatform,
+  rootConnection,
+  serviceWrites,
+  TARGETS,
+  useFilePosition,
+} from './platform.js';
 
-const env = testEnv();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function appLogin(e: Env, role: 'old' | 'new'): Promise<string> {
@@ -15,10 +23,7 @@ async function appLogin(e: Env, role: 'old' | 'new'): Promise<string> {
     await c.end();
     return 'ok';
   } catch (x) {
-    // MariaDB's 4151 (mysql2 knows it under a MySQL name)
-    return /locked/i.test(String((x as Error).message))
-      ? 'LOCKED'
-      : String((x as { code?: string }).code ?? x);
+    return loginError(x);
   }
 }
 
@@ -40,11 +45,7 @@ function pinnedWriter(e: Env) {
         );
         acks.push(v);
       } catch (x) {
-        errors.push(
-          /locked/i.test(String((x as Error).message))
-            ? 'LOCKED'
-            : String((x as { code?: string }).code ?? x),
-        );
+        errors.push(loginError(x));
         c?.destroy();
         c = undefined;
         await sleep(20);
@@ -68,146 +69,159 @@ async function pinnedRows(c: Connection): Promise<number[]> {
   return (rows as { v: number }[]).map((r) => Number(r.v));
 }
 
-describe.skipIf(!env)('rollback after the flip (account-lock freeze, reverse replication)', () => {
-  const e = env!;
-  resetAroundEach(e);
-  beforeEach(() => preparePlatform(e));
-  afterEach(() => restorePlatform(e));
+for (const target of TARGETS)
+  describe.skipIf(!target.env)(
+    `rollback after the flip on the ${target.name} sandbox (account-lock freeze, reverse replication)`,
+    () => {
+      const e = target.env!;
+      const managed = target.name === 'managed';
+      resetAroundEach(e);
+      beforeEach(() => preparePlatform(e));
+      afterEach(() => restorePlatform(e));
 
-  it('C5: reverse replication by file/position replicates a write new → old, without replaying the tool’s unlock', async () => {
-    await useFilePosition(e);
-    const h = createHarness({ mode: 'live', env: e });
-    const o = await connect(e, 'old');
-    try {
-      const stop = await runStep(h, 'mysql.replication.stop', {
-        source: 'old',
-        replica: 'new',
-        freeze: 'account-lock',
-        accounts: ['app'],
-      });
-      expect(stop.outputs).toMatchObject({ replicationMode: 'position', lockedAccounts: ['app@%'] });
-      expect(await appLogin(e, 'old')).toBe('LOCKED');
-      expect(await appLogin(e, 'new')).toBe('ok');
-      const rev = await runStep(h, 'mysql.replication.reverse', {
-        source: 'new',
-        replica: 'old',
-        replicationAccount: 'repl',
-        startFile: stop.outputs.switchFile,
-        startPos: stop.outputs.switchPos,
-        frozenFile: stop.outputs.sourceFile,
-        frozenPos: stop.outputs.sourcePos,
-        accounts: ['app'],
-      });
-      expect(rev.outputs.startedAt).toMatch(/^mysql-bin\.\d+:\d+$/);
-      // The ACCOUNT UNLOCK on new right after the switch is not replayed on old.
-      expect(rev.outputs.skipped).toHaveLength(1);
-      const app = await connect(e, 'new', 'app');
-      await app.query(
-        "INSERT INTO orders (customer_id, total_cents, created_at) VALUES (2, 6161, '2024-07-01')",
-      );
-      await app.end();
-      for (let i = 0; i < 100 && (await count(o, 6161)) === 0; i++) await sleep(50);
-      expect(await count(o, 6161)).toBe(1);
-      const st = await one<Record<string, string>>(o, 'SHOW SLAVE STATUS');
-      expect(st).toMatchObject({ Using_Gtid: 'No', Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes' });
-      expect(await appLogin(e, 'old')).toBe('LOCKED');
-    } finally {
-      await o.end();
-      await h.close();
-    }
-  }, 60_000);
+      it('C5: reverse replication by file/position replicates a write new → old, without replaying the tool’s unlock', async () => {
+        await useFilePosition(e);
+        const h = createHarness({ mode: 'live', env: e });
+        const o = await rootConnection(e, 'old');
+        try {
+          const stop = await runStep(h, 'mysql.replication.stop', {
+            source: 'old',
+            replica: 'new',
+            freeze: 'account-lock',
+            accounts: ['app'],
+          });
+          expect(stop.outputs).toMatchObject({ replicationMode: 'position', lockedAccounts: ['app@%'] });
+          expect(await appLogin(e, 'old')).toBe('LOCKED');
+          expect(await appLogin(e, 'new')).toBe('ok');
+          const rev = await runStep(h, 'mysql.replication.reverse', {
+            source: 'new',
+            replica: 'old',
+            replicationAccount: 'repl',
+            startFile: stop.outputs.switchFile,
+            startPos: stop.outputs.switchPos,
+            frozenFile: stop.outputs.sourceFile,
+            frozenPos: stop.outputs.sourcePos,
+            accounts: ['app'],
+          });
+          expect(rev.outputs.startedAt).toMatch(/^mysql-bin\.\d+:\d+$/);
+          // The ACCOUNT UNLOCK on new right after the switch is not replayed on old.
+          // (the managed platform's heartbeat may sit there too: service writes as well)
+          expect((rev.outputs.skipped as string[]).length).toBeGreaterThanOrEqual(1);
+          const app = await connect(e, 'new', 'app');
+          await app.query(
+            "INSERT INTO orders (customer_id, total_cents, created_at) VALUES (2, 6161, '2024-07-01')",
+          );
+          await app.end();
+          for (let i = 0; i < 100 && (await count(o, 6161)) === 0; i++) await sleep(50);
+          expect(await count(o, 6161)).toBe(1);
+          const st = await one<Record<string, string>>(o, 'SHOW SLAVE STATUS');
+          expect(st).toMatchObject({ Using_Gtid: 'No', Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes' });
+          expect(await appLogin(e, 'old')).toBe('LOCKED');
+        } finally {
+          await o.end();
+          await h.close();
+        }
+      }, 60_000);
 
-  it('dry run of the account-lock freeze: reads for real, records the lock and unlock, changes nothing', async () => {
-    const o = await connect(e, 'old');
-    const n = await connect(e, 'new');
-    try {
-      const before = { old: await serverState(o), new: await serverState(n) };
-      const h = createHarness({ mode: 'dry', env: e });
-      await runStep(h, 'mysql.replication.stop', {
-        source: 'old',
-        replica: 'new',
-        freeze: 'account-lock',
-        accounts: ['app'],
-      }).finally(() => h.close());
-      expect(h.planLines()).toEqual([
-        'would ALTER USER app@% on old: freeze the source: no new logins of the application (unlocked → ACCOUNT LOCK)',
-        "would run STOP REPLICA on new: after it has executed old's final position",
-        'would ALTER USER app@% on new: the lock replicated here: the new primary takes the logins (locked → ACCOUNT UNLOCK)',
-        'would SET GLOBAL read_only = OFF on new: the replica takes the writes (ON → OFF)',
-      ]);
-      expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
-      expect(await appLogin(e, 'old')).toBe('ok');
-    } finally {
-      await o.end();
-      await n.end();
-    }
-  }, 60_000);
+      it('dry run of the account-lock freeze: reads for real, records the lock and unlock, changes nothing', async () => {
+        const o = await rootConnection(e, 'old');
+        const n = await rootConnection(e, 'new');
+        try {
+          const before = { old: await serverState(o), new: await serverState(n) };
+          const h = createHarness({ mode: 'dry', env: e });
+          await runStep(h, 'mysql.replication.stop', {
+            source: 'old',
+            replica: 'new',
+            freeze: 'account-lock',
+            accounts: ['app'],
+          }).finally(() => h.close());
+          expect(h.planLines()).toEqual([
+            'would ALTER USER app@% on old: freeze the source: no new logins of the application (unlocked → ACCOUNT LOCK)',
+            `would run ${managed ? 'CALL mysql.rds_stop_replication' : 'STOP REPLICA'} on new: after it has executed old's final position`,
+            'would ALTER USER app@% on new: the lock replicated here: the new primary takes the logins (locked → ACCOUNT UNLOCK)',
+            // The managed new side is writable already (an Aurora writer).
+            ...(managed
+              ? []
+              : ['would SET GLOBAL read_only = OFF on new: the replica takes the writes (ON → OFF)']),
+          ]);
+          expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
+          expect(await appLogin(e, 'old')).toBe('ok');
+        } finally {
+          await o.end();
+          await n.end();
+        }
+      }, 60_000);
 
-  for (const gtid of [true, false]) {
-    const mode = gtid ? 'GTID on' : 'GTID off';
-    it(`C6: after reverse replication's undo, an app connection pinned to new cannot write, and every write new took is on old (${mode})`, async () => {
-      if (!gtid) await useFilePosition(e);
-      const h = createHarness({ mode: 'live', env: e });
-      const o = await connect(e, 'old');
-      const n = await connect(e, 'new');
-      const svc = serviceWrites(e, 'new');
-      let w: ReturnType<typeof pinnedWriter> | undefined;
-      try {
-        const start = { old: await serverState(o), new: await serverState(n) };
-        const stop = await runStep(h, 'mysql.replication.stop', {
-          source: 'old',
-          replica: 'new',
-          freeze: 'account-lock',
-          accounts: ['app'],
-        });
-        const rev = await runStep(h, 'mysql.replication.reverse', {
-          source: 'new',
-          replica: 'old',
-          replicationAccount: 'repl',
-          ...(gtid ? { mode: 'gtid', startGtid: stop.outputs.switchGtid } : {}),
-          startFile: stop.outputs.switchFile,
-          startPos: stop.outputs.switchPos,
-          frozenFile: stop.outputs.sourceFile,
-          frozenPos: stop.outputs.sourcePos,
-          accounts: ['app'],
-          quiet: '300ms',
-        });
-        await h.close();
-        // The application writes to new through a pinned pool, plus rdsadmin heartbeats on new.
-        w = pinnedWriter(e);
-        while (w.acks.length < 20) await sleep(20);
+      for (const gtid of [true, false]) {
+        const mode = gtid ? 'GTID on' : 'GTID off';
+        it(`C6: after reverse replication's undo, an app connection pinned to new cannot write, and every write new took is on old (${mode})`, async () => {
+          if (!gtid) await useFilePosition(e);
+          const h = createHarness({ mode: 'live', env: e });
+          const o = await rootConnection(e, 'old');
+          const n = await rootConnection(e, 'new');
+          const svc = serviceWrites(e, 'new');
+          let w: ReturnType<typeof pinnedWriter> | undefined;
+          try {
+            const start = { old: await serverState(o), new: await serverState(n) };
+            const stop = await runStep(h, 'mysql.replication.stop', {
+              source: 'old',
+              replica: 'new',
+              freeze: 'account-lock',
+              accounts: ['app'],
+            });
+            const rev = await runStep(h, 'mysql.replication.reverse', {
+              source: 'new',
+              replica: 'old',
+              replicationAccount: 'repl',
+              ...(gtid ? { mode: 'gtid', startGtid: stop.outputs.switchGtid } : {}),
+              startFile: stop.outputs.switchFile,
+              startPos: stop.outputs.switchPos,
+              frozenFile: stop.outputs.sourceFile,
+              frozenPos: stop.outputs.sourcePos,
+              accounts: ['app'],
+              quiet: '300ms',
+            });
+            await h.close();
+            // The application writes to new through a pinned pool, plus rdsadmin heartbeats on new.
+            w = pinnedWriter(e);
+            while (w.acks.length < 20) await sleep(20);
 
-        await undoStep(e, 'mysql.replication.reverse', rev);
-        const acksAtUndo = w.acks.length;
-        await sleep(300);
-        // The pinned pool was ended and cannot come back: nothing more lands on new.
-        expect(w.acks.length).toBe(acksAtUndo);
-        expect(w.errors).toContain('LOCKED');
-        await w.stop();
-        const onNew = await pinnedRows(n);
-        const onOld = await pinnedRows(o);
-        expect(onNew.length).toBeGreaterThanOrEqual(20);
-        expect(onOld).toEqual(onNew);
-        for (const v of w.acks) expect(onOld).toContain(v);
-        // The safety net is gone only now, and old is still frozen.
-        expect(await serverState(o)).toMatchObject({ io: null, masterHost: null });
-        expect(await appLogin(e, 'old')).toBe('LOCKED');
+            await undoStep(e, 'mysql.replication.reverse', rev);
+            const acksAtUndo = w.acks.length;
+            await sleep(300);
+            // The pinned pool was ended and cannot come back: nothing more lands on new.
+            expect(w.acks.length).toBe(acksAtUndo);
+            expect(w.errors).toContain('LOCKED');
+            // Only the kill and the lock stop it (mysql2 reports a killed connection one way or another).
+            expect(w.errors.filter((x) => !/^LOCKED$|PROTOCOL_CONNECTION_LOST|closed state/.test(x))).toEqual(
+              [],
+            );
+            await w.stop();
+            const onNew = await pinnedRows(n);
+            const onOld = await pinnedRows(o);
+            expect(onNew.length).toBeGreaterThanOrEqual(20);
+            expect(onOld).toEqual(onNew);
+            for (const v of w.acks) expect(onOld).toContain(v);
+            // The safety net is gone only now, and old is still frozen.
+            expect(await serverState(o)).toMatchObject({ io: null, masterHost: null });
+            expect(await appLogin(e, 'old')).toBe('LOCKED');
 
-        // DNS points back (not modelled here); stop-replication's undo reopens old: old has it all.
-        await undoStep(e, 'mysql.replication.stop', stop);
-        expect(await appLogin(e, 'old')).toBe('ok');
-        const end = { old: await serverState(o), new: await serverState(n) };
-        expect(end.old.readOnly).toBe(start.old.readOnly);
-        expect(end.new).toMatchObject({ readOnly: start.new.readOnly, io: 'Yes', sql: 'Yes' });
-        for (let i = 0; i < 100 && (await appLogin(e, 'new')) !== 'ok'; i++) await sleep(50);
-        expect(await appLogin(e, 'new')).toBe('ok');
-      } finally {
-        await w?.stop();
-        await svc.stop();
-        await h.close();
-        await o.end();
-        await n.end();
+            // DNS points back (not modelled here); stop-replication's undo reopens old: old has it all.
+            await undoStep(e, 'mysql.replication.stop', stop);
+            expect(await appLogin(e, 'old')).toBe('ok');
+            const end = { old: await serverState(o), new: await serverState(n) };
+            expect(end.old.readOnly).toBe(start.old.readOnly);
+            expect(end.new).toMatchObject({ readOnly: start.new.readOnly, io: 'Yes', sql: 'Yes' });
+            for (let i = 0; i < 100 && (await appLogin(e, 'new')) !== 'ok'; i++) await sleep(50);
+            expect(await appLogin(e, 'new')).toBe('ok');
+          } finally {
+            await w?.stop();
+            await svc.stop();
+            await h.close();
+            await o.end();
+            await n.end();
+          }
+        }, 60_000);
       }
-    }, 60_000);
-  }
-});
+    },
+  );
