@@ -139,6 +139,21 @@ async function everything(a: MysqlAdapter): Promise<string> {
   return [v.gtid_binlog_state, v.gtid_slave_pos].filter(Boolean).join(',');
 }
 
+/** MySQL: Executed_Gtid_Set of the same row; MariaDB: BINLOG_GTID_POS(file, pos). */
+async function switchGtidAt(
+  r: MysqlAdapter,
+  row: Record<string, unknown> | undefined,
+  file: string | null,
+  pos: number | null,
+): Promise<string> {
+  if (r.flavor.vendor === 'mysql') return String(row?.Executed_Gtid_Set ?? '').replace(/\s+/g, '');
+  if (file === null || pos === null) return '';
+  const [g] = await r
+    .query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, pos], { op: 'switch-gtid' })
+    .catch(() => [] as Record<string, unknown>[]);
+  return String(g?.g ?? '').replace(/\s+/g, '');
+}
+
 async function stopped(ctx: StepContext, p: P): Promise<boolean> {
   const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
   const st = await r.replicaStatus();
@@ -386,8 +401,8 @@ export const replicationStop = defineKind<P, Snap, Out>({
     await r.exec(r.sql.stopReplica, [], stopChange, { op: 'stop-replica' });
     const tStopped = performance.now();
     // C5: where the replica's own writes begin, read before anything can write there.
+    // One round trip: the GTID position at these coordinates is derived after the window.
     const [switchRow] = await r.query(r.sql.binlogStatus, [], { op: 'switch-position' }).catch(() => []);
-    const [switchG] = await r.query(`SELECT @@GLOBAL.${r.sql.gtidVariable} AS g`, [], { op: 'switch-gtid' });
     if (toUnlockOnReplica.length)
       await setLocked(
         r,
@@ -404,6 +419,9 @@ export const replicationStop = defineKind<P, Snap, Out>({
     // ---- after: journal material
     if (freezeStmts.length) await s.session('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
     const [srcPos, rv] = await Promise.all([s.position(), r.variables([appliedVar(r)])]);
+    const switchFile = switchRow?.File === undefined ? null : String(switchRow.File);
+    const switchPos = switchRow?.Position === undefined ? null : Number(switchRow.Position);
+    const switchGtid = await switchGtidAt(r, switchRow, switchFile, switchPos);
     ctx.log(
       `writes blocked ${frozenMs.toFixed(1)} ms (${phases}); frozen position ${[position.gtid, position.file && `${position.file}:${position.pos}`].filter(Boolean).join(', ')}${toLock.length ? `; locked ${toLock.map(accountText).join(', ')}` : ''}${endedSessions ? `; ended ${endedSessions}` : ''}`,
     );
@@ -414,9 +432,9 @@ export const replicationStop = defineKind<P, Snap, Out>({
       sourceStoppedFile: srcPos.file,
       sourceStoppedPos: srcPos.pos,
       replicaGtid: rv[appliedVar(r)] ?? '',
-      switchFile: switchRow?.File === undefined ? null : String(switchRow.File),
-      switchPos: switchRow?.Position === undefined ? null : Number(switchRow.Position),
-      switchGtid: String(switchG?.g ?? '').replace(/\s+/g, ''),
+      switchFile,
+      switchPos,
+      switchGtid,
       replicationMode: useGtid ? 'gtid' : 'position',
       lockedAccounts: toLock.map(accountText),
       frozenMs: Math.round(frozenMs * 1000) / 1000,

@@ -66,6 +66,15 @@ describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
         h.close(),
       );
       expect((await serverState(n)).io).toBe('No');
+      // C5: new's own coordinates when it became the primary (nothing has written there since).
+      const nm = await one<{ File: string; Position: number }>(n, 'SHOW MASTER STATUS');
+      expect(run.outputs).toMatchObject({
+        switchFile: nm.File,
+        switchPos: Number(nm.Position),
+        switchGtid: (await serverState(n)).gtidBinlogPos,
+        sourceFile: expect.any(String),
+        replicationMode: 'gtid',
+      });
 
       await undoStep(e, 'mysql.replication.stop', run);
       const after = { old: await serverState(o), new: await serverState(n) };
