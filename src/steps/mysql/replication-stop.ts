@@ -528,8 +528,18 @@ export const replicationStop = defineKind<P, Snap, Out>({
     //    unless the old source has them (reverse replication carried them over). Service writes
     //    (mysql.rds_*, the tool's own ACCOUNT LOCK/UNLOCK) are not the application's (M10).
     if (out?.switchFile && out.switchPos !== null && out.switchPos !== undefined) {
-      const seen = await writesBetween(r, { file: out.switchFile, pos: out.switchPos });
+      const seen = await writesBetween(r, { file: out.switchFile, pos: out.switchPos }, undefined, {
+        maxEvents: 1_000_000,
+      });
       const missing = await lackingOn(s, r, nonService(seen));
+      // Past the cap nothing is proven about the rest: refuse rather than guess.
+      if (seen.truncated && !missing.length) {
+        await leaveAsFound();
+        throw new StepError(
+          'UNDO_UNSAFE_NEW_WRITES',
+          `${r.label} has written more than 1,000,000 binlog events since it became the primary (${describeWrites(seen)}); the tool cannot prove ${p.source} has all of them — undo refused, ${p.replica} left as it was`,
+        );
+      }
       if (missing.length) {
         await leaveAsFound();
         throw new StepError(
