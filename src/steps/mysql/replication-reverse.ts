@@ -192,6 +192,47 @@ async function everything(a: MysqlAdapter): Promise<string> {
   return [v.gtid_binlog_state, v.gtid_slave_pos].filter(Boolean).join(',');
 }
 
+/** The kind's own static checks (also run by the mysql preflight wrapper). */
+export async function reversePreflight(ctx: StepContext, p: P): Promise<void> {
+  const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+  // M2: what the reverse replica needs, checked before the window instead of after the flip.
+  const v = await s.variables(['log_bin', 'binlog_format', 'gtid_mode']);
+  if (v.log_bin !== 'ON' && v.log_bin !== '1')
+    throw new StepError(
+      'REVERSE_NO_BINLOG',
+      `${s.label} has binary logging off (log_bin=${v.log_bin ?? '?'}): ${p.replica} cannot replicate from it — turn it on (Aurora: binlog_format in the cluster parameter group, then reboot the writer)`,
+    );
+  if (modeOf(p) === 'gtid' && s.flavor.vendor === 'mysql') {
+    const rv = await r.variables(['gtid_mode']);
+    const off = [
+      [s, v.gtid_mode],
+      [r, rv.gtid_mode],
+    ].filter(([, m]) => m !== 'ON') as [MysqlAdapter, string | null][];
+    if (off.length)
+      throw new StepError(
+        'REVERSE_GTID_OFF',
+        `${off.map(([a, m]) => `${a.label} has gtid_mode=${m ?? '?'}`).join('; ')}: GTID auto-position is impossible — use mode: position with startFile/startPos from mysql.replication.stop's switchFile/switchPos`,
+      );
+  }
+  if (modeOf(p) === 'position' && r.sql.procedures && r.flavor.procedures.length) {
+    const has = ['rds_set_external_master', 'rds_set_external_source'].some((x) =>
+      r.flavor.procedures.includes(x),
+    );
+    if (!has)
+      throw new StepError(
+        'REVERSE_NO_PROCEDURE',
+        `${r.label} has no mysql.rds_set_external_master/source procedure visible to ${r.user}: reverse replication by file/position cannot be configured`,
+      );
+  }
+  if (fenceOf(p) === 'read-only' && !s.sql.canSetReadOnly)
+    throw new StepError(
+      'READ_ONLY_UNSUPPORTED',
+      `${s.label} is ${s.flavor.label}: SQL cannot set read_only there, so the rollback could not fence it — give accounts: (fence: account-lock)`,
+    );
+  if (fenceOf(p) === 'account-lock') await resolveAccounts(s, p.accounts);
+  await currentCoord(s);
+}
+
 export const replicationReverse = defineKind<P, Snap, Out>({
   kind: 'mysql.replication.reverse',
   summary:
@@ -212,45 +253,7 @@ export const replicationReverse = defineKind<P, Snap, Out>({
         'fence: account-lock needs accounts: the application accounts to lock on the new primary',
       );
   },
-  async preflight(ctx, p) {
-    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
-    // M2: what the reverse replica needs, checked before the window instead of after the flip.
-    const v = await s.variables(['log_bin', 'binlog_format', 'gtid_mode']);
-    if (v.log_bin !== 'ON' && v.log_bin !== '1')
-      throw new StepError(
-        'REVERSE_NO_BINLOG',
-        `${s.label} has binary logging off (log_bin=${v.log_bin ?? '?'}): ${p.replica} cannot replicate from it — turn it on (Aurora: binlog_format in the cluster parameter group, then reboot the writer)`,
-      );
-    if (modeOf(p) === 'gtid' && s.flavor.vendor === 'mysql') {
-      const rv = await r.variables(['gtid_mode']);
-      const off = [
-        [s, v.gtid_mode],
-        [r, rv.gtid_mode],
-      ].filter(([, m]) => m !== 'ON') as [MysqlAdapter, string | null][];
-      if (off.length)
-        throw new StepError(
-          'REVERSE_GTID_OFF',
-          `${off.map(([a, m]) => `${a.label} has gtid_mode=${m ?? '?'}`).join('; ')}: GTID auto-position is impossible — use mode: position with startFile/startPos from mysql.replication.stop's switchFile/switchPos`,
-        );
-    }
-    if (modeOf(p) === 'position' && r.sql.procedures && r.flavor.procedures.length) {
-      const has = ['rds_set_external_master', 'rds_set_external_source'].some((x) =>
-        r.flavor.procedures.includes(x),
-      );
-      if (!has)
-        throw new StepError(
-          'REVERSE_NO_PROCEDURE',
-          `${r.label} has no mysql.rds_set_external_master/source procedure visible to ${r.user}: reverse replication by file/position cannot be configured`,
-        );
-    }
-    if (fenceOf(p) === 'read-only' && !s.sql.canSetReadOnly)
-      throw new StepError(
-        'READ_ONLY_UNSUPPORTED',
-        `${s.label} is ${s.flavor.label}: SQL cannot set read_only there, so the rollback could not fence it — give accounts: (fence: account-lock)`,
-      );
-    if (fenceOf(p) === 'account-lock') await resolveAccounts(s, p.accounts);
-    await currentCoord(s);
-  },
+  preflight: (ctx, p) => reversePreflight(ctx, p),
   databases: (p) => [p.source, p.replica, p.replicationAccount],
   describe(p, snap) {
     const how =

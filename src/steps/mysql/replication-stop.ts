@@ -163,6 +163,22 @@ async function stopped(ctx: StepContext, p: P): Promise<boolean> {
   return true;
 }
 
+/** The kind's own static checks (also run by the mysql preflight wrapper). */
+export async function stopPreflight(ctx: StepContext, p: P): Promise<void> {
+  const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+  if (p.freeze === 'read-only' && !s.sql.canSetReadOnly)
+    throw new StepError(
+      'READ_ONLY_UNSUPPORTED',
+      `${s.label} is ${s.flavor.label}: SQL cannot set read_only there — use freeze: account-lock with the application accounts`,
+    );
+  if (p.freeze === 'account-lock') await resolveAccounts(s, p.accounts);
+  // The writes-after-freeze guard and the undo read both binlogs.
+  await currentCoord(s);
+  await currentCoord(r);
+  await s.binaryLogs();
+  await r.binaryLogs();
+}
+
 export const replicationStop = defineKind<P, Snap, Out>({
   kind: 'mysql.replication.stop',
   summary:
@@ -192,20 +208,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
     if (p.freeze !== 'account-lock' && p.accounts.length)
       v.issue(['accounts'], 'accounts: is only used with freeze: account-lock', 'warning');
   },
-  async preflight(ctx, p) {
-    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
-    if (p.freeze === 'read-only' && !s.sql.canSetReadOnly)
-      throw new StepError(
-        'READ_ONLY_UNSUPPORTED',
-        `${s.label} is ${s.flavor.label}: SQL cannot set read_only there — use freeze: account-lock with the application accounts`,
-      );
-    if (p.freeze === 'account-lock') await resolveAccounts(s, p.accounts);
-    // The writes-after-freeze guard and the undo read both binlogs.
-    await currentCoord(s);
-    await currentCoord(r);
-    await s.binaryLogs();
-    await r.binaryLogs();
-  },
+  preflight: (ctx, p) => stopPreflight(ctx, p),
   databases: (p) => [p.source, p.replica],
   describe(p, snap) {
     const lines: string[] = [];

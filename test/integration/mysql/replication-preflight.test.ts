@@ -1,5 +1,7 @@
 // What cannot be made safe is refused before the window, from the servers alone (C2, C5, M2).
 import { describe, expect, it } from 'vitest';
+import { reversePreflight } from '../../../src/steps/mysql/replication-reverse.js';
+import { stopPreflight } from '../../../src/steps/mysql/replication-stop.js';
 import { createHarness, kind } from './harness.js';
 import { TARGETS } from './platform.js';
 
@@ -8,10 +10,15 @@ const managed = TARGETS.find((t) => t.name === 'managed')!;
 describe.skipIf(!managed.env)('replication stop/reverse preflight on the managed sandbox', () => {
   const e = managed.env!;
   const check = async (kindName: string, params: Record<string, unknown>) => {
+    // The kinds' own checks (plan also runs the mysql helper's privilege checks around them).
     const k = kind(kindName);
+    const own = (kindName === 'mysql.replication.stop' ? stopPreflight : reversePreflight) as (
+      c: unknown,
+      p: unknown,
+    ) => Promise<void>;
     const h = createHarness({ mode: 'dry', env: e });
     try {
-      await k.preflight!(h.ctx(), k.params.parse(params));
+      await own(h.ctx(), k.params.parse(params));
       return 'ok';
     } catch (x) {
       return (x as Error).message;
