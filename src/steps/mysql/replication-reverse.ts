@@ -438,62 +438,75 @@ export const replicationReverse = defineKind<P, Snap, Out>({
     await s.reprobe();
     const lockMs = Math.max(2000, ms(p.quiet) * 2);
     const replicating = st.sourceServerId === s.server.serverId;
+    // Until old has everything, any failure keeps the safety net and stops the rollback here
+    // (UNDO_UNSAFE_*: the engine undoes nothing earlier, so DNS is not pointed back at old).
     if (replicating) {
-      // 1. Fence new.
-      const fence = fenceOf(p);
-      const users = [
-        ...new Set(p.accounts.map((a) => (a.lastIndexOf('@') > 0 ? a.slice(0, a.lastIndexOf('@')) : a))),
-      ];
-      if (fence === 'account-lock') {
-        const accounts = await resolveAccounts(s, p.accounts);
-        await setLocked(s, accounts, true, 'rollback: no application logins on the new primary');
-      } else if (fence === 'read-only') {
-        const now = await s.readOnly();
-        await applyReadOnly(
-          s,
-          now,
-          { readOnly: true, superReadOnly: now.superReadOnly === null ? null : true },
-          lockMs,
-          'rollback: fence the new primary',
+      try {
+        // 1. Fence new.
+        const fence = fenceOf(p);
+        const users = [
+          ...new Set(p.accounts.map((a) => (a.lastIndexOf('@') > 0 ? a.slice(0, a.lastIndexOf('@')) : a))),
+        ];
+        if (fence === 'account-lock') {
+          const accounts = await resolveAccounts(s, p.accounts);
+          await setLocked(s, accounts, true, 'rollback: no application logins on the new primary');
+        } else if (fence === 'read-only') {
+          const now = await s.readOnly();
+          await applyReadOnly(
+            s,
+            now,
+            { readOnly: true, superReadOnly: now.superReadOnly === null ? null : true },
+            lockMs,
+            'rollback: fence the new primary',
+          );
+        }
+        const ended = users.length
+          ? await endSessionsOf(ctx, s, users, lockMs, 'rollback: fence the new primary')
+          : '';
+        if (ended) ctx.log(`${s.label}: ended ${ended}`);
+        // 2. Prove it quiet: no application write for the quiet interval.
+        const c0 = await currentCoord(s);
+        await ctx.sleep(ms(p.quiet));
+        const seen = await writesBetween(s, c0);
+        const app = nonService(seen);
+        if (app.length)
+          throw new StepError(
+            'UNDO_UNSAFE_NEW_NOT_FENCED',
+            `${s.label} still took ${writesText(app)} after the fence — something outside ${p.accounts.join(', ') || 'the fence'} writes there; reverse replication left running, nothing removed`,
+            { writes: app },
+          );
+        // 3. Wait until old has everything new has. MariaDB's MASTER_GTID_WAIT watches gtid_slave_pos,
+        //    which never holds old's own GTIDs: wait on new's coordinates there (GTID mode or not).
+        const gtid = modeOf(p) === 'gtid' && r.flavor.vendor === 'mysql';
+        const target = gtid ? ((await s.variables([s.sql.gtidVariable]))[s.sql.gtidVariable] ?? '') : '';
+        const end = seen.to;
+        const secs = Math.ceil(ms(p.timeout) / 1000);
+        const wait = gtid ? r.sql.gtidWait(target, secs) : r.sql.posWait(end.file, end.pos, secs);
+        const [w] = await r.query(wait.sql, wait.params, {
+          timeoutMs: ms(p.timeout) + 5000,
+          signal: ctx.signal,
+          op: 'position-wait',
+        });
+        if (!(gtid ? gtidWaitReached(w?.r) : posWaitReached(w?.r))) {
+          const now = await r.replicaStatus().catch(() => undefined);
+          throw new StepError(
+            'UNDO_UNSAFE_REVERSE_BEHIND',
+            `${r.label} did not receive everything ${p.source} took (${gtid ? target : `${end.file}:${end.pos}`}) within ${formatMs(ms(p.timeout))}${now ? ` (IO ${now.ioState}, SQL ${now.sqlRunning ? 'Yes' : 'No'}${now.lastIoError ? `, ${now.lastIoError}` : ''}${now.lastSqlError ? `, ${now.lastSqlError}` : ''})` : ''} — reverse replication left running and ${p.source} fenced; nothing removed`,
+          );
+        }
+        ctx.log(
+          `${r.label} has everything ${s.label} took (${gtid ? target : `${end.file}:${end.pos}`}); ${p.source} fenced`,
+        );
+      } catch (e) {
+        const code = (e as StepError).code ?? 'ERROR';
+        if (code.startsWith('UNDO_UNSAFE')) throw e;
+        throw new StepError(
+          `UNDO_UNSAFE_${code}`,
+          `${(e as Error).message} — reverse replication left running; ${p.source} may not be fenced`,
+          undefined,
+          e,
         );
       }
-      const ended = users.length
-        ? await endSessionsOf(ctx, s, users, lockMs, 'rollback: fence the new primary')
-        : '';
-      if (ended) ctx.log(`${s.label}: ended ${ended}`);
-      // 2. Prove it quiet: no application write for the quiet interval.
-      const c0 = await currentCoord(s);
-      await ctx.sleep(ms(p.quiet));
-      const seen = await writesBetween(s, c0);
-      const app = nonService(seen);
-      if (app.length)
-        throw new StepError(
-          'NEW_NOT_FENCED',
-          `${s.label} still took ${writesText(app)} after the fence — something outside ${p.accounts.join(', ') || 'the fence'} writes there; reverse replication left running, nothing removed`,
-          { writes: app },
-        );
-      // 3. Wait until old has everything new has. MariaDB's MASTER_GTID_WAIT watches gtid_slave_pos,
-      //    which never holds old's own GTIDs: wait on new's coordinates there (GTID mode or not).
-      const gtid = modeOf(p) === 'gtid' && r.flavor.vendor === 'mysql';
-      const target = gtid ? ((await s.variables([s.sql.gtidVariable]))[s.sql.gtidVariable] ?? '') : '';
-      const end = seen.to;
-      const secs = Math.ceil(ms(p.timeout) / 1000);
-      const wait = gtid ? r.sql.gtidWait(target, secs) : r.sql.posWait(end.file, end.pos, secs);
-      const [w] = await r.query(wait.sql, wait.params, {
-        timeoutMs: ms(p.timeout) + 5000,
-        signal: ctx.signal,
-        op: 'position-wait',
-      });
-      if (!(gtid ? gtidWaitReached(w?.r) : posWaitReached(w?.r))) {
-        const now = await r.replicaStatus().catch(() => undefined);
-        throw new StepError(
-          'REVERSE_NOT_CAUGHT_UP',
-          `${r.label} did not receive everything ${p.source} took (${gtid ? target : `${end.file}:${end.pos}`}) within ${formatMs(ms(p.timeout))}${now ? ` (IO ${now.ioState}, SQL ${now.sqlRunning ? 'Yes' : 'No'}${now.lastIoError ? `, ${now.lastIoError}` : ''}${now.lastSqlError ? `, ${now.lastSqlError}` : ''})` : ''} — reverse replication left running and ${p.source} fenced; nothing removed`,
-        );
-      }
-      ctx.log(
-        `${r.label} has everything ${s.label} took (${gtid ? target : `${end.file}:${end.pos}`}); ${p.source} fenced`,
-      );
     }
     // 4. Only now remove the reverse replication.
     if (st.ioRunning || st.sqlRunning)

@@ -3,7 +3,7 @@
 import type { Connection } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resetAroundEach } from './env.js';
-import { connect, createHarness, type Env, one, runStep, serverState, undoStep } from './harness.js';
+import { connect, createHarness, type Env, fails, one, runStep, serverState, undoStep } from './harness.js';
 import {
   count,
   loginError,
@@ -149,6 +149,55 @@ for (const target of TARGETS)
         } finally {
           await o.end();
           await n.end();
+        }
+      }, 60_000);
+
+      it('C6: when something outside the fence still writes on new, reverse replication is kept and the rollback stops there', async () => {
+        const h = createHarness({ mode: 'live', env: e });
+        const o = await rootConnection(e, 'old');
+        let stop = false;
+        const writer = (async () => {
+          const c = await rootConnection(e, 'new');
+          for (let i = 0; !stop; i++) {
+            await c.query(
+              "INSERT INTO orders (customer_id, total_cents, created_at) VALUES (3, ?, '2024-09-09')",
+              [30_000 + i],
+            );
+            await sleep(30);
+          }
+          await c.end();
+        })();
+        try {
+          const st = await runStep(h, 'mysql.replication.stop', {
+            source: 'old',
+            replica: 'new',
+            freeze: 'account-lock',
+            accounts: ['app'],
+          });
+          const rev = await runStep(h, 'mysql.replication.reverse', {
+            source: 'new',
+            replica: 'old',
+            replicationAccount: 'repl',
+            startFile: st.outputs.switchFile,
+            startPos: st.outputs.switchPos,
+            mode: 'position',
+            accounts: ['app'],
+            quiet: '300ms',
+          });
+          const err = await fails(undoStep(e, 'mysql.replication.reverse', rev));
+          // The engine stops undoing at an UNDO_UNSAFE_* refusal: DNS is not pointed back at old.
+          expect(err.code).toBe('UNDO_UNSAFE_NEW_NOT_FENCED');
+          expect(err.message).toMatch(/still took \d+ application writes? to shop\.orders/);
+          expect(await serverState(o)).toMatchObject({
+            io: 'Yes',
+            sql: 'Yes',
+            masterHost: e.SANDBOX_NEW_DB_HOST,
+          });
+        } finally {
+          stop = true;
+          await writer;
+          await o.end();
+          await h.close();
         }
       }, 60_000);
 
