@@ -272,20 +272,39 @@ async function metadataLocks(a: MysqlAdapter): Promise<MdlLock[]> {
   return [];
 }
 
-/** KILL CONNECTION, tolerating sessions that ended in the meantime. */
+const mysqlCode = (e: unknown) => (e as { details?: { mysqlCode?: string } }).details?.mysqlCode;
+
+/**
+ * Ends a session, tolerating one that ended in the meantime: KILL CONNECTION self-managed,
+ * CALL mysql.rds_kill on RDS/Aurora (their master user may not KILL other users' sessions). Where
+ * KILL is denied (1095) and the server has mysql.rds_kill, that is tried before giving up.
+ */
 export async function killSession(
   a: MysqlAdapter,
   s: { id: number; who: string; reason: string },
 ): Promise<boolean> {
+  const change = (sql: string): Change => ({
+    action: sql.startsWith('CALL') ? 'CALL' : 'KILL',
+    target: `${sql.startsWith('CALL') ? `${sql.replace(/^CALL /, '')}: ` : ''}connection ${s.id} (${s.who}) on ${a.name}`,
+    detail: s.reason,
+  });
+  const run = async (sql: string) => (await a.exec(sql, [], change(sql), { op: 'kill' })).applied;
+  const sql = a.sql.kill(s.id);
   try {
-    const r = await a.exec(`KILL CONNECTION ${Number(s.id)}`, [], {
-      action: 'KILL',
-      target: `connection ${s.id} (${s.who}) on ${a.name}`,
-      detail: s.reason,
-    });
-    return r.applied;
+    return await run(sql);
   } catch (e) {
-    if ((e as { details?: { mysqlCode?: string } }).details?.mysqlCode === 'ER_NO_SUCH_THREAD') return false;
+    if (mysqlCode(e) === 'ER_NO_SUCH_THREAD') return false;
+    if (
+      mysqlCode(e) !== 'ER_KILL_DENIED_ERROR' ||
+      sql.startsWith('CALL') ||
+      !a.flavor.procedures.includes('rds_kill')
+    )
+      throw e;
+  }
+  try {
+    return await run(`CALL mysql.rds_kill(${Math.trunc(Number(s.id))})`);
+  } catch (e) {
+    if (mysqlCode(e) === 'ER_NO_SUCH_THREAD') return false;
     throw e;
   }
 }
