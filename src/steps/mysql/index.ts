@@ -2,6 +2,7 @@ import type { PrivilegeNeed } from '../../adapters/mysql-flavor.js';
 import type { StepKind } from '../../engine/types.js';
 import { checksum } from './checksum.js';
 import { connections, connectionsDrain } from './connections.js';
+import { mysqlPreflight } from './preflight.js';
 import { exec, query } from './query.js';
 import { readOnlyKind } from './read-only.js';
 import { replicaLag } from './replica-lag.js';
@@ -19,6 +20,23 @@ export const mysqlKinds: StepKind[] = [
   query,
   exec,
 ];
+
+// Attached here so the kinds' own files stay about apply/verify/undo.
+for (const k of mysqlKinds) {
+  const check = mysqlPreflight(k.kind);
+  if (check && !k.preflight) (k as { preflight?: StepKind['preflight'] }).preflight = check;
+}
+
+/**
+ * Databases a step names only for their credentials (mysql.replication.reverse's replication
+ * account: the replica logs in with it, from its own network). Preflight never logs in with them.
+ */
+export function credentialsOnly(kind: string, params: Record<string, unknown>): string[] {
+  if (kind !== 'mysql.replication.reverse') return [];
+  const acct = params.replicationAccount;
+  // Also a database the step uses itself (source/replica): then it is logged into anyway.
+  return typeof acct === 'string' && acct !== params.source && acct !== params.replica ? [acct] : [];
+}
 
 export interface PrivilegeCheck {
   database: string;
@@ -46,7 +64,11 @@ export function mysqlPrivilegeNeeds(kind: string, params: Record<string, unknown
       return n(p.on, 'set-read-only', 'SET GLOBAL read_only');
     case 'mysql.replication.stop':
       return [
-        ...(p.freeze === 'none' ? [] : n(p.source, 'set-read-only', 'freezing the source')),
+        ...(p.freeze === 'none'
+          ? []
+          : p.freeze === 'account-lock'
+            ? n(p.source, 'lock-accounts', 'locking the application accounts')
+            : n(p.source, 'set-read-only', 'freezing the source')),
         ...n(p.replica, 'replication-admin', 'stopping replication'),
         ...(p.makeWritable === false ? [] : n(p.replica, 'set-read-only', 'making the replica writable')),
       ];
