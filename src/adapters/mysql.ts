@@ -254,10 +254,10 @@ export function statementHead(sql: string): string {
   return /^[A-Za-z_]+/.exec(s)?.[0]?.toUpperCase() ?? '';
 }
 
-/** Statements `query` may run: reads only (plus the RDS status procedure, which reads). */
+/** Statements `query` may run: reads only (plus the RDS status and configuration procedures, which read). */
 export function isReadStatement(sql: string): boolean {
   const s = sql.replace(/\/\*[\s\S]*?\*\//g, ' ').trim();
-  if (/^CALL\s+mysql\.rds_replica_status\b/i.test(s)) return true;
+  if (/^CALL\s+mysql\.(rds_replica_status|rds_show_configuration)\b/i.test(s)) return true;
   if (!READ_HEAD.test(s.replace(/^\(+\s*/, ''))) return false;
   // Writes that start like reads.
   return (

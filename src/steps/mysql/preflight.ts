@@ -6,7 +6,7 @@ import type { MysqlAdapter } from '../../adapters/mysql.js';
 import type { PrivilegeNeed } from '../../adapters/mysql-flavor.js';
 import type { StepContext } from '../../engine/types.js';
 import { errorCode, errorMessage, StepError } from '../../errors.js';
-import { db } from './common.js';
+import { db, requireKill } from './common.js';
 
 type Params = Record<string, unknown>;
 type Check = (ctx: StepContext, p: Params, problems: Problems) => Promise<void>;
@@ -41,9 +41,7 @@ async function procedures(a: MysqlAdapter, procs: (string | undefined)[], doing:
 }
 
 async function killRight(a: MysqlAdapter, doing: string, problems: Problems) {
-  // RDS/Aurora end sessions with mysql.rds_kill: its EXECUTE is the privilege that counts there.
-  if (a.sql.procedures) await procedures(a, [a.sql.procs.kill], doing, problems);
-  else await need(a, 'kill-others', doing, problems);
+  await problems.check(() => requireKill(a, doing));
 }
 
 const on = (v: string | null | undefined) => v === 'ON' || v === '1';

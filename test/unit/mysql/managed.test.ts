@@ -49,7 +49,12 @@ describe('M3: procedure names and arity by platform and version', () => {
     // [flavor, CALL shown, argument count, reset]
     ['rds-8.0', 'rds_set_external_master_with_auto_position', 6, 'CALL mysql.rds_reset_external_master'],
     ['rds-8.4', 'rds_set_external_source_with_auto_position', 6, 'CALL mysql.rds_reset_external_source'],
-    ['rds-8.4-partial', 'rds_set_external_source_with_auto_position', 6, 'CALL mysql.rds_reset_external_source'],
+    [
+      'rds-8.4-partial',
+      'rds_set_external_source_with_auto_position',
+      6,
+      'CALL mysql.rds_reset_external_source',
+    ],
     ['aurora-2', 'rds_set_external_master_with_auto_position', 5, 'CALL mysql.rds_reset_external_master'],
     ['aurora-3', 'rds_set_external_source_with_auto_position', 5, 'CALL mysql.rds_reset_external_source'],
     ['aurora-3.06', 'rds_set_external_source_with_auto_position', 5, 'CALL mysql.rds_reset_external_source'],
@@ -177,7 +182,7 @@ describe('C1: ending sessions', () => {
       'database "old" (h:3306): may not end other users\' sessions with KILL on MySQL 8.0.36 (RDS) (use mysql.rds_kill) (ending sessions) — GRANT EXECUTE ON PROCEDURE mysql.rds_kill TO cutover',
     );
     expect(mysqlError(db, denied, undefined, flavor('mariadb')).message).toBe(
-      "database \"old\" (h:3306): missing privilege CONNECTION ADMIN (or SUPER) to end other users' sessions — GRANT CONNECTION ADMIN ON *.* TO cutover",
+      'database "old" (h:3306): missing privilege CONNECTION ADMIN (or SUPER) to end other users\' sessions — GRANT CONNECTION ADMIN ON *.* TO cutover',
     );
     const proc = Object.assign(
       new Error("execute command denied to user 'cutover'@'%' for routine 'mysql.rds_kill'"),
@@ -193,7 +198,12 @@ describe('m1: MySQL 5.7 has SUPER, not 8.0 dynamic privileges', () => {
   it('m1: 5.7 advice names SUPER for kill, read_only, replication and writes under read_only', () => {
     const f = flavor('mysql-5.7');
     const g = parseGrants(['GRANT SELECT ON *.* TO `u`@`%`']);
-    for (const need of ['kill-others', 'set-read-only', 'replication-admin', 'write-while-read-only'] as const) {
+    for (const need of [
+      'kill-others',
+      'set-read-only',
+      'replication-admin',
+      'write-while-read-only',
+    ] as const) {
       expect(privilegeAlternatives(f, need)).toEqual(['SUPER']);
       expect(missingPrivilege(f, g, need)).toBe('SUPER');
     }
@@ -222,7 +232,11 @@ describe('M7: grants the account really has', () => {
 
   it('M7: preflight never logs in as the replication account', () => {
     expect(
-      credentialsOnly('mysql.replication.reverse', { source: 'new', replica: 'old', replicationAccount: 'repl' }),
+      credentialsOnly('mysql.replication.reverse', {
+        source: 'new',
+        replica: 'old',
+        replicationAccount: 'repl',
+      }),
     ).toEqual(['repl']);
     expect(credentialsOnly('mysql.replication.stop', { source: 'old', replica: 'new' })).toEqual([]);
   });
