@@ -245,7 +245,11 @@ export class Engine {
     if (this.o.mode === 'plan') {
       const failed = this.planFailures > 0;
       for (const d of this.deferred)
-        this.log('warn', `deferred to the real run (depends on earlier changes): ${d.message}`, d.stepId);
+        this.log(
+          'warn',
+          `deferred to the real run (depends on earlier changes); today it says: ${d.message}`,
+          d.stepId,
+        );
       const deferredNote = this.deferred.length
         ? `; ${this.deferred.length} check(s) deferred to the real run: ${this.deferred.map((d) => d.stepId).join(', ')}`
         : '';

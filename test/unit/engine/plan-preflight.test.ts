@@ -138,7 +138,7 @@ describe('plan tells the truth', () => {
     expect(warnings).toEqual([
       expect.objectContaining({
         stepId: 'smoke',
-        message: 'deferred to the real run (depends on earlier changes): smoke failed today',
+        message: 'deferred to the real run (depends on earlier changes); today it says: smoke failed today',
       }),
     ]);
   });
