@@ -10,6 +10,7 @@ import { preflightDatabases } from '../../../src/preflight.js';
 import { loadRunbookText } from '../../../src/runbook/load.js';
 import { prepareRunbook } from '../../../src/runbook/validate.js';
 import { runSession } from '../../../src/session.js';
+import { runCli } from '../../helpers/cli.js';
 import { killSession } from '../../../src/steps/mysql/common.js';
 import { testEnv } from './env.js';
 import { connect, createHarness, type Env, fails, kind, one, reset, runStep } from './harness.js';
@@ -375,6 +376,32 @@ ${steps}`,
         await asRoot(e, 'new', 'SET GLOBAL binlog_format = ROW');
         await asRoot(e, 'new', 'UPDATE mysql.rds_configuration SET value = NULL');
       }
+    });
+
+    it('M7 plan (CLI): `cutover plan` prints one line per refused step and exits 1', async () => {
+      await grantProcedures(
+        e,
+        RDS_PROCEDURES.filter((p) => p !== 'rds_kill'),
+      );
+      const f =
+        runbook(`  - { id: drain, kind: mysql.connections.drain, with: { on: old, kill: true, quiet: "0" } }
+  - { id: stop-replication, kind: mysql.replication.stop, with: { source: old, replica: new, makeWritable: false } }
+`);
+      const r = await runCli(['plan', f, '--plain', '--runs-dir', join(dir, 'cli-runs')], {
+        env: { ...e, RDS_MASTER_PASSWORD: MANAGED_PASSWORD },
+      });
+      expect(r.code).toBe(1);
+      const lines = r.stdout.split('\n').filter((l) => l.includes('preflight:'));
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(
+        /^[\d:.]+ \[drain\] error: preflight: database "old" .*cannot run mysql\.rds_kill/,
+      );
+      expect(lines[1]).toMatch(
+        /^[\d:.]+ \[stop-replication\] error: preflight: database "old" .*freeze: read-only cannot freeze it/,
+      );
+      expect(r.stdout).toMatch(
+        /plan-failed \(exit 1\).*plan found \d+ failing check\(s\); nothing was changed/,
+      );
     });
 
     it('M7: preflight never logs into the replication account (host-restricted, unreachable from here)', async () => {
