@@ -127,6 +127,43 @@ describe.skipIf(!env)('RDS-shaped MariaDB: the master user and mysql.rds_* proce
     }
   });
 
+  it('C1: a dedicated account with PROCESS and EXECUTE on mysql.rds_kill only still sees RDS, and may drain with kill', async () => {
+    for (const role of ['old', 'new'] as const) {
+      await asRoot(e, role, "DROP USER IF EXISTS 'drainer'@'%'");
+      await asRoot(e, role, "CREATE USER 'drainer'@'%' IDENTIFIED BY 'drainer-pw'");
+      await asRoot(e, role, "GRANT PROCESS, BINLOG MONITOR ON *.* TO 'drainer'@'%'");
+      await asRoot(e, role, "GRANT EXECUTE ON PROCEDURE mysql.rds_kill TO 'drainer'@'%'");
+    }
+    const { database: _schema, ...base } = dbs().old!;
+    const h = createHarness({
+      mode: 'dry',
+      env: e,
+      databases: { old: { ...base, user: 'drainer', password: 'drainer-pw' } },
+    });
+    try {
+      const a = await h.adapters.use(mysqlAdapter, 'old');
+      // information_schema.ROUTINES shows the routines the account holds a privilege on.
+      expect(a.flavor).toMatchObject({ vendor: 'mariadb', platform: 'rds', procedures: ['rds_kill'] });
+      const k = kind('mysql.connections.drain');
+      await expect(
+        k.preflight!(h.ctx('drain'), k.params.parse({ on: 'old', kill: true })),
+      ).resolves.toBeUndefined();
+      const stop = kind('mysql.replication.stop');
+      const err = await fails(
+        stop.preflight!(
+          h.ctx('stop'),
+          stop.params.parse({ source: 'old', replica: 'old', freeze: 'none', makeWritable: false }),
+        ),
+      );
+      expect(err.message).toContain(
+        'drainer cannot run mysql.rds_stop_replication, mysql.rds_start_replication, mysql.rds_replica_status',
+      );
+    } finally {
+      await h.close();
+      for (const role of ['old', 'new'] as const) await asRoot(e, role, "DROP USER IF EXISTS 'drainer'@'%'");
+    }
+  });
+
   it('C1: a plain KILL and SET GLOBAL read_only are refused for the managed tool account', async () => {
     const app = await connect(e, 'old', 'app');
     const master = await rawAs(e, 'old');
