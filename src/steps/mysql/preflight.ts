@@ -3,10 +3,10 @@
 // call them for every step before the first one runs (see src/preflight.ts), so the RDS/Aurora
 // refusals the review found in the window (C1, C2, M6, M7, M9a) are found before it.
 import type { MysqlAdapter } from '../../adapters/mysql.js';
-import type { PrivilegeNeed } from '../../adapters/mysql-flavor.js';
 import type { StepContext } from '../../engine/types.js';
 import { errorCode, errorMessage, StepError } from '../../errors.js';
 import { db, requireKill } from './common.js';
+import { mysqlPrivilegeNeeds } from './index.js';
 
 type Params = Record<string, unknown>;
 type Check = (ctx: StepContext, p: Params, problems: Problems) => Promise<void>;
@@ -15,7 +15,7 @@ type Check = (ctx: StepContext, p: Params, problems: Problems) => Promise<void>;
 class Problems {
   readonly list: string[] = [];
   add(message: string) {
-    this.list.push(message);
+    if (!this.list.includes(message)) this.list.push(message);
   }
   async check(fn: () => Promise<void>): Promise<void> {
     try {
@@ -29,11 +29,6 @@ class Problems {
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-
-/** SQL-level privileges (the account's grants), or the rds_* procedure that does it on RDS/Aurora. */
-async function need(a: MysqlAdapter, n: PrivilegeNeed, doing: string, problems: Problems) {
-  await problems.check(() => a.requirePrivilege(n, doing));
-}
 
 async function procedures(a: MysqlAdapter, procs: (string | undefined)[], doing: string, problems: Problems) {
   const list = procs.filter((x): x is string => !!x);
@@ -125,31 +120,16 @@ export async function binlogRetention(a: MysqlAdapter): Promise<Retention> {
 
 // ---------------------------------------------------------------- per kind
 
-const connectionsCheck: Check = async (ctx, p, problems) => {
-  const a = await db(ctx, String(p.on));
-  await need(a, 'see-all-sessions', 'listing other accounts’ sessions', problems);
-};
-
-const drainCheck: Check = async (ctx, p, problems) => {
-  const a = await db(ctx, String(p.on));
-  await need(a, 'see-all-sessions', 'seeing other accounts’ sessions', problems);
-  if (p.kill) await killRight(a, 'ending the sessions left after the grace period', problems);
-};
-
 const readOnlyCheck: Check = async (ctx, p, problems) => {
   const a = await db(ctx, String(p.on));
-  if (!a.sql.canSetReadOnly) {
+  if (!a.sql.canSetReadOnly)
     problems.add(
       `${a.label} is ${a.flavor.label}: SQL cannot set read_only there (a parameter-group setting)`,
     );
-    return;
-  }
-  if (a.sql.procs.setReadOnly) await procedures(a, [a.sql.procs.setReadOnly], 'setting read_only', problems);
-  else await need(a, 'set-read-only', 'SET GLOBAL read_only', problems);
   if (p.killBlockers) await killRight(a, 'ending the sessions that block it', problems);
 };
 
-/** Replication control on the replica: the rds_* procedures on RDS/Aurora, privileges elsewhere. */
+/** Replication control on RDS/Aurora: each rds_* procedure (privileges elsewhere: mysqlPrivilegeNeeds). */
 async function replicationControl(
   r: MysqlAdapter,
   procs: (string | undefined)[],
@@ -157,37 +137,31 @@ async function replicationControl(
   problems: Problems,
 ) {
   if (r.sql.procedures) await procedures(r, [...procs, r.sql.procs.replicaStatus], doing, problems);
-  else await need(r, 'replication-admin', doing, problems);
 }
 
-/** Set read_only off on the side that must take writes: possible at all, and allowed. */
+/** The side that must take writes is read-only: can SQL change that there at all? (M9a) */
 async function writableCheck(a: MysqlAdapter, doing: string, problems: Problems) {
   const ro = await a.readOnly();
   if (!ro.readOnly && !ro.superReadOnly) return;
-  if (!a.sql.canSetReadOnly) {
+  if (!a.sql.canSetReadOnly)
     problems.add(
       `${a.label} is ${a.flavor.label} with read_only=ON, which SQL cannot change — set read_only=0 in its parameter group before the cutover`,
     );
-    return;
-  }
-  if (a.sql.procs.setReadOnly) await procedures(a, [a.sql.procs.setReadOnly], doing, problems);
-  else await need(a, 'set-read-only', doing, problems);
+  else if (a.sql.procs.setReadOnly) await procedures(a, [a.sql.procs.setReadOnly], doing, problems);
 }
 
 const stopCheck: Check = async (ctx, p, problems) => {
   const [s, r] = await Promise.all([db(ctx, String(p.source)), db(ctx, String(p.replica))]);
   const freeze = str(p.freeze) ?? 'read-only';
   if (freeze === 'read-only') {
+    // C2: the template's old default on RDS; account-lock needs only CREATE USER (the master has it).
     if (!s.sql.canSetReadOnly)
       problems.add(
         `${s.label} is ${s.flavor.label}: SQL cannot set read_only there, so freeze: read-only cannot freeze it — use freeze: account-lock (ALTER USER … ACCOUNT LOCK of the app accounts) or freeze: none behind a fence (security group + mysql.connections.drain)`,
       );
     else if (s.sql.procs.setReadOnly)
       await procedures(s, [s.sql.procs.setReadOnly], `freezing ${p.source}`, problems);
-    else await need(s, 'set-read-only', `freezing ${p.source}`, problems);
     if (p.killBlockers) await killRight(s, 'ending the sessions that block the freeze', problems);
-  } else if (freeze === 'account-lock') {
-    await need(s, 'lock-accounts', `locking the application accounts on ${p.source}`, problems);
   }
   await replicationControl(
     r,
@@ -215,9 +189,6 @@ const stopCheck: Check = async (ctx, p, problems) => {
   if (st.gtidMode === 'auto-position') {
     gtidProblems(s, sb, `${p.replica}'s auto-position replication`, problems);
     gtidProblems(r, await binlogSettings(r), 'auto-position replication', problems);
-  } else if (st.gtidMode === 'off') {
-    // File/position: the frozen position is read with SHOW MASTER/BINARY LOG STATUS.
-    await need(s, 'binlog-monitor', `reading ${p.source}'s binlog position`, problems);
   }
   const keep = await binlogRetention(s).catch(() => undefined);
   if (keep?.hours === null)
@@ -227,10 +198,12 @@ const stopCheck: Check = async (ctx, p, problems) => {
 };
 
 /**
- * Does the reverse replication position by GTID? The kind may say so in a param (position/mode:
- * gtid|auto|file, or autoPosition/gtid booleans); else it follows the forward replication's mode.
+ * Does the reverse replication position by GTID? The kind says so with `mode: gtid|position` or a
+ * `startFile` (file/position from the switch coordinates); else it follows the forward
+ * replication's mode (GTID needed only when the new side replicates by GTID today).
  */
 export function reverseUsesGtid(p: Params, forwardGtidMode: string | undefined): boolean {
+  if (typeof p.startFile === 'string' && p.startFile) return false;
   for (const k of ['position', 'positioning', 'mode']) {
     const v = str(p[k]);
     if (v && /file|pos(ition)?$/i.test(v) && !/gtid|auto/i.test(v)) return false;
@@ -238,11 +211,6 @@ export function reverseUsesGtid(p: Params, forwardGtidMode: string | undefined):
   }
   for (const k of ['autoPosition', 'gtid']) if (typeof p[k] === 'boolean') return p[k] as boolean;
   return forwardGtidMode !== undefined && forwardGtidMode !== 'off';
-}
-
-/** Whether this build's reverse kind has a file/position mode (a param saying how it positions). */
-function reverseHasFileMode(p: Params): boolean {
-  return ['position', 'positioning', 'mode', 'autoPosition', 'gtid'].some((k) => k in p);
 }
 
 const reverseCheck: Check = async (ctx, p, problems) => {
@@ -261,10 +229,6 @@ const reverseCheck: Check = async (ctx, p, problems) => {
   if (gtid) {
     gtidProblems(s, sb, 'reverse replication by auto-position', problems);
     gtidProblems(r, await binlogSettings(r), 'reverse replication by auto-position', problems);
-  } else if (!reverseHasFileMode(p)) {
-    problems.add(
-      `${s.label} replicates by binlog file/position (no GTID), but mysql.replication.reverse configures GTID auto-position only — enable GTIDs on both sides first, or drop the reverse step and plan the rollback without it`,
-    );
   }
   const keep = await binlogRetention(s).catch(() => undefined);
   if (keep?.hours === null || keep?.hours === 0)
@@ -274,20 +238,44 @@ const reverseCheck: Check = async (ctx, p, problems) => {
 };
 
 const CHECKS: Record<string, Check> = {
-  'mysql.connections': connectionsCheck,
-  'mysql.connections.drain': drainCheck,
   'mysql.read-only': readOnlyCheck,
   'mysql.replication.stop': stopCheck,
   'mysql.replication.reverse': reverseCheck,
 };
 
-/** The kind's preflight, or undefined when it has nothing to check up front. */
-export function mysqlPreflight(kind: string): ((ctx: StepContext, p: unknown) => Promise<void>) | undefined {
+// A kind's own preflight may test what ours does (the read_only refusal, log_bin, gtid_mode on the
+// reverse source): its error with one of these codes is then already named by ours.
+const NAMED_HERE = new Set(['READ_ONLY_UNSUPPORTED', 'REVERSE_NO_BINLOG', 'REVERSE_GTID_OFF']);
+
+type Preflight = (ctx: StepContext, p: unknown) => Promise<void>;
+
+/**
+ * The kind's preflight: the privileges of mysqlPrivilegeNeeds (kill-others through mysql.rds_kill on
+ * RDS/Aurora), this file's checks, and the kind's own preflight if it has one. Every problem of the
+ * step in one PREFLIGHT_FAILED line.
+ */
+export function withMysqlPreflight(kind: string, own?: Preflight): Preflight {
   const check = CHECKS[kind];
-  if (!check) return undefined;
-  return async (ctx, p) => {
+  return async (ctx, raw) => {
+    const p = raw as Params;
     const problems = new Problems();
-    await check(ctx, p as Params, problems);
+    // mysqlPrivilegeNeeds lives in ./index.ts, which imports this module: called at preflight time only.
+    for (const n of mysqlPrivilegeNeeds(kind, p)) {
+      const a = await db(ctx, n.database);
+      await problems.check(() =>
+        n.need === 'kill-others' ? requireKill(a, n.doing) : a.requirePrivilege(n.need, n.doing),
+      );
+    }
+    if (check) await check(ctx, p, problems);
+    if (own) {
+      const mine = problems.list.length;
+      try {
+        await own(ctx, raw);
+      } catch (e) {
+        if (errorCode(e) === 'ABORTED' || !(e instanceof StepError)) throw e;
+        if (!(mine && NAMED_HERE.has(e.code))) problems.add(errorMessage(e));
+      }
+    }
     if (problems.list.length)
       throw new StepError('PREFLIGHT_FAILED', problems.list.join('; '), { problems: problems.list });
   };
