@@ -54,7 +54,8 @@ export interface PreflightFailure {
 export async function preflightSteps(
   steps: readonly Step[],
   scope: Scope,
-  ctxFor: (stepId: string) => StepContext,
+  /** Runs one step's check with its context (the engine adds the step's timeout and abort). */
+  run: (step: Step, check: (ctx: StepContext) => Promise<void>) => Promise<void>,
 ): Promise<PreflightFailure[]> {
   const out: PreflightFailure[] = [];
   for (const step of steps) {
@@ -63,7 +64,7 @@ export async function preflightSteps(
     const params = knownParams(step, { ...scope, steps: {} });
     if (params === undefined) continue;
     try {
-      await kind.preflight(ctxFor(step.id), params);
+      await run(step, (ctx) => kind.preflight!(ctx, params));
     } catch (e) {
       if (errorCode(e) === 'ABORTED') throw e;
       out.push({ stepId: step.id, code: errorCode(e), message: errorMessage(e) });

@@ -172,6 +172,13 @@ export function auroraRelease(f: Flavor): [number, number] {
   return [f.major >= 8 ? 3 : 2, 0];
 }
 
+/** Aurora MySQL 3.06 added mysql.rds_set_read_only: read_only is settable by SQL from there on. */
+export function auroraSetsReadOnly(f: Flavor): boolean {
+  if (f.platform !== 'aurora' || f.vendor !== 'mysql') return false;
+  const [major, minor] = auroraRelease(f);
+  return major > 3 || (major === 3 && minor >= 6);
+}
+
 function killStatement(managed: boolean) {
   return (id: number, what: 'connection' | 'query' = 'connection'): string => {
     const n = Math.trunc(Number(id));
@@ -253,15 +260,14 @@ export function statementsFor(f: Flavor): Statements {
   const word = replicaWords ? 'REPLICA' : 'SLAVE';
   const sourceWords = atLeast(f, 8, 0, 23);
   const aurora = f.platform === 'aurora';
-  const [auroraMajor, auroraMinor] = aurora ? auroraRelease(f) : [0, 0];
+  const [auroraMajor] = aurora ? auroraRelease(f) : [0];
   // AWS docs: RDS for MySQL 8.4+ and Aurora MySQL 3 say "source"; RDS 8.0 and lower and Aurora 2 "master".
   const sourceProcs = aurora ? auroraMajor >= 3 : atLeast(f, 8, 4);
   const changeProc = sourceProcs
     ? 'rds_set_external_source_with_auto_position'
     : 'rds_set_external_master_with_auto_position';
   const resetProc = sourceProcs ? 'rds_reset_external_source' : 'rds_reset_external_master';
-  // Aurora 3.06 added mysql.rds_set_read_only.
-  const auroraReadOnly = aurora && (auroraMajor > 3 || (auroraMajor === 3 && auroraMinor >= 6));
+  const auroraReadOnly = auroraSetsReadOnly(f);
   const st: Statements = {
     replicaStatus: `SHOW ${word} STATUS`,
     stopReplica: managed ? 'CALL mysql.rds_stop_replication' : `STOP ${word}`,
@@ -634,8 +640,7 @@ export function privilegeAlternatives(f: Flavor, need: PrivilegeNeed): string[] 
   const managed = f.platform !== 'self-managed';
   switch (need) {
     case 'set-read-only': {
-      const proc = statementsFor(f).procs.setReadOnly;
-      if (managed && proc) return [executeOn(proc)];
+      if (auroraSetsReadOnly(f)) return [executeOn('rds_set_read_only')];
       return maria ? ['READ_ONLY ADMIN', 'SUPER'] : old ? ['SUPER'] : ['SYSTEM_VARIABLES_ADMIN', 'SUPER'];
     }
     case 'write-while-read-only':
@@ -688,7 +693,7 @@ export function missingPrivilege(f: Flavor, g: Grants, need: PrivilegeNeed): str
   // Replication procedures: each one's EXECUTE is checked by name (missingProcedures). read_only
   // on RDS and Aurora < 3.06 is a parameter-group setting: canSetReadOnly refuses it instead.
   if (managed && need === 'replication-admin') return undefined;
-  if (managed && need === 'set-read-only' && !statementsFor(f).procs.setReadOnly) return undefined;
+  if (managed && need === 'set-read-only' && !auroraSetsReadOnly(f)) return undefined;
   const alts = privilegeAlternatives(f, need);
   const proc = /^EXECUTE ON PROCEDURE mysql\.(\w+)$/.exec(alts[0] ?? '')?.[1];
   if (proc) return canExecute(g, proc) === false ? alts[0] : undefined;

@@ -208,13 +208,22 @@ export class Engine {
     });
     if (resume) this.journal('run-resume', {});
     await this.preload();
-    if (!resume && (await this.preflight()) && this.o.mode === 'run')
-      return this.finish(
-        'rolled-back',
-        ExitCode.failedRolledBack,
-        `preflight refused ${this.preflightFailed.size} step(s) (listed above); nothing was changed`,
-        [],
-      );
+    if (!resume) {
+      let refused: string | undefined;
+      try {
+        const n = await this.preflight();
+        if (n && this.o.mode === 'run') refused = `preflight refused ${n} step(s) (listed above)`;
+      } catch (e) {
+        refused = `preflight stopped: ${errorMessage(e)}`;
+      }
+      if (refused)
+        return this.finish(
+          this.o.mode === 'plan' ? 'plan-failed' : 'rolled-back',
+          ExitCode.failedRolledBack,
+          `${refused}; nothing was changed`,
+          [],
+        );
+    }
     await this.lifecycle('start');
     for (const w of prepared.warnings)
       this.log('warn', `${w.pos.file}:${w.pos.line}:${w.pos.col} ${w.message}`);
@@ -269,8 +278,10 @@ export class Engine {
    * line per refused step. A plan counts them as failures; a run refuses to start.
    */
   private async preflight(): Promise<number> {
-    const failures = await preflightSteps(this.steps, this.scope, (id) =>
-      this.context(id, this.runAbort.signal),
+    const failures = await preflightSteps(this.steps, this.scope, (step, check) =>
+      this.guarded(`step "${step.id}" preflight`, this.stepTimeout(step), (signal) =>
+        check(this.context(step.id, signal)),
+      ),
     );
     for (const f of failures) {
       this.preflightFailed.add(f.stepId);

@@ -139,15 +139,17 @@ async function replicationControl(
   if (r.sql.procedures) await procedures(r, [...procs, r.sql.procs.replicaStatus], doing, problems);
 }
 
-/** The side that must take writes is read-only: can SQL change that there at all? (M9a) */
-async function writableCheck(a: MysqlAdapter, doing: string, problems: Problems) {
+/**
+ * The side that must take writes is read-only: can SQL change that there at all? (M9a; the
+ * privilege, or Aurora 3.06's rds_set_read_only EXECUTE, is mysqlPrivilegeNeeds' set-read-only.)
+ */
+async function writableCheck(a: MysqlAdapter, problems: Problems) {
   const ro = await a.readOnly();
   if (!ro.readOnly && !ro.superReadOnly) return;
   if (!a.sql.canSetReadOnly)
     problems.add(
       `${a.label} is ${a.flavor.label} with read_only=ON, which SQL cannot change — set read_only=0 in its parameter group before the cutover`,
     );
-  else if (a.sql.procs.setReadOnly) await procedures(a, [a.sql.procs.setReadOnly], doing, problems);
 }
 
 const stopCheck: Check = async (ctx, p, problems) => {
@@ -159,8 +161,6 @@ const stopCheck: Check = async (ctx, p, problems) => {
       problems.add(
         `${s.label} is ${s.flavor.label}: SQL cannot set read_only there, so freeze: read-only cannot freeze it — use freeze: account-lock (ALTER USER … ACCOUNT LOCK of the app accounts) or freeze: none behind a fence (security group + mysql.connections.drain)`,
       );
-    else if (s.sql.procs.setReadOnly)
-      await procedures(s, [s.sql.procs.setReadOnly], `freezing ${p.source}`, problems);
     if (p.killBlockers) await killRight(s, 'ending the sessions that block the freeze', problems);
   }
   await replicationControl(
@@ -169,7 +169,7 @@ const stopCheck: Check = async (ctx, p, problems) => {
     `stopping replication on ${p.replica} (and restarting it on undo)`,
     problems,
   );
-  if (p.makeWritable !== false) await writableCheck(r, `making ${p.replica} writable`, problems);
+  if (p.makeWritable !== false) await writableCheck(r, problems);
 
   let st: Awaited<ReturnType<MysqlAdapter['replicaStatus']>>;
   try {

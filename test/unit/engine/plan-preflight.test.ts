@@ -25,6 +25,8 @@ const Params = z
     /** apply throws this code */
     fail: z.string().optional(),
     from: z.string().optional(),
+    /** preflight waits this long (abortable) */
+    hangMs: z.number().optional(),
   })
   .strict();
 type P = z.infer<typeof Params>;
@@ -37,6 +39,7 @@ const kind = defineKind<P>({
   describe: (p) => [`would change ${p.name}`],
   async preflight(_ctx, p) {
     calls.push(`preflight:${p.name}`);
+    if (p.hangMs) await _ctx.sleep(p.hangMs);
     if (p.refuse) throw new StepError(p.refuse, `${p.name} cannot run here`);
   },
   async apply(ctx, p) {
@@ -66,11 +69,13 @@ afterEach(() => {
   calls = [];
 });
 
-async function go(mode: 'plan' | 'run', steps: (Partial<P> & { id: string })[]) {
+async function go(mode: 'plan' | 'run', steps: (Partial<P> & { id: string; timeout?: string })[]) {
   dir = mkdtempSync(join(tmpdir(), 'cutover-preflight-'));
   const lines = ['version: 1', 'name: preflight-test', 'steps:'];
-  for (const { id, ...w } of steps)
-    lines.push(`  - ${JSON.stringify({ id, kind: 'test.pre', with: { name: id, ...w } })}`);
+  for (const { id, timeout, ...w } of steps)
+    lines.push(
+      `  - ${JSON.stringify({ id, kind: 'test.pre', ...(timeout ? { timeout } : {}), with: { name: id, ...w } })}`,
+    );
   const loaded = loadRunbookText(join(dir, 'runbook.yaml'), lines.join('\n'));
   const prepared = prepareRunbook(loaded, { envStrict: true });
   const redactor = new Redactor(prepared.secrets);
@@ -146,6 +151,16 @@ describe('plan tells the truth', () => {
   it('M7 plan: the same failure with no earlier write is a plan failure, not deferred', async () => {
     const { result } = await go('plan', [{ id: 'smoke', fail: 'HTTP_FAILED' }]);
     expect(result.exitCode).toBe(1);
+  });
+
+  it('M7 plan: a preflight that hangs is cut at the step timeout and named; the run changes nothing', async () => {
+    const t0 = performance.now();
+    const { result, errors } = await go('run', [{ id: 'slow', hangMs: 60_000, timeout: '200ms' }]);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(result.exitCode).toBe(1);
+    expect(errors[0]).toMatchObject({ stepId: 'slow' });
+    expect(errors[0]!.message).toMatch(/^preflight: step "slow" preflight did not finish within 200ms/);
+    expect(calls.filter((c) => c.startsWith('apply'))).toEqual([]);
   });
 
   it('M7 plan: a step whose params need an earlier step’s outputs is not preflighted', async () => {
