@@ -37,9 +37,9 @@ const kind = defineKind<P>({
   params: Params,
   outputs: ['v'],
   describe: (p) => [`would change ${p.name}`],
-  async preflight(_ctx, p) {
+  async preflight(ctx, p) {
     calls.push(`preflight:${p.name}`);
-    if (p.hangMs) await _ctx.sleep(p.hangMs);
+    if (p.hangMs) await ctx.sleep(p.hangMs);
     if (p.refuse) throw new StepError(p.refuse, `${p.name} cannot run here`);
   },
   async apply(ctx, p) {
