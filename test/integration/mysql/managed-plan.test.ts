@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mysqlAdapter } from '../../../src/adapters/mysql.js';
 import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
 import { rootConnection } from '../../../src/sandbox/mariadb.js';
 import { runCli } from '../../helpers/cli.js';
 import { rdsSandboxEnv } from '../../setup/sandbox-env.js';
+import { createHarness, runStep } from './harness.js';
 
 let env: SandboxEnv;
 let dir: string;
@@ -117,6 +119,40 @@ describe('cutover plan on broken managed setups (sandbox --platform rds)', () =>
     } finally {
       await tool.end();
       await app.end();
+    }
+  });
+
+  it('C1: drain ends sessions with mysql.rds_kill on the managed sandbox (--platform rds)', async () => {
+    await resetSandbox(env);
+    const mysql = await import('mysql2/promise');
+    const app = await mysql.createConnection({
+      host: env.SANDBOX_OLD_DB_HOST,
+      port: Number(env.SANDBOX_DB_PORT),
+      user: env.SANDBOX_APP_DB_USER,
+      password: env.SANDBOX_APP_DB_PASSWORD,
+    });
+    app.on('error', () => {});
+    const h = createHarness({ mode: 'live', env: env as unknown as Record<string, string> });
+    try {
+      const run = await runStep(h, 'mysql.connections.drain', {
+        on: 'old',
+        allowUsers: [env.SANDBOX_DB_USER],
+        kill: true,
+        grace: '200ms',
+        quiet: '0',
+      });
+      expect(run.outputs.killed).toBe(1);
+      expect(h.stats.writes['mysql.kill']).toBe(1);
+      // The only way it can have ended the session: KILL is refused to this account (test above).
+      expect((await h.adapters.use(mysqlAdapter, 'old')).sql.kill(1)).toBe('CALL mysql.rds_kill(1)');
+      const gone = await app.query('SELECT 1').then(
+        () => 'alive',
+        () => 'gone',
+      );
+      expect(gone).toBe('gone');
+    } finally {
+      await h.close();
+      await app.end().catch(() => undefined);
     }
   });
 });
