@@ -179,6 +179,18 @@ export function auroraSetsReadOnly(f: Flavor): boolean {
   return major > 3 || (major === 3 && minor >= 6);
 }
 
+/**
+ * Where read_only is set by procedure (Aurora 3.06+), the SET GLOBAL read_only/super_read_only
+ * statement that stands for it; anything else unchanged. super_read_only cannot be set apart from
+ * read_only there: ON and OFF of it both leave read_only ON, which is what the statement meant.
+ */
+export function viaReadOnlyProcedure(st: Pick<Statements, 'setReadOnly'>, sql: string): string {
+  const m = /^\s*SET\s+GLOBAL\s+(super_read_only|read_only)\s*=\s*(ON|OFF|1|0)\s*$/i.exec(sql);
+  if (!st.setReadOnly || !m) return sql;
+  const on = /^(ON|1)$/i.test(m[2]!);
+  return st.setReadOnly(m[1]!.toLowerCase() === 'super_read_only' ? true : on);
+}
+
 function killStatement(managed: boolean) {
   return (id: number, what: 'connection' | 'query' = 'connection'): string => {
     const n = Math.trunc(Number(id));

@@ -23,6 +23,7 @@ import {
   type ReplicaStatus,
   type Statements,
   statementsFor,
+  viaReadOnlyProcedure,
 } from './mysql-flavor.js';
 import { resolveHost } from './resolve.js';
 
@@ -535,7 +536,8 @@ class Adapter implements MysqlAdapter {
     }
     this.counters.countWrite(`mysql.${opts.op ?? statementHead(sql).toLowerCase()}`);
     const r = await this.run(
-      sql,
+      // Aurora 3.06+: read_only only changes through mysql.rds_set_read_only.
+      viaReadOnlyProcedure(this.sql, sql),
       params,
       opts,
       opts.op ?? `${change.action} ${change.target}`.replace(/ on .*$/, ''),

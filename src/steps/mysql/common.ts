@@ -153,8 +153,7 @@ export async function applyReadOnly(
   try {
     let state = { ...from };
     for (const s of stmts) {
-      // Aurora 3.06+: the procedure sets read_only (super_read_only cannot be set apart from it).
-      await a.exec(a.sql.setReadOnly?.(s.value) ?? s.sql, [], readOnlyChange(s, a.name, state, purpose));
+      await a.exec(s.sql, [], readOnlyChange(s, a.name, state, purpose));
       state =
         s.variable === 'read_only'
           ? {

@@ -14,6 +14,7 @@ import {
   posWaitReached,
   privilegeAlternatives,
   statementsFor,
+  viaReadOnlyProcedure,
 } from '../../../src/adapters/mysql-flavor.js';
 import { autoMethod } from '../../../src/steps/mysql/checksum.js';
 import { credentialsOnly } from '../../../src/steps/mysql/index.js';
@@ -131,6 +132,22 @@ describe('M9a: read_only by SQL', () => {
       expect(st(k).setReadOnly).toBeUndefined();
     }
     for (const k of ['mysql-8.0', 'mariadb']) expect(st(k).canSetReadOnly).toBe(true);
+  });
+
+  it('M9a: on Aurora 3.06+ the read_only statements run as mysql.rds_set_read_only, elsewhere as written', () => {
+    const a = st('aurora-3.06');
+    expect(viaReadOnlyProcedure(a, 'SET GLOBAL read_only = ON')).toBe('CALL mysql.rds_set_read_only(1)');
+    expect(viaReadOnlyProcedure(a, 'SET GLOBAL read_only = OFF')).toBe('CALL mysql.rds_set_read_only(0)');
+    // super_read_only is not separate there: either way read_only stays ON.
+    expect(viaReadOnlyProcedure(a, 'SET GLOBAL super_read_only = ON')).toBe(
+      'CALL mysql.rds_set_read_only(1)',
+    );
+    expect(viaReadOnlyProcedure(a, 'SET GLOBAL super_read_only = OFF')).toBe(
+      'CALL mysql.rds_set_read_only(1)',
+    );
+    expect(viaReadOnlyProcedure(a, 'INSERT INTO t VALUES (1)')).toBe('INSERT INTO t VALUES (1)');
+    for (const k of ['aurora-3', 'mysql-8.0', 'mariadb'])
+      expect(viaReadOnlyProcedure(st(k), 'SET GLOBAL read_only = ON')).toBe('SET GLOBAL read_only = ON');
   });
 
   it('Aurora 3.06: making it writable needs EXECUTE on rds_set_read_only, named exactly', () => {
