@@ -241,6 +241,27 @@ export function mysqlError(
   }
 }
 
+// ---------------------------------------------------------------- roles
+
+/** CURRENT_ROLE(): MySQL "`r1`@`%`,`r2`@`%`" or NONE; MariaDB "r1" or NULL. */
+export function activeRoles(current: string | null): string[] {
+  if (!current || current === 'NONE') return [];
+  return (current.match(/`[^`]+`@`[^`]*`|[^,]+/g) ?? []).map((x) => x.trim()).filter(Boolean);
+}
+
+/** What the active roles grant: MySQL SHOW GRANTS ... USING; MariaDB SHOW GRANTS FOR the role. */
+export function roleGrantsStatement(
+  vendor: 'mysql' | 'mariadb',
+  roles: readonly string[],
+): string | undefined {
+  if (!roles.length) return undefined;
+  const quote = (r: string) => (r.startsWith('`') ? r : `\`${r.replace(/`/g, '``')}\``);
+  // MariaDB has one active role at a time; its nested roles come with it.
+  return vendor === 'mysql'
+    ? `SHOW GRANTS FOR CURRENT_USER() USING ${roles.map(quote).join(', ')}`
+    : `SHOW GRANTS FOR ${quote(roles[0]!)}`;
+}
+
 // ---------------------------------------------------------------- statements: read or write?
 
 const READ_HEAD = /^(SELECT|SHOW|WITH|DESCRIBE|DESC|EXPLAIN|VALUES|TABLE|CHECKSUM|DO|HELP)\b/i;
@@ -620,14 +641,14 @@ class Adapter implements MysqlAdapter {
    */
   private async withRoleGrants(own: string[], lines: (sql: string) => Promise<string[]>): Promise<Grants> {
     const [row] = await this.query<{ r: string | null }>('SELECT CURRENT_ROLE() AS r', [], { op: 'grants' });
-    const active = row?.r && row.r !== 'NONE' ? row.r : '';
-    // MySQL: "`r1`@`%`,`r2`@`%`"; MariaDB: "r1".
-    const roles = active ? (active.match(/`[^`]+`@`[^`]*`|[^,]+/g) ?? []).map((x) => x.trim()) : [];
-    const quoteRole = (r: string) => (r.startsWith('`') ? r : `\`${r.replace(/`/g, '``')}\``);
-    let all = own;
-    if (roles.length && this.flavor.vendor === 'mysql')
-      all = await lines(`SHOW GRANTS FOR CURRENT_USER() USING ${roles.map(quoteRole).join(', ')}`);
-    else if (roles.length) all = [...own, ...(await lines(`SHOW GRANTS FOR ${quoteRole(roles[0]!)}`))];
+    const roles = activeRoles(row?.r ?? null);
+    const sql = roleGrantsStatement(this.flavor.vendor, roles);
+    // MySQL's USING form lists the user's own grants too; MariaDB's lists the role's alone.
+    const all = !sql
+      ? own
+      : this.flavor.vendor === 'mysql'
+        ? await lines(sql)
+        : [...own, ...(await lines(sql))];
     return { ...parseGrants(all), hasRoles: false, roles };
   }
 

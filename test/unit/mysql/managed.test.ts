@@ -1,7 +1,7 @@
 // The statement table and privilege rules for RDS, Aurora and self-managed MySQL/MariaDB, checked
 // against the AWS and MySQL documentation the review cites (findings C1, M3, M6, M7, M8, M9a, m1, m5).
 import { describe, expect, it } from 'vitest';
-import { mysqlError } from '../../../src/adapters/mysql.js';
+import { activeRoles, mysqlError, roleGrantsStatement } from '../../../src/adapters/mysql.js';
 import {
   canExecute,
   classifyFlavor,
@@ -245,6 +245,21 @@ describe('M7: grants the account really has', () => {
     expect(missingPrivilege(flavor('rds-8.0'), { ...g, hasRoles: false }, 'kill-others')).toBe(
       'EXECUTE ON PROCEDURE mysql.rds_kill',
     );
+  });
+
+  it('M7: the active roles are read from CURRENT_ROLE() and their grants asked for per vendor', () => {
+    expect(activeRoles('`rds_superuser_role`@`%`,`ops`@`10.%`')).toEqual([
+      '`rds_superuser_role`@`%`',
+      '`ops`@`10.%`',
+    ]);
+    expect(activeRoles('NONE')).toEqual([]);
+    expect(activeRoles(null)).toEqual([]);
+    expect(activeRoles('session_watcher')).toEqual(['session_watcher']);
+    expect(roleGrantsStatement('mysql', activeRoles('`rds_superuser_role`@`%`'))).toBe(
+      'SHOW GRANTS FOR CURRENT_USER() USING `rds_superuser_role`@`%`',
+    );
+    expect(roleGrantsStatement('mariadb', ['session_watcher'])).toBe('SHOW GRANTS FOR `session_watcher`');
+    expect(roleGrantsStatement('mysql', [])).toBeUndefined();
   });
 
   it('M7: preflight never logs in as the replication account', () => {
