@@ -68,6 +68,10 @@ describe('cutover plan on broken managed setups (sandbox --platform rds)', () =>
   it('C2/C1/M7 plan: freeze: read-only, no EXECUTE on rds_kill, STATEMENT binlog and no binlog retention on new: exit 1, one line per step, nothing changed', async () => {
     await root(env.SANDBOX_OLD_DB_SOCKET, "REVOKE EXECUTE ON PROCEDURE mysql.rds_kill FROM 'cutover'@'%'");
     await root(env.SANDBOX_NEW_DB_SOCKET, 'SET GLOBAL binlog_format = STATEMENT');
+    await root(
+      env.SANDBOX_NEW_DB_SOCKET,
+      "UPDATE mysql.rds_configuration SET value = NULL WHERE name = 'binlog retention hours'",
+    );
     const before = await root(env.SANDBOX_NEW_DB_SOCKET, 'SHOW SLAVE STATUS');
     const r = await plan();
     expect(r.code).toBe(1);
