@@ -22,6 +22,7 @@ import {
 import type { Journal } from '../journal/journal.js';
 import type { Redactor } from '../journal/redact.js';
 import type { RunState } from '../journal/state.js';
+import { deferrable, preflightSteps } from '../preflight.js';
 import type { Check, Step } from '../runbook/schema.js';
 import { parseParams } from '../runbook/coerce.js';
 import { quotingFor, render, type Scope, TemplateError } from '../runbook/template.js';
@@ -106,6 +107,10 @@ export class Engine {
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private readonly timings: RunResult['timings'] = [];
   private planFailures = 0;
+  /** Steps whose preflight failed: already counted, and never "deferred". */
+  private readonly preflightFailed = new Set<string>();
+  /** Plan checks that depend on an earlier step's recorded write: listed apart at the end. */
+  private readonly deferred: { stepId: string; message: string }[] = [];
   private plannedWrites = 0;
   private changesMade = false;
 
@@ -203,6 +208,22 @@ export class Engine {
     });
     if (resume) this.journal('run-resume', {});
     await this.preload();
+    if (!resume) {
+      let refused: string | undefined;
+      try {
+        const n = await this.preflight();
+        if (n && this.o.mode === 'run') refused = `preflight refused ${n} step(s) (listed above)`;
+      } catch (e) {
+        refused = `preflight stopped: ${errorMessage(e)}`;
+      }
+      if (refused)
+        return this.finish(
+          this.o.mode === 'plan' ? 'plan-failed' : 'rolled-back',
+          ExitCode.failedRolledBack,
+          `${refused}; nothing was changed`,
+          [],
+        );
+    }
     await this.lifecycle('start');
     for (const w of prepared.warnings)
       this.log('warn', `${w.pos.file}:${w.pos.line}:${w.pos.col} ${w.message}`);
@@ -232,17 +253,43 @@ export class Engine {
     }
     if (this.o.mode === 'plan') {
       const failed = this.planFailures > 0;
+      for (const d of this.deferred)
+        this.log(
+          'warn',
+          `deferred to the real run (depends on earlier changes); today it says: ${d.message}`,
+          d.stepId,
+        );
+      const deferredNote = this.deferred.length
+        ? `; ${this.deferred.length} check(s) deferred to the real run: ${this.deferred.map((d) => d.stepId).join(', ')}`
+        : '';
       return this.finish(
         failed ? 'plan-failed' : 'planned',
         failed ? ExitCode.failedRolledBack : ExitCode.ok,
-        failed
-          ? `plan found ${this.planFailures} failing check(s); nothing was changed`
-          : 'plan complete; nothing was changed',
+        `${failed ? `plan found ${this.planFailures} failing check(s)` : 'plan complete'}; nothing was changed${deferredNote}`,
         [],
       );
     }
     await this.lifecycle('success', { status: 'succeeded' });
     return this.finish('succeeded', ExitCode.ok, 'cutover complete', []);
+  }
+
+  /**
+   * Every step's preflight (checks no earlier change can alter) before the first step: one error
+   * line per refused step. A plan counts them as failures; a run refuses to start.
+   */
+  private async preflight(): Promise<number> {
+    const failures = await preflightSteps(this.steps, this.scope, (step, check) =>
+      this.guarded(`step "${step.id}" preflight`, this.stepTimeout(step), (signal) =>
+        check(this.context(step.id, signal)),
+      ),
+    );
+    for (const f of failures) {
+      this.preflightFailed.add(f.stepId);
+      this.journal('preflight-failed', { stepId: f.stepId, error: { code: f.code, message: f.message } });
+      this.log('error', `preflight: ${f.message}`, f.stepId);
+    }
+    if (this.o.mode === 'plan') this.planFailures += failures.length;
+    return failures.length;
   }
 
   /** Module loading costs hundreds of ms: pay it before the first step, outside any maintenance window. */
@@ -501,19 +548,17 @@ export class Engine {
         // A plan reports every failing check and carries on: the operator wants the whole picture.
         // Once earlier steps have recorded writes, later checks read a world those writes have not
         // changed yet (a smoke test after the flip): report what they see now, without failing.
+        // Only a failure an earlier change could cure is deferred: privileges, platform refusals
+        // and the step's preflight problems are failures wherever the step sits.
         this.scope.steps[step.id] = { outputs: {} };
-        if (writesBefore > 0) {
+        if (writesBefore > 0 && deferrable(e) && !this.preflightFailed.has(step.id)) {
           this.journal('plan-check-deferred', { stepId: step.id, error: info, durationMs });
-          this.log(
-            'warn',
-            `cannot be judged before the earlier changes are made; today it says: ${info.message}`,
-            step.id,
-          );
+          this.deferred.push({ stepId: step.id, message: info.message });
           this.emitStep(step.id, 'planned', { durationMs, note: 'check deferred to the real run' });
           this.currentStep = undefined;
           return;
         }
-        this.planFailures++;
+        if (!this.preflightFailed.has(step.id)) this.planFailures++;
         this.journal('step-failed', { stepId: step.id, error: info, durationMs });
         this.emitStep(step.id, 'failed', { error: info, durationMs });
         this.scope.steps[step.id] = { outputs: {} };
