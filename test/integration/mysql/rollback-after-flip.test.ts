@@ -127,7 +127,14 @@ for (const target of TARGETS)
         const o = await rootConnection(e, 'old');
         const n = await rootConnection(e, 'new');
         try {
-          const before = { old: await serverState(o), new: await serverState(n) };
+          // The managed servers' binlogs move on their own (the rdsadmin heartbeat event).
+          const state = async () => {
+            const st = { old: await serverState(o), new: await serverState(n) };
+            return managed
+              ? { old: { ...st.old, gtidBinlogPos: '' }, new: { ...st.new, gtidBinlogPos: '' } }
+              : st;
+          };
+          const before = await state();
           const h = createHarness({ mode: 'dry', env: e });
           await runStep(h, 'mysql.replication.stop', {
             source: 'old',
@@ -144,7 +151,7 @@ for (const target of TARGETS)
               ? []
               : ['would SET GLOBAL read_only = OFF on new: the replica takes the writes (ON → OFF)']),
           ]);
-          expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
+          expect(await state()).toEqual(before);
           expect(await appLogin(e, 'old')).toBe('ok');
         } finally {
           await o.end();
