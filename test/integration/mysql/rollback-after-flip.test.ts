@@ -127,11 +127,14 @@ for (const target of TARGETS)
         const o = await rootConnection(e, 'old');
         const n = await rootConnection(e, 'new');
         try {
-          // The managed servers' binlogs move on their own (the rdsadmin heartbeat event).
+          // The managed servers' GTID positions move on their own (the rdsadmin heartbeat event).
           const state = async () => {
             const st = { old: await serverState(o), new: await serverState(n) };
             return managed
-              ? { old: { ...st.old, gtidBinlogPos: '' }, new: { ...st.new, gtidBinlogPos: '' } }
+              ? {
+                  old: { ...st.old, gtidBinlogPos: '', gtidSlavePos: '' },
+                  new: { ...st.new, gtidBinlogPos: '', gtidSlavePos: '' },
+                }
               : st;
           };
           const before = await state();
