@@ -46,7 +46,7 @@ const Params = z
       .enum(['gtid', 'position'])
       .optional()
       .describe(
-        'gtid: GTID positioning; position: binary log file/position from startFile/startPos (GTID off). Default: position when startFile is given',
+        "gtid: GTID positioning; position: binary log file/position from startFile/startPos (GTID off). Default: how the source itself replicated from the replica (its stopped replication's Using_Gtid / Auto_Position)",
       ),
     startFile: z
       .string()
@@ -101,6 +101,17 @@ interface Out extends Record<string, unknown> {
 }
 
 const modeOf = (p: P): 'gtid' | 'position' => p.mode ?? (p.startFile ? 'position' : 'gtid');
+
+/**
+ * Without `mode`: the way the new primary itself replicated from the old one (its stopped
+ * replication is still configured), so a GTID-off pair reverses by file/position.
+ */
+async function resolveMode(s: MysqlAdapter, p: P): Promise<'gtid' | 'position'> {
+  if (p.mode) return p.mode;
+  const st = await s.replicaStatus().catch(() => undefined);
+  if (st) return st.gtidMode === 'off' ? 'position' : 'gtid';
+  return modeOf(p);
+}
 const fenceOf = (p: P): 'account-lock' | 'read-only' | 'none' =>
   p.fence ?? (p.accounts.length ? 'account-lock' : 'read-only');
 const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -202,7 +213,8 @@ export async function reversePreflight(ctx: StepContext, p: P): Promise<void> {
       'REVERSE_NO_BINLOG',
       `${s.label} has binary logging off (log_bin=${v.log_bin ?? '?'}): ${p.replica} cannot replicate from it — turn it on (Aurora: binlog_format in the cluster parameter group, then reboot the writer)`,
     );
-  if (modeOf(p) === 'gtid' && s.flavor.vendor === 'mysql') {
+  const mode = await resolveMode(s, p);
+  if (mode === 'gtid' && s.flavor.vendor === 'mysql') {
     const rv = await r.variables(['gtid_mode']);
     const off = [
       [s, v.gtid_mode],
@@ -214,7 +226,7 @@ export async function reversePreflight(ctx: StepContext, p: P): Promise<void> {
         `${off.map(([a, m]) => `${a.label} has gtid_mode=${m ?? '?'}`).join('; ')}: GTID auto-position is impossible — use mode: position with startFile/startPos from mysql.replication.stop's switchFile/switchPos`,
       );
   }
-  if (modeOf(p) === 'position' && r.sql.procedures && r.flavor.procedures.length) {
+  if (mode === 'position' && r.sql.procedures && r.flavor.procedures.length) {
     const has = ['rds_set_external_master', 'rds_set_external_source'].some((x) =>
       r.flavor.procedures.includes(x),
     );
@@ -325,7 +337,8 @@ export const replicationReverse = defineKind<P, Snap, Out>({
     let change: Sql;
     let startedAt: string;
     let skipped: BinlogTxn[] = [];
-    if (modeOf(p) === 'position') {
+    const mode = await resolveMode(s, p);
+    if (mode === 'position') {
       if (!p.startFile || p.startPos === null || p.startPos === undefined)
         throw new StepError(
           'REVERSE_NO_START',
@@ -477,7 +490,7 @@ export const replicationReverse = defineKind<P, Snap, Out>({
           );
         // 3. Wait until old has everything new has. MariaDB's MASTER_GTID_WAIT watches gtid_slave_pos,
         //    which never holds old's own GTIDs: wait on new's coordinates there (GTID mode or not).
-        const gtid = modeOf(p) === 'gtid' && r.flavor.vendor === 'mysql';
+        const gtid = (await resolveMode(s, p)) === 'gtid' && r.flavor.vendor === 'mysql';
         const target = gtid ? ((await s.variables([s.sql.gtidVariable]))[s.sql.gtidVariable] ?? '') : '';
         const end = seen.to;
         const secs = Math.ceil(ms(p.timeout) / 1000);
