@@ -17,8 +17,16 @@ export interface CallOpts {
   onRetry?: (message: string) => void;
 }
 
+export interface SecurityGroupInfo {
+  id: string;
+  name: string;
+  vpcId?: string;
+}
+
 export interface Ec2Adapter {
   readonly region: string;
+  /** DescribeSecurityGroups: fails AWS_NOT_FOUND naming the group when one does not exist. */
+  groups(groupIds: string[], o?: CallOpts): Promise<SecurityGroupInfo[]>;
   /** Every ingress rule of the group (DescribeSecurityGroupRules, all pages). */
   ingressRules(groupId: string, o?: CallOpts): Promise<SgRule[]>;
   /** Creates rules; returns them with their new ids (none in dry run). */
@@ -37,7 +45,11 @@ export interface Ec2Adapter {
 export interface HostedZone {
   id: string;
   name: string;
+  /** The delegation set's servers; a private zone has none. */
   nameServers: string[];
+  privateZone: boolean;
+  /** VPCs associated with a private zone: only their resolvers answer for it. */
+  vpcs: { id: string; region: string }[];
 }
 
 export type ChangeStatus = 'PENDING' | 'INSYNC';
@@ -66,6 +78,7 @@ export interface RdsClusterInfo {
   readerEndpoint?: string;
   port?: number;
   members: { instanceId: string; writer: boolean }[];
+  securityGroupIds: string[];
 }
 
 export interface RdsInstanceInfo {
@@ -79,6 +92,7 @@ export interface RdsInstanceInfo {
   clusterId?: string;
   /** Set on a read replica: the instance it replicates from. */
   replicaSourceId?: string;
+  securityGroupIds: string[];
 }
 
 export interface RdsAdapter {
@@ -167,11 +181,22 @@ export function isThrottling(e: unknown): boolean {
   );
 }
 
+/** The connection dropped mid-call (ECONNRESET, "socket hang up"): the SDK itself retries these. */
+export function isNetworkReset(e: unknown): boolean {
+  const x = e as AwsErrorLike;
+  return /^(ECONNRESET|EPIPE|ECONNABORTED)$/.test(x?.code ?? '') || /socket hang up/i.test(x?.message ?? '');
+}
+
 function isTransient(e: unknown): boolean {
   const x = e as AwsErrorLike;
   const status = x?.$metadata?.httpStatusCode;
   return (
-    TRANSIENT.has(awsErrorCode(e)) || status === 500 || status === 502 || status === 503 || status === 504
+    TRANSIENT.has(awsErrorCode(e)) ||
+    status === 500 ||
+    status === 502 ||
+    status === 503 ||
+    status === 504 ||
+    isNetworkReset(e)
   );
 }
 
@@ -403,6 +428,22 @@ async function makeEc2(env: AdapterEnv, regionArg: string | undefined, dry: bool
   return {
     region,
     destroy: () => client.destroy(),
+    async groups(groupIds, o) {
+      if (!groupIds.length) return [];
+      env.countRead('ec2:DescribeSecurityGroups');
+      const res = await callAws(
+        site('DescribeSecurityGroups', groupIds.join(', '), '*'),
+        o,
+        (abortSignal) =>
+          client.send(new sdk.DescribeSecurityGroupsCommand({ GroupIds: groupIds }), { abortSignal }),
+        policy,
+      );
+      return (res.SecurityGroups ?? []).map((g) => ({
+        id: g.GroupId ?? '',
+        name: g.GroupName ?? '',
+        ...(g.VpcId ? { vpcId: g.VpcId } : {}),
+      }));
+    },
     async ingressRules(groupId, o) {
       const rules: SgRule[] = [];
       let token: string | undefined;
@@ -563,6 +604,8 @@ async function makeRoute53(env: AdapterEnv, dry: boolean): Promise<Route53Adapte
         id: normalizeZoneId(res.HostedZone?.Id ?? zoneId),
         name: res.HostedZone?.Name ?? '',
         nameServers: res.DelegationSet?.NameServers ?? [],
+        privateZone: res.HostedZone?.Config?.PrivateZone === true,
+        vpcs: (res.VPCs ?? []).map((v) => ({ id: v.VPCId ?? '?', region: v.VPCRegion ?? '?' })),
       };
     },
     async recordSetsAt(zoneId, name, o) {
@@ -721,6 +764,7 @@ async function makeRds(env: AdapterEnv, regionArg: string | undefined): Promise<
           instanceId: m.DBInstanceIdentifier ?? '?',
           writer: !!m.IsClusterWriter,
         })),
+        securityGroupIds: (c.VpcSecurityGroups ?? []).flatMap((g) => g.VpcSecurityGroupId ?? []),
       };
     },
     async instance(id, o) {
@@ -750,6 +794,7 @@ async function makeRds(env: AdapterEnv, regionArg: string | undefined): Promise<
         ...(i.ReadReplicaSourceDBInstanceIdentifier
           ? { replicaSourceId: i.ReadReplicaSourceDBInstanceIdentifier }
           : {}),
+        securityGroupIds: (i.VpcSecurityGroups ?? []).flatMap((g) => g.VpcSecurityGroupId ?? []),
       };
     },
   };

@@ -91,6 +91,11 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   iam?(p: P): IamNeed[];
   /** Future-tense lines for plans: what apply would change, with before → after where known. */
   describe(p: P, snapshot: S | undefined): string[];
+  /**
+   * Read-only checks that do not depend on any earlier step's change; plan and run call it for
+   * every step before the first step runs; throw StepError.
+   */
+  preflight?(ctx: StepContext, params: P): Promise<void>;
   /** Read the state apply is about to change; journaled (fsync'd) before apply runs. */
   snapshot?(ctx: StepContext, p: P): Promise<S>;
   /** Make the change. Writes go through ctx.adapters so the dry run records them instead. */

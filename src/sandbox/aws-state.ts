@@ -282,7 +282,12 @@ export function seedState(opts: SeedOptions): AwsState {
  * on the port, for replication (new pulls from old) and reverse replication (old pulls from new).
  */
 function addRdsShape(state: AwsState, dbPort: number, created: Date): void {
-  const tcp = { ipProtocol: 'tcp', fromPort: SECURITY_GROUP_PORT, toPort: SECURITY_GROUP_PORT, isEgress: false };
+  const tcp = {
+    ipProtocol: 'tcp',
+    fromPort: SECURITY_GROUP_PORT,
+    toPort: SECURITY_GROUP_PORT,
+    isEgress: false,
+  };
   const oldGroup = state.groups.find((g) => g.id === SECURITY_GROUP_ID)!;
   const newGroup = state.groups.find((g) => g.id === NEW_SECURITY_GROUP_ID)!;
   oldGroup.rules.push(
@@ -306,7 +311,11 @@ function addRdsShape(state: AwsState, dbPort: number, created: Date): void {
     vpcId: VPC_ID,
     ownerId: ACCOUNT_ID,
     rules: [
-      rule(OLD_EXTRA_SECURITY_GROUP_ID, 10, { ...tcp, cidrIpv4: APP_SUBNET_CIDR, description: 'app servers' }),
+      rule(OLD_EXTRA_SECURITY_GROUP_ID, 10, {
+        ...tcp,
+        cidrIpv4: APP_SUBNET_CIDR,
+        description: 'app servers',
+      }),
       rule(OLD_EXTRA_SECURITY_GROUP_ID, 11, {
         ipProtocol: '-1',
         fromPort: -1,

@@ -28,10 +28,11 @@ export function oldGroupIds(state: AwsState): string[] {
 
 /** Groups attached to new: those of every instance and cluster at new's address. */
 export function newGroupIds(state: AwsState): string[] {
-  const ids = new Set<string>();
-  for (const i of state.instances) if (i.address === NEW_DB_NAME) i.securityGroupIds.forEach((g) => ids.add(g));
-  for (const c of state.clusters) if (c.endpoint === NEW_DB_NAME) c.securityGroupIds.forEach((g) => ids.add(g));
-  return [...ids];
+  const sets = [
+    ...state.instances.filter((i) => i.address === NEW_DB_NAME),
+    ...state.clusters.filter((c) => c.endpoint === NEW_DB_NAME),
+  ].flatMap((x) => x.securityGroupIds);
+  return [...new Set(sets)];
 }
 
 function ingressOnPort(state: AwsState, groupIds: string[]): SgRule[] {

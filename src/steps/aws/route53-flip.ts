@@ -32,6 +32,7 @@ import {
   fqdn,
   normalizeValue,
   normalizeZoneId,
+  type RecordChange,
   type RecordSet,
   recordsEqual,
 } from './records.js';
@@ -69,7 +70,13 @@ const Params = z
       .array(z.string().min(1))
       .optional()
       .describe(
-        'DNS servers ("ip" or "ip:port") to check the answer with; default: the zone’s authoritative name servers',
+        'DNS servers ("ip" or "ip:port") to check the answer with; default: the zone’s authoritative name servers. Required for a Route 53 private hosted zone: its VPC resolver (169.254.169.253, or the VPC CIDR base +2), with the run inside an associated VPC',
+      ),
+    create: z
+      .boolean()
+      .optional()
+      .describe(
+        'create the record if the name has none (default false: a flip changes an existing record, so a typo in the name fails instead of creating one)',
       ),
     ...SyncParams,
     resolveInterval: Duration.optional().describe('how often to ask the DNS servers (default 1s)'),
@@ -132,6 +139,11 @@ type Outputs = {
   changed: boolean;
 };
 
+/** Into an empty slot, CREATE (which fails if someone created it meanwhile) instead of UPSERT. */
+function creating(now: RecordSet[], changes: RecordChange[]): RecordChange[] {
+  return now.length ? changes : changes.map((c) => (c.Action === 'UPSERT' ? { ...c, Action: 'CREATE' } : c));
+}
+
 function target(p: P): FlipTarget {
   const t: FlipTarget = { name: p.name, type: p.type };
   if (p.value !== undefined) t.values = Array.isArray(p.value) ? p.value : [p.value];
@@ -172,6 +184,41 @@ function summarize(records: RecordSet[]): string {
         )
         .join('; ')
     : '(none)';
+}
+
+/** Servers checkDns would ask; for a private zone only listed resolvers can answer. */
+async function checkServers(ctx: StepContext, p: P): Promise<void> {
+  // A routing-policy record answers per query: checkDns skips it, so it needs no servers.
+  if (p.setIdentifier) return;
+  const r53 = await ctx.adapters.use(route53Adapter, undefined);
+  const zone = await r53.hostedZone(p.zoneId, callOpts(ctx));
+  if (!p.resolvers?.length) {
+    if (zone.privateZone)
+      throw new StepError(
+        'PRIVATE_ZONE_NEEDS_RESOLVERS',
+        `${label(p)}: ${displayName(zone.name)} is a Route 53 private hosted zone (VPC ${zone.vpcs.map((v) => v.id).join(', ') || '?'}): no public name server answers for it, so the flip could not be checked; list resolvers: [the VPC resolver, e.g. 169.254.169.253] and run from inside that VPC`,
+      );
+    if (!zone.nameServers.length)
+      throw new StepError(
+        'DNS_NO_SERVERS',
+        `${label(p)}: zone ${zone.id} lists no name servers: list resolvers: on the step`,
+      );
+    return;
+  }
+  if (!zone.privateZone) return;
+  // A resolver outside the VPC answers NXDOMAIN for a private zone: ask for a record it must know.
+  const existing = await concernedNow(ctx, p);
+  const probe = existing.find((r) => r.Type === p.type && !r.AliasTarget);
+  if (!probe) return;
+  const dns = await import('../../adapters/dns.js');
+  const addrs = await dns.serverAddresses(p.resolvers).catch(() => p.resolvers!);
+  const answers = await dns.queryAll(fqdn(p.name), p.type, addrs, 2000);
+  const blind = answers.filter((a) => !a.values.length);
+  if (blind.length)
+    throw new StepError(
+      'RESOLVER_CANNOT_SEE_ZONE',
+      `${label(p)}: ${blind.map((a) => `${a.server} answers ${a.error ?? 'nothing'}`).join('; ')} for a record the private zone has: that resolver does not serve the zone's VPC; list the VPC resolver and run from inside the VPC`,
+    );
 }
 
 /** Waits until every DNS server answers the flipped value. */
@@ -286,9 +333,9 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     const r = asRecord(p);
     const type = String(r.type ?? '');
     const types = type === 'CNAME' ? ['CNAME', 'A', 'AAAA'] : [type, 'CNAME'];
-    // GetHostedZone finds the authoritative servers when no resolvers are listed.
-    const extra = Array.isArray(r.resolvers) && r.resolvers.length ? [] : ['route53:GetHostedZone'];
-    return [...readRecordIam(r), ...changeRecordIam(r, types, ['UPSERT', 'DELETE', 'CREATE'], extra)];
+    // GetHostedZone tells a private zone, and finds the authoritative servers of a public one.
+    const actions = r.create === true ? ['UPSERT', 'DELETE', 'CREATE'] : ['UPSERT', 'DELETE'];
+    return [...readRecordIam(r), ...changeRecordIam(r, types, actions, ['route53:GetHostedZone'])];
   },
   describe(p, snap) {
     const t = target(p);
@@ -299,7 +346,7 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
         'then: wait for INSYNC, check the DNS answers, wait out the old TTL',
       ];
     const desired = desiredRecord(snap.existing, t);
-    const changes = changesToReach(snap.existing, [desired]);
+    const changes = creating(snap.existing, changesToReach(snap.existing, [desired]));
     if (!changes.length) return [`would leave ${label(p)} as is: already ${newValue}`];
     const oldTtl = cachedTtl(snap.existing);
     const lines = changes.map((c) => changeLine(snap.zoneId, c, snap.existing));
@@ -311,8 +358,16 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     if (w) lines.push(`warning: ${w}`);
     return lines;
   },
+  preflight: (ctx, p) => checkServers(ctx, p),
   async snapshot(ctx, p) {
+    // Also here, so a private zone without resolvers fails before any change even without preflight.
+    await checkServers(ctx, p);
     const existing = await concernedNow(ctx, p);
+    if (!existing.length && !p.create)
+      throw new StepError(
+        'RECORD_NOT_FOUND',
+        `zone ${normalizeZoneId(p.zoneId)} has no record at ${displayName(p.name)} to flip: check the name and the zone id, or set create: true to create it`,
+      );
     return {
       zoneId: normalizeZoneId(p.zoneId),
       name: fqdn(p.name),
@@ -334,7 +389,7 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     const w = ttlWarning(p, oldTtl, budgetOf(ctx));
     if (w) ctx.warn(w);
     const now = await concernedNow(ctx, p);
-    const changes = changesToReach(now, [desired]);
+    const changes = creating(now, changesToReach(now, [desired]));
     const outputs: Outputs = {
       previous: summarize(snap.existing),
       current: summarize([desired]),
