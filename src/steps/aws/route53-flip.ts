@@ -335,7 +335,12 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     const types = type === 'CNAME' ? ['CNAME', 'A', 'AAAA'] : [type, 'CNAME'];
     // GetHostedZone tells a private zone, and finds the authoritative servers of a public one.
     const actions = r.create === true ? ['UPSERT', 'DELETE', 'CREATE'] : ['UPSERT', 'DELETE'];
-    return [...readRecordIam(r), ...changeRecordIam(r, types, actions, ['route53:GetHostedZone'])];
+    return [
+      ...readRecordIam(r),
+      // Read by plan too (preflight), so it is a read need.
+      { mode: 'read', actions: ['route53:GetHostedZone'], resources: readRecordIam(r)[0]!.resources! },
+      ...changeRecordIam(r, types, actions),
+    ];
   },
   describe(p, snap) {
     const t = target(p);

@@ -29,7 +29,13 @@ describe('iamPolicy', () => {
     const doc = iamPolicy(steps, 'plan');
     expect(doc.Version).toBe('2012-10-17');
     expect(doc.Statement).toEqual([
-      { Sid: 'CutoverPlan1', Effect: 'Allow', Action: ['ec2:DescribeSecurityGroupRules'], Resource: ['*'] },
+      {
+        Sid: 'CutoverPlan1',
+        Effect: 'Allow',
+        // DescribeSecurityGroups: a restrict of a group that does not exist fails before any change.
+        Action: ['ec2:DescribeSecurityGroupRules', 'ec2:DescribeSecurityGroups'],
+        Resource: ['*'],
+      },
       {
         Sid: 'CutoverPlan2',
         Effect: 'Allow',
@@ -45,7 +51,8 @@ describe('iamPolicy', () => {
       {
         Sid: 'CutoverPlan4',
         Effect: 'Allow',
-        Action: ['route53:ListResourceRecordSets'],
+        // GetHostedZone: the flip tells a private zone (C3) even with resolvers listed.
+        Action: ['route53:GetHostedZone', 'route53:ListResourceRecordSets'],
         Resource: ['arn:aws:route53:::hostedzone/Z0123'],
       },
     ]);
@@ -88,8 +95,11 @@ describe('iamPolicy', () => {
       ),
     ).toContainEqual(['UPSERT']);
     expect(find('route53:GetChange')[0]?.Resource).toEqual(['arn:aws:route53:::change/*']);
-    // resolvers are listed on the flip, set-ttl never needs name servers: no GetHostedZone.
-    expect(find('route53:GetHostedZone')).toEqual([]);
+    // The flip never sends CREATE unless the runbook says create: true (issue 13).
+    for (const s of change)
+      expect(s.Condition!['ForAllValues:StringEquals']!['route53:ChangeResourceRecordSetsActions']).not.toContain(
+        'CREATE',
+      );
     expect(new Set(doc.Statement.map((s) => s.Sid)).size).toBe(doc.Statement.length);
   });
 
