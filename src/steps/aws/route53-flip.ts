@@ -37,6 +37,7 @@ import {
   recordsEqual,
 } from './records.js';
 import { changeRecordIam, readRecordIam } from './route53-iam.js';
+import { type Lowering, pendingLowering, secondsLeft } from './ttl-history.js';
 
 const Alias = z
   .object({
@@ -128,6 +129,21 @@ export interface FlipSnapshot {
   setIdentifier?: string;
   /** The record sets at the name the flip replaces (same slot, and CNAME vs A/AAAA), as AWS returned them. */
   existing: RecordSet[];
+  /** An earlier aws.route53.set-ttl of this record whose old-TTL answers may still be cached. */
+  lowered?: Lowering;
+}
+
+/** The longest TTL a resolver may still hold an old answer with: the record's, or the pre-lowering one left. */
+function oldTtlOf(snap: FlipSnapshot, now = Date.now()): number | undefined {
+  const ttl = cachedTtl(snap.existing);
+  const left = secondsLeft(snap.lowered, now);
+  return ttl === undefined && !left ? undefined : Math.max(ttl ?? 0, left);
+}
+
+function loweredNote(snap: FlipSnapshot): string {
+  return snap.lowered
+    ? ` (lowered from ${snap.lowered.fromTtl}s: answers cached before may live until ${snap.lowered.until})`
+    : '';
 }
 
 type Outputs = {
@@ -142,6 +158,11 @@ type Outputs = {
 /** Into an empty slot, CREATE (which fails if someone created it meanwhile) instead of UPSERT. */
 function creating(now: RecordSet[], changes: RecordChange[]): RecordChange[] {
   return now.length ? changes : changes.map((c) => (c.Action === 'UPSERT' ? { ...c, Action: 'CREATE' } : c));
+}
+
+function withLowering(ctx: StepContext, p: P): { lowered?: Lowering } {
+  const lowered = pendingLowering(ctx.runDir, p);
+  return lowered ? { lowered } : {};
 }
 
 function target(p: P): FlipTarget {
@@ -284,13 +305,23 @@ async function checkDns(ctx: StepContext, p: P, desired: RecordSet): Promise<voi
   });
 }
 
-/** Resolvers that cached the old answer just before INSYNC keep it for up to its TTL. */
-async function waitOutTtl(ctx: StepContext, p: P, oldTtl: number, since: number): Promise<void> {
-  const total = oldTtl * 1000;
-  const until = since + total;
+/**
+ * Resolvers that cached the old answer just before INSYNC keep it for up to its TTL; those that
+ * cached it before an earlier lowering keep it until that lowering's `until`.
+ */
+async function waitOutTtl(
+  ctx: StepContext,
+  p: P,
+  ttl: number,
+  since: number,
+  lowered: Lowering | undefined,
+): Promise<void> {
+  const until = Math.max(since + ttl * 1000, lowered ? Date.parse(lowered.until) : 0);
+  const total = until - since;
+  const what = lowered && Date.parse(lowered.until) > since + ttl * 1000 ? lowered.fromTtl : ttl;
   for (let left = until - Date.now(); left > 0; left = until - Date.now()) {
     ctx.progress({
-      label: `${displayName(p.name)}: waiting out the old TTL (${oldTtl}s) so cached answers expire — ${Math.ceil(left / 1000)}s left`,
+      label: `${displayName(p.name)}: waiting out the old TTL (${what}s) so cached answers expire — ${Math.ceil(left / 1000)}s left`,
       // No deadline: reaching the end is success, not giving up; the label counts down instead.
       current: total - left,
       total,
@@ -353,11 +384,11 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     const desired = desiredRecord(snap.existing, t);
     const changes = creating(snap.existing, changesToReach(snap.existing, [desired]));
     if (!changes.length) return [`would leave ${label(p)} as is: already ${newValue}`];
-    const oldTtl = cachedTtl(snap.existing);
+    const oldTtl = oldTtlOf(snap);
     const lines = changes.map((c) => changeLine(snap.zoneId, c, snap.existing));
     const servers = p.resolvers?.length ? p.resolvers.join(', ') : 'the zone’s name servers';
     lines.push(
-      `then: wait for INSYNC (up to ${formatMs(ms(p.syncTimeout, 180_000))}), until ${servers} answer ${newValue}${p.waitForCaches !== false && oldTtl ? `, then wait out the old TTL (${oldTtl}s)` : ''}`,
+      `then: wait for INSYNC (up to ${formatMs(ms(p.syncTimeout, 180_000))}), until ${servers} answer ${newValue}${p.waitForCaches !== false && oldTtl ? `, then wait out the old TTL (${oldTtl}s${loweredNote(snap)})` : ''}`,
     );
     const w = ttlWarning(p, oldTtl, undefined);
     if (w) lines.push(`warning: ${w}`);
@@ -379,17 +410,20 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
       type: p.type,
       ...(p.setIdentifier ? { setIdentifier: p.setIdentifier } : {}),
       existing,
+      ...withLowering(ctx, p),
     };
   },
   async apply(ctx, p, snap) {
     const r53 = await ctx.adapters.use(route53Adapter, undefined);
     // The target comes from the snapshot (routing policy, default TTL): a re-apply builds the same one.
     const desired = desiredRecord(snap.existing, target(p));
-    const oldTtl = cachedTtl(snap.existing);
+    const oldTtl = oldTtlOf(snap);
     if (p.maxOldTtl !== undefined && oldTtl !== undefined && oldTtl > p.maxOldTtl)
       throw new StepError(
         'TTL_TOO_HIGH',
-        `${label(p)} has TTL ${oldTtl}s, above maxOldTtl ${p.maxOldTtl}s: waiting it out would stretch the window; lower it ahead of time with aws.route53.set-ttl`,
+        snap.lowered && secondsLeft(snap.lowered) > (cachedTtl(snap.existing) ?? 0)
+          ? `${label(p)} was lowered from TTL ${snap.lowered.fromTtl}s (in ${snap.lowered.runDir}): resolvers may serve the old answer until ${snap.lowered.until}, ${oldTtl}s from now, above maxOldTtl ${p.maxOldTtl}s: flip after that`
+          : `${label(p)} has TTL ${oldTtl}s, above maxOldTtl ${p.maxOldTtl}s: waiting it out would stretch the window; lower it ahead of time with aws.route53.set-ttl`,
       );
     const w = ttlWarning(p, oldTtl, budgetOf(ctx));
     if (w) ctx.warn(w);
@@ -426,8 +460,9 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     }
     await checkDns(ctx, p, desired);
     const unchanged = snap.existing.length === 1 && recordsEqual(snap.existing[0], desired);
-    const oldTtl = cachedTtl(snap.existing);
-    if (p.waitForCaches !== false && oldTtl && !unchanged) await waitOutTtl(ctx, p, oldTtl, since);
+    const ttl = cachedTtl(snap.existing) ?? 0;
+    if (p.waitForCaches !== false && (ttl || snap.lowered) && !unchanged)
+      await waitOutTtl(ctx, p, ttl, since, snap.lowered);
   },
   async isApplied(ctx, p, snap) {
     const desired = desiredRecord(snap.existing, target(p));

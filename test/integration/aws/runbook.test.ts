@@ -2,8 +2,13 @@
 // the plan's exact lines with no mutating call, a denied flip rolling back the fence before it, and a
 // rollback from the journal alone putting the group and the record back.
 import { DescribeSecurityGroupRulesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { ListResourceRecordSetsCommand, Route53Client } from '@aws-sdk/client-route-53';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  ChangeResourceRecordSetsCommand,
+  GetChangeCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+} from '@aws-sdk/client-route-53';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +18,7 @@ import { calls, injectFault, resetCalls } from '../../../src/sandbox/admin-clien
 import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
 import { runSession } from '../../../src/session.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
+import { upsertRecord } from '../sandbox/helpers.js';
 
 let env: SandboxEnv;
 let dir: string;
@@ -39,6 +45,37 @@ steps:
       syncInterval: 200ms
       resolveInterval: 100ms
 `;
+
+const SET_TTL = `  - id: ttl
+    kind: aws.route53.set-ttl
+    with:
+      zoneId: \${env.SANDBOX_ZONE_ID}
+      name: \${env.SANDBOX_RECORD_NAME}
+      type: CNAME
+      ttl: 1
+      syncInterval: 100ms
+`;
+const FLIP = (extra: string) => `  - id: flip
+    kind: aws.route53.flip
+    with:
+      zoneId: \${env.SANDBOX_ZONE_ID}
+      name: \${env.SANDBOX_RECORD_NAME}
+      type: CNAME
+      value: \${env.SANDBOX_DB_NEW_NAME}
+      resolvers: ["\${env.SANDBOX_DNS_SERVER}"]
+      syncInterval: 100ms
+      resolveInterval: 100ms
+${extra}`;
+
+/** The record's TTL raised to `ttl` (INSYNC), so a set-ttl step has something to lower. */
+async function recordTtl(ttl: number) {
+  const res = await r53.send(
+    new ChangeResourceRecordSetsCommand(upsertRecord(env, env.SANDBOX_DB_OLD_NAME!, ttl)),
+  );
+  const id = res.ChangeInfo!.Id!;
+  while ((await r53.send(new GetChangeCommand({ Id: id }))).ChangeInfo?.Status !== 'INSYNC')
+    await new Promise((r) => setTimeout(r, 100));
+}
 
 async function rules() {
   const res = await ec2.send(
@@ -149,5 +186,37 @@ describe('AWS kinds in the engine', () => {
     expect(await rules()).toEqual(rulesBefore);
     expect(await records()).toEqual(recordsBefore);
     expect(await cname()).toEqual([env.SANDBOX_DB_OLD_NAME]);
+  });
+
+  it('issue 13: the old-TTL guard uses the TTL before a lowering earlier in the same run', async () => {
+    await recordTtl(4);
+    const file = join(dir, 'lower-then-flip.yaml');
+    writeFileSync(file, `version: 1\nname: ttl-guard\nsteps:\n${SET_TTL}${FLIP('      maxOldTtl: 2\n')}`);
+    const { result, events } = await session({ mode: 'run', file });
+    expect(result.exitCode).toBe(1);
+    const failed = events.find((e) => e.type === 'step' && e.state === 'failed');
+    expect(failed).toMatchObject({ stepId: 'flip', error: { code: 'TTL_TOO_HIGH' } });
+    expect((failed as { error: { message: string } }).error.message).toMatch(/lowered from TTL 4s/);
+    expect(await cname()).toEqual([env.SANDBOX_DB_OLD_NAME]);
+  });
+
+  it('issue 13: a flip after a lowering in an earlier run waits until answers cached with the old TTL expire', async () => {
+    await recordTtl(4);
+    const lower = join(dir, 'lower.yaml');
+    writeFileSync(lower, `version: 1\nname: lower\nsteps:\n${SET_TTL}`);
+    const a = await session({ mode: 'run', file: lower });
+    expect(a.result.exitCode).toBe(0);
+    const done = readFileSync(join(a.result.runDir!, 'journal.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((r) => r.type === 'step-done' && r.stepId === 'ttl');
+    const safeAfter = Date.parse(done.outputs.safeAfter);
+    const flip = join(dir, 'flip.yaml');
+    writeFileSync(flip, `version: 1\nname: flip\nsteps:\n${FLIP('')}`);
+    const b = await session({ mode: 'run', file: flip });
+    expect(b.result.exitCode).toBe(0);
+    // The record's own TTL is 1s now: without the lookup the flip would be over well before this.
+    expect(Date.now()).toBeGreaterThanOrEqual(safeAfter);
   });
 });
