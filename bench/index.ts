@@ -110,6 +110,66 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
+if (want('managed')) {
+  // The production template itself on the managed-platform sandbox, GTID on and off, next to the
+  // self-managed rehearsal above: same figures, the platform's constraints enforced by the server.
+  const mdir = mkdtempSync(join(tmpdir(), 'cutover-bench-rds-'));
+  const menv = await sandboxUp({
+    dir: mdir,
+    platform: 'rds',
+    ports: { db: 63316, aws: 64576, dns: 60063, app: 58190 },
+  });
+  const saved = Object.fromEntries(Object.keys(menv).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, menv);
+  try {
+    const { readVarFile } = await import('../src/runbook/var-file.js');
+    const vars = readVarFile(join(mdir, 'rds-to-aurora.vars'));
+    for (const gtid of ['on', 'off'] as const) {
+      const unavailable: number[] = [];
+      const maintenance: number[] = [];
+      let lost = 0;
+      for (let i = 0; i < 3; i++) {
+        await resetSandbox(menv, { gtid });
+        const r = await rehearseRunbook('runbooks/rds-to-aurora.yaml', {
+          runsDir: join(mdir, 'runs'),
+          render: 'silent',
+          yes: true,
+          vars,
+        });
+        if (r.status !== 'succeeded') {
+          const { renderStatus, statusOf } = await import('../src/report/status.js');
+          throw new Error(
+            `managed rehearsal (GTID ${gtid}) ${r.status}:\n${renderStatus(statusOf(r.runDir))}`,
+          );
+        }
+        if (r.writeUnavailableMs !== undefined) unavailable.push(r.writeUnavailableMs);
+        if (r.maintenanceMs !== undefined) maintenance.push(r.maintenanceMs);
+        lost += r.lostWrites;
+      }
+      row(
+        `managed platform (rds-to-aurora.yaml, GTID ${gtid}) write-unavailability (median of 3)`,
+        ms(median(unavailable)),
+        '',
+        undefined,
+      );
+      row(
+        `managed platform (GTID ${gtid}) time in maintenance (median of 3)`,
+        ms(median(maintenance)),
+        '',
+        undefined,
+      );
+      row(`managed platform (GTID ${gtid}) acknowledged writes lost`, String(lost), '0', lost === 0);
+    }
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await sandboxDown({ dir: mdir }).catch(() => undefined);
+    rmSync(mdir, { recursive: true, force: true });
+  }
+}
+
 if (want('demo')) {
   const t0 = performance.now();
   const r = spawnSync(process.execPath, ['scripts/demo.js'], { stdio: 'ignore', timeout: 300_000 });

@@ -3,6 +3,7 @@
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CutoverError, ExitCode, InputError, RunbookError, formatIssue } from './errors.js';
+import { readVarFile } from './runbook/var-file.js';
 
 const HELP_FOOTER = `
 Exit codes: 0 success · 1 a step or check failed and everything was rolled back · 2 bad input,
@@ -23,6 +24,12 @@ function collectVar(value: string, prev: Record<string, string>): Record<string,
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
+function collectVarFile(file: string, prev: Record<string, string>): Record<string, string> {
+  return { ...prev, ...readVarFile(file) };
+}
+
+const VAR_FILE_HELP = 'KEY=value lines, the same as repeated --var (repeatable; --var wins)';
+
 interface Common {
   var: Record<string, string>;
   runsDir: string;
@@ -39,6 +46,7 @@ interface Common {
 function withRunFlags(c: Command): Command {
   return c
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option(
       '--runs-dir <dir>',
       'where run directories (journals) are written',
@@ -98,7 +106,12 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_FOOTER)
-    .exitOverride();
+    .exitOverride()
+    // --var-file values sit under --var ones: one map reaches every command.
+    .hook('preAction', (_program, action) => {
+      const o = action.opts<{ var?: Record<string, string>; varFile?: Record<string, string> }>();
+      if (o.varFile) action.setOptionValue('var', { ...o.varFile, ...o.var });
+    });
 
   program
     .command('validate')
@@ -107,6 +120,7 @@ export function buildProgram(): Command {
     )
     .argument('<file>', 'runbook YAML')
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option('--strict-env', 'treat unset ${env.X} variables and secrets as errors, as plan and run do')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o: { var: Record<string, string>; strictEnv?: boolean; json?: boolean }) => {
@@ -306,6 +320,7 @@ export function buildProgram(): Command {
         .default('run'),
     )
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .action(async (file: string, o: { mode: 'plan' | 'run'; var: Record<string, string> }) => {
       const { iamPolicyForRunbook } = await import('./report/iam.js');
       console.log(JSON.stringify(await iamPolicyForRunbook(file, o.mode, o.var), null, 2));

@@ -26,19 +26,22 @@ export const DatabaseSpec = z
     ssl: z.boolean().optional(),
     connectTimeout: Duration.optional(),
     resolvers: z
-      .array(z.string())
+      .union([z.array(z.string()), z.string()])
       .optional()
       .describe(
-        'resolve host through these DNS servers ("ip" or "ip:port"), as the application does, instead of the system resolver',
+        'resolve host through these DNS servers ("ip" or "ip:port"), as the application does, instead of the system resolver; or one ${params.x} naming a list',
       ),
   })
   .strict();
 
+// A list parameter (hosts, tables, files) is set with --var name=a,b,c.
+const ParamValue = z.union([Scalar, z.array(Scalar)]);
+
 export const ParamSpec = z.union([
-  Scalar,
+  ParamValue,
   z
     .object({
-      default: Scalar.optional(),
+      default: ParamValue.optional(),
       secret: z.boolean().optional().describe('redact this value everywhere'),
       description: z.string().optional(),
     })

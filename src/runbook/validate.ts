@@ -155,6 +155,7 @@ class Validator {
   run() {
     this.loadEnv();
     this.loadParams();
+    this.renderAws();
     this.loadDatabases();
     this.checkSteps();
     this.checkMaintenance();
@@ -185,7 +186,9 @@ class Validator {
   private loadEnv() {
     const base = this.opts.env ?? process.env;
     const fromFiles: Record<string, string> = {};
-    (this.rb.envFiles ?? []).forEach((f, i) => {
+    (this.rb.envFiles ?? []).forEach((entry, i) => {
+      const f = this.literalParams(entry);
+      if (!f) return; // a parameter left empty: no file to read (production takes the environment)
       const path = resolvePath(dirname(this.loaded.file), f);
       if (!existsSync(path)) {
         // Only a problem if something it would have set is missing (the environment may set it all).
@@ -202,6 +205,20 @@ class Validator {
     this.env = { ...fromFiles, ...base };
   }
 
+  /**
+   * envFiles may name a parameter (`${params.secretsFile}`) so one runbook reads the sandbox's file in
+   * a rehearsal and none in production; only --var values and literal defaults can fill it, since
+   * the environment is what the file provides.
+   */
+  private literalParams(text: string): string {
+    return text.replace(/\$\{params\.([A-Za-z0-9_-]+)\}/g, (_, name: string) => {
+      const spec = this.rb.params?.[name];
+      const def = spec !== null && typeof spec === 'object' && !Array.isArray(spec) ? spec.default : spec;
+      const value = this.opts.vars?.[name] ?? def;
+      return typeof value === 'string' && !value.includes('${') ? value : '';
+    });
+  }
+
   private scope(): Scope {
     return { params: this.params, env: this.env, steps: {} };
   }
@@ -209,13 +226,17 @@ class Validator {
   private loadParams() {
     const vars = { ...this.opts.vars };
     for (const [name, spec] of Object.entries(this.rb.params ?? {})) {
-      const isObj = spec !== null && typeof spec === 'object';
+      const isObj = spec !== null && typeof spec === 'object' && !Array.isArray(spec);
       const def = isObj ? spec.default : spec;
       let value: unknown = def;
       if (name in vars) {
         const raw = vars[name]!;
-        value =
-          typeof def === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw))
+        value = Array.isArray(def)
+          ? raw
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean)
+          : typeof def === 'number' && raw.trim() !== '' && !Number.isNaN(Number(raw))
             ? Number(raw)
             : typeof def === 'boolean' && (raw === 'true' || raw === 'false')
               ? raw === 'true'
@@ -291,6 +312,23 @@ class Validator {
     }
   }
 
+  /** aws: { region: ${params.region} } — settings the engine reads as plain strings. */
+  private renderAws() {
+    const aws = this.rb.aws;
+    if (!aws) return;
+    for (const key of ['region', 'profile', 'endpoint'] as const) {
+      const v = aws[key];
+      if (v === undefined || !v.includes('${')) continue;
+      try {
+        const out = String(render(v, this.scope()));
+        if (out) aws[key] = out;
+        else delete aws[key];
+      } catch (e) {
+        this.templateIssue(['aws', key], e);
+      }
+    }
+  }
+
   private loadDatabases() {
     for (const [name, db] of Object.entries(this.rb.databases ?? {})) {
       const p: Path = ['databases', name];
@@ -324,7 +362,23 @@ class Validator {
       const database = str('database', db.database);
       if (database !== undefined) cfg.database = database;
       if (db.ssl !== undefined) cfg.ssl = db.ssl;
-      if (db.resolvers) cfg.resolvers = db.resolvers.map((r, i) => str(`resolvers.${i}`, r) ?? r);
+      if (typeof db.resolvers === 'string') {
+        // One expression naming a list parameter keeps its type.
+        let list: unknown;
+        try {
+          list = render(db.resolvers, this.scope());
+        } catch (e) {
+          this.templateIssue([...p, 'resolvers'], e);
+        }
+        const arr = Array.isArray(list)
+          ? list.map(String)
+          : typeof list === 'string' && list
+            ? list.split(',')
+            : [];
+        if (!arr.length)
+          this.issue([...p, 'resolvers'], `database "${name}": resolvers must name at least one DNS server`);
+        else cfg.resolvers = arr;
+      } else if (db.resolvers) cfg.resolvers = db.resolvers.map((r, i) => str(`resolvers.${i}`, r) ?? r);
       this.databases[name] = cfg;
     }
   }

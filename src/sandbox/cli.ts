@@ -57,6 +57,39 @@ export function sandboxCommand(): Command {
         return n;
       }),
     )
+    .addOption(
+      new Option(
+        '--platform <platform>',
+        'self: self-managed MariaDB (the tool account holds every privilege); rds: shaped like RDS/Aurora (master-user privileges only, mysql.rds_* procedures, rdsadmin heartbeat and binlog rotation, private hosted zone, one security group per server)',
+      )
+        .choices(['self', 'rds'])
+        .default('self'),
+    )
+    .addOption(
+      new Option(
+        '--gtid <mode>',
+        'on: replication by GTID; off: by binlog file/position (as on many RDS instances)',
+      )
+        .choices(['on', 'off'])
+        .default('on'),
+    )
+    .addOption(
+      new Option(
+        '--rds-heartbeat <seconds>',
+        'rds: seconds between rdsadmin heartbeat writes and binlog rotations (default 2)',
+      ).argParser((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1)
+          throw new SandboxError(
+            'BAD_HEARTBEAT',
+            `--rds-heartbeat must be a whole number of seconds (>= 1), got "${v}"`,
+            {
+              badInput: true,
+            },
+          );
+        return n;
+      }),
+    )
     .action(
       async (o: {
         dir: string;
@@ -65,12 +98,18 @@ export function sandboxCommand(): Command {
         dnsPort?: number;
         appPort?: number;
         insyncDelay?: number;
+        platform: 'self' | 'rds';
+        gtid: 'on' | 'off';
+        rdsHeartbeat?: number;
       }) => {
         const ports: Partial<SandboxPorts> = { db: o.dbPort, aws: o.awsPort, dns: o.dnsPort, app: o.appPort };
         const env = await sandboxUp({
           dir: o.dir,
           ports,
           log: progress,
+          platform: o.platform,
+          gtid: o.gtid,
+          ...(o.rdsHeartbeat !== undefined ? { heartbeatSeconds: o.rdsHeartbeat } : {}),
           ...(o.insyncDelay !== undefined ? { insyncDelayMs: o.insyncDelay } : {}),
         });
         process.stdout.write(`${env.SANDBOX_DIR}/env\n`);

@@ -157,4 +157,6 @@ export interface ServicesConfig {
   insyncDelayMs: number;
   maintenanceFile: string;
   readyFile: string;
+  /** rds: the AWS side looks like an RDS → Aurora setup (private zone, one group per server). */
+  platform?: 'self' | 'rds';
 }

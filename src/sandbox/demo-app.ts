@@ -178,6 +178,7 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
     return text ? JSON.parse(text) : {};
   }
 
+  const notifications: string[] = [];
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://app');
     const path = url.pathname;
@@ -204,6 +205,17 @@ export function createDemoApp(o: DemoAppOptions): DemoApp {
         writeMaintenance(o.maintenanceFile, state);
         return send(res, 200, 'json', state);
       }
+    }
+    // The team's chat channel: runbook notifications land here (GET lists them).
+    if (path === '/_admin/notify') {
+      if (req.method === 'POST') {
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        notifications.push(Buffer.concat(chunks).toString('utf8').slice(0, 4096));
+        if (notifications.length > 200) notifications.shift();
+        return send(res, 200, 'json', { ok: true });
+      }
+      return send(res, 200, 'json', notifications);
     }
     if (path === '/_admin/reset' && req.method === 'POST') {
       await db.reset();

@@ -54,8 +54,10 @@ import {
 import { readEnvFileAt, type SandboxEnv, writeEnvFile } from './env-file.js';
 import { SandboxError } from './errors.js';
 import { writeMaintenance } from './maintenance.js';
+import { writeRehearsalFiles } from './rehearsal-files.js';
 import { ensureMariadb, ensureTemplate, seedDatabases, startServer, waitServerReady } from './mariadb.js';
 import { assertPortsFree, type PortClaim, tcpAnswers } from './net.js';
+import { DEFAULT_PROFILE, type DbProfile, type GtidMode, type Platform } from './rds-platform.js';
 import {
   belongsTo,
   type DetachedChild,
@@ -79,6 +81,23 @@ export interface SandboxUpOptions {
   log?: (line: string) => void;
   /** Default PENDING → INSYNC delay of Route 53 changes (ms); also settable at run time. */
   insyncDelayMs?: number;
+  /** rds: the managed-platform profile (see rds-platform.ts); self (default): self-managed MariaDB. */
+  platform?: Platform;
+  /** off: file/position replication old → new. */
+  gtid?: GtidMode;
+  /** rds: seconds between rdsadmin heartbeats and binlog rotations (default 2). */
+  heartbeatSeconds?: number;
+}
+
+export type { GtidMode, Platform } from './rds-platform.js';
+
+/** The database profile an env file describes (written by `up`, read back by reset). */
+export function profileOf(env: SandboxEnv): DbProfile {
+  return {
+    platform: env.SANDBOX_PLATFORM === 'rds' ? 'rds' : 'self',
+    gtid: env.SANDBOX_GTID === 'off' ? 'off' : 'on',
+    heartbeatSeconds: Number(env.SANDBOX_RDS_HEARTBEAT_SECONDS) || DEFAULT_PROFILE.heartbeatSeconds,
+  };
 }
 
 const COMPONENTS = ['old', 'new', 'services'] as const;
@@ -131,7 +150,13 @@ function appCtlPath(): string {
   return existsSync(dist) ? dist : join(dirname(here), 'app-ctl.ts');
 }
 
-function buildEnv(L: SandboxLayout, ports: SandboxPorts, token: string, insyncDelayMs: number): SandboxEnv {
+function buildEnv(
+  L: SandboxLayout,
+  ports: SandboxPorts,
+  token: string,
+  insyncDelayMs: number,
+  profile: DbProfile,
+): SandboxEnv {
   const aws = `http://${SERVICES_HOST}:${ports.aws}`;
   const app = `http://${SERVICES_HOST}:${ports.app}`;
   return {
@@ -184,6 +209,9 @@ function buildEnv(L: SandboxLayout, ports: SandboxPorts, token: string, insyncDe
     SANDBOX_APP_CTL: appCtlPath(),
     SANDBOX_CRONTAB_APP1: L.crontabs.app1,
     SANDBOX_CRONTAB_APP2: L.crontabs.app2,
+    SANDBOX_PLATFORM: profile.platform,
+    SANDBOX_GTID: profile.gtid,
+    SANDBOX_RDS_HEARTBEAT_SECONDS: String(profile.heartbeatSeconds),
   };
 }
 
@@ -307,6 +335,11 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
   const L = sandboxLayout(opts.dir);
   const ports = resolvePorts(opts.ports);
   const insyncDelayMs = opts.insyncDelayMs ?? DEFAULT_INSYNC_DELAY_MS;
+  const profile: DbProfile = {
+    platform: opts.platform ?? DEFAULT_PROFILE.platform,
+    gtid: opts.gtid ?? DEFAULT_PROFILE.gtid,
+    heartbeatSeconds: opts.heartbeatSeconds ?? DEFAULT_PROFILE.heartbeatSeconds,
+  };
 
   const recorded = readPidsFile(L.pidsFile);
   if (recorded && existsSync(L.marker)) {
@@ -315,12 +348,21 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
     if (complete && existsSync(L.envFile)) {
       log(`already up in ${L.dir} (pids ${COMPONENTS.map((c) => `${c} ${alive[c]}`).join(', ')})`);
       const asked = opts.ports ? resolvePorts(opts.ports) : undefined;
+      const running = readSandboxEnv(L.dir);
+      if (
+        (opts.platform && opts.platform !== profileOf(running).platform) ||
+        (opts.gtid && opts.gtid !== profileOf(running).gtid)
+      ) {
+        log(
+          `note: it runs --platform ${profileOf(running).platform} --gtid ${profileOf(running).gtid}; run \`cutover sandbox down\` first to change them`,
+        );
+      }
       if (asked && JSON.stringify(asked) !== JSON.stringify(recorded.ports)) {
         log(
           `note: it runs on ports ${JSON.stringify(recorded.ports)}; run \`cutover sandbox down\` first to change them`,
         );
       }
-      return readSandboxEnv(L.dir);
+      return running;
     }
     const pids = Object.values(alive);
     log(
@@ -359,6 +401,7 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
     insyncDelayMs,
     maintenanceFile: L.maintenanceFile,
     readyFile: L.servicesReady,
+    platform: profile.platform,
   };
   writeFileSync(L.servicesConfig, `${JSON.stringify(cfg, null, 2)}\n`);
 
@@ -377,7 +420,9 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
       spawnDetached(process.execPath, servicesCommand(L.servicesConfig), { logFile: L.servicesLog, env }),
     );
     const servers = await Promise.all(
-      DB_ROLES.map(async (role) => track(role, await startServer(bins, template, L.db[role], ports.db))),
+      DB_ROLES.map(async (role) =>
+        track(role, await startServer(bins, template, L.db[role], ports.db, profile)),
+      ),
     );
     await Promise.all([
       ...DB_ROLES.map((role, i) => waitServerReady(L.db[role], servers[i]!.pid, ports.db)),
@@ -390,14 +435,15 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
     log(
       `AWS endpoint http://${SERVICES_HOST}:${ports.aws}, DNS udp ${SERVICES_HOST}:${ports.dns}, demo app http://${SERVICES_HOST}:${ports.app}/ (pid ${record.pids.services})`,
     );
-    await seedDatabases({ old: L.db.old.socket, new: L.db.new.socket }, ports.db);
+    await seedDatabases({ old: L.db.old.socket, new: L.db.new.socket }, ports.db, profile);
     log(
-      `seeded accounts ${ACCOUNTS.tool.user}/${ACCOUNTS.app.user}/${ACCOUNTS.repl.user} and schema ${DB_NAME}; replication old → new running (GTID) — ${seconds(performance.now() - tServers)}`,
+      `seeded accounts ${ACCOUNTS.tool.user}/${ACCOUNTS.app.user}/${ACCOUNTS.repl.user} and schema ${DB_NAME}; replication old → new running (${profile.gtid === 'on' ? 'GTID' : 'binlog file/position'})${profile.platform === 'rds' ? `; managed platform: RDS-master privileges, mysql.rds_* procedures, rdsadmin heartbeat + binlog rotation every ${profile.heartbeatSeconds}s` : ''} — ${seconds(performance.now() - tServers)}`,
     );
-    const sandboxEnv = buildEnv(L, ports, token, insyncDelayMs);
+    const sandboxEnv = buildEnv(L, ports, token, insyncDelayMs, profile);
     writeEnvFile(L.envFile, sandboxEnv, [
-      'cutover sandbox: source this file (set -a; . .sandbox/env; set +a) or read it with --env-file',
+      'cutover sandbox: source this file (set -a; . .sandbox/env; set +a); runbooks read it through envFiles',
     ]);
+    writeRehearsalFiles(sandboxEnv);
     log(`up in ${seconds(performance.now() - t0)}; env: ${L.envFile}`);
     return sandboxEnv;
   } catch (e) {
@@ -556,7 +602,10 @@ export function readSandboxEnv(dir: string): SandboxEnv {
  * and both databases re-seeded (all non-system schemas dropped and recreated, accounts recreated,
  * old writable, new read_only replicating from old by GTID, no reverse replication).
  */
-export async function resetSandbox(env: SandboxEnv): Promise<void> {
+export async function resetSandbox(
+  env: SandboxEnv,
+  override: Partial<Pick<DbProfile, 'gtid'>> = {},
+): Promise<void> {
   // Writing the seed files into a sandbox that was taken down would resurrect its directory.
   if (!isSandboxDir(sandboxLayout(env.SANDBOX_DIR))) {
     throw new SandboxError('SANDBOX_NOT_UP', `no sandbox in ${env.SANDBOX_DIR} to reset`, { badInput: true });
@@ -566,6 +615,7 @@ export async function resetSandbox(env: SandboxEnv): Promise<void> {
     seedDatabases(
       { old: env.SANDBOX_OLD_DB_SOCKET, new: env.SANDBOX_NEW_DB_SOCKET },
       Number(env.SANDBOX_DB_PORT),
+      { ...profileOf(env), ...override },
     ),
     (async () => {
       writeMaintenance(env.SANDBOX_MAINTENANCE_FILE, SEED_MAINTENANCE);

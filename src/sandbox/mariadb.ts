@@ -24,6 +24,7 @@ import { sleep } from '../util/sleep.js';
 import { ACCOUNTS, DB_HOSTS, DB_NAME, type DbLayout, type DbRole, SERVER_IDS } from './config.js';
 import { SandboxError } from './errors.js';
 import { type DetachedChild, isAlive, spawnDetached } from './processes.js';
+import { DEFAULT_PROFILE, type DbProfile, profileServerArgs, rdsPlatformSql } from './rds-platform.js';
 
 const run = promisify(execFile);
 
@@ -217,7 +218,7 @@ export async function ensureTemplate(bins: MariadbBinaries, log: (line: string) 
   return data;
 }
 
-export function serverArgs(db: DbLayout, port: number): string[] {
+export function serverArgs(db: DbLayout, port: number, profile: DbProfile = DEFAULT_PROFILE): string[] {
   return [
     '--no-defaults',
     ...(isRoot() ? ['--user=root'] : []),
@@ -233,7 +234,7 @@ export function serverArgs(db: DbLayout, port: number): string[] {
     '--log-bin=mysql-bin',
     '--relay-log=relay-bin',
     '--binlog-format=ROW',
-    '--gtid-strict-mode=1',
+    ...profileServerArgs(profile),
     '--log-slave-updates=1',
     '--slave-net-timeout=10',
     '--skip-name-resolve',
@@ -241,8 +242,13 @@ export function serverArgs(db: DbLayout, port: number): string[] {
     '--collation-server=utf8mb4_general_ci',
     '--max-connections=300',
     ...INNODB_ARGS,
-    ...(db.role === 'new' ? ['--read-only=1'] : []),
+    ...(seedReadOnly(db.role, profile) ? ['--read-only=1'] : []),
   ];
+}
+
+/** The self-managed replica starts read_only; an Aurora writer replicating from RDS is writable. */
+function seedReadOnly(role: DbRole, profile: DbProfile): boolean {
+  return role === 'new' && profile.platform === 'self';
 }
 
 /** Copies the template into the server's datadir and starts mariadbd detached. */
@@ -251,12 +257,13 @@ export async function startServer(
   template: string,
   db: DbLayout,
   port: number,
+  profile: DbProfile = DEFAULT_PROFILE,
 ): Promise<DetachedChild> {
   mkdirSync(db.root, { recursive: true });
   mkdirSync(join(db.socket, '..'), { recursive: true });
   await cp(template, db.datadir, { recursive: true });
   if (existsSync(db.socket)) unlinkSync(db.socket);
-  return spawnDetached(bins.server, serverArgs(db, port), { logFile: db.errorLog });
+  return spawnDetached(bins.server, serverArgs(db, port, profile), { logFile: db.errorLog });
 }
 
 export function rootConnection(socket: string, connectTimeout = 2000): Promise<Connection> {
@@ -430,8 +437,10 @@ async function stopAllReplication(c: Connection): Promise<void> {
 }
 
 /** Drops every non-system schema and the sandbox accounts, then recreates the seed, outside the binlog. */
-async function reseed(c: Connection, role: DbRole): Promise<void> {
+async function reseed(c: Connection, role: DbRole, profile: DbProfile): Promise<void> {
   await c.query('SET SESSION sql_log_bin = 0, SESSION lock_wait_timeout = 5');
+  // No heartbeat or rotation while the seed is rewritten (rds profile; a no-op elsewhere).
+  await c.query('SET GLOBAL event_scheduler = OFF');
   const schemas = await rows<{ name: string }>(
     c,
     'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA',
@@ -440,10 +449,12 @@ async function reseed(c: Connection, role: DbRole): Promise<void> {
     if (!SYSTEM_SCHEMAS.has(name.toLowerCase()))
       await execPastBlockers(c, `DROP DATABASE \`${name.replace(/`/g, '``')}\``);
   }
-  await c.query(accountsSql());
+  if (profile.platform === 'rds') {
+    for (const sql of rdsPlatformSql(profile.heartbeatSeconds)) await c.query(sql);
+  } else await c.query(accountsSql());
   await c.query(SCHEMA_SQL);
   await c.query('FLUSH PRIVILEGES');
-  await execPastBlockers(c, `SET GLOBAL read_only = ${role === 'new' ? 1 : 0}`);
+  await execPastBlockers(c, `SET GLOBAL read_only = ${seedReadOnly(role, profile) ? 1 : 0}`);
   // Forget all GTID history: after a cutover the new server has transactions the old one never saw.
   await c.query('RESET MASTER');
   await c.query("SET GLOBAL gtid_slave_pos = ''");
@@ -472,15 +483,27 @@ export async function replicaState(c: Connection): Promise<ReplicationState | un
  * replicating from old by GTID, both with the same accounts and demo data. Used by `up` (on fresh
  * servers) and by resetSandbox (after a run flipped, fenced or diverged them).
  */
-export async function seedDatabases(sockets: Record<DbRole, string>, port: number): Promise<void> {
+export async function seedDatabases(
+  sockets: Record<DbRole, string>,
+  port: number,
+  profile: DbProfile = DEFAULT_PROFILE,
+): Promise<void> {
   const conns = await Promise.all([rootConnection(sockets.old), rootConnection(sockets.new)]);
   const [oldC, newC] = conns as [Connection, Connection];
   try {
     await Promise.all([stopAllReplication(oldC), stopAllReplication(newC)]);
-    await Promise.all([reseed(oldC, 'old'), reseed(newC, 'new')]);
+    await Promise.all([reseed(oldC, 'old', profile), reseed(newC, 'new', profile)]);
     const { repl } = ACCOUNTS;
+    // GTID off: the replica follows the source's binlog file and position, as on many RDS instances.
+    const from =
+      profile.gtid === 'on'
+        ? 'MASTER_USE_GTID=slave_pos'
+        : await rows<{ File: string; Position: number }>(oldC, 'SHOW MASTER STATUS').then(
+            ([m]) =>
+              `MASTER_USE_GTID=no, MASTER_LOG_FILE=${q(m!.File)}, MASTER_LOG_POS=${Number(m!.Position)}`,
+          );
     await newC.query(
-      `CHANGE MASTER TO MASTER_HOST=${q(DB_HOSTS.old)}, MASTER_PORT=${port}, MASTER_USER=${q(repl.user)}, MASTER_PASSWORD=${q(repl.password)}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`,
+      `CHANGE MASTER TO MASTER_HOST=${q(DB_HOSTS.old)}, MASTER_PORT=${port}, MASTER_USER=${q(repl.user)}, MASTER_PASSWORD=${q(repl.password)}, ${from}, MASTER_CONNECT_RETRY=1`,
     );
     await newC.query('START SLAVE');
     const deadline = Date.now() + 15_000;
@@ -495,6 +518,8 @@ export async function seedDatabases(sockets: Record<DbRole, string>, port: numbe
       }
       await sleep(25);
     }
+    if (profile.platform === 'rds')
+      await Promise.all([oldC, newC].map((c) => c.query('SET GLOBAL event_scheduler = ON')));
   } finally {
     await Promise.all(conns.map((c) => c.end().catch(() => undefined)));
   }

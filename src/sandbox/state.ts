@@ -1,6 +1,7 @@
 // A JSON-comparable picture of everything a runbook can change in the sandbox, for "state before ==
 // state after" assertions around failed and rolled-back runs. It leaves out what moves on its own
 // (rule ids, positions, lag, thread ids) so two captures with nothing changed in between are equal.
+import { Resolver } from 'node:dns/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { awsState } from './admin-client.js';
@@ -35,11 +36,18 @@ export interface ServerProps {
   /** MySQL's super_read_only; MariaDB has no such variable (null). */
   superReadOnly: boolean | null;
   replication: ReplicationProps[];
+  /** Accounts that cannot log in (ACCOUNT LOCK: the sandbox's fence, a freeze by account lock). */
+  lockedAccounts: string[];
+  /** Enabled scheduled events and whether the scheduler runs them (the rdsadmin heartbeat). */
+  events: string[];
+  eventScheduler: boolean;
 }
 
 export interface SandboxState {
   securityGroups: Record<string, RuleProps[]>;
   records: Record<string, RecordProps[]>;
+  /** What the sandbox DNS server answers for the database name (what clients resolve). */
+  dnsAnswer: string[];
   servers: { old: ServerProps; new: ServerProps };
   maintenance: { enabled: boolean; scope?: string };
   crontabs: { app1: string | null; app2: string | null };
@@ -81,7 +89,23 @@ async function serverProps(socket: string): Promise<ServerProps> {
         }),
       )
       .sort((a, b) => a.connection.localeCompare(b.connection));
-    return { readOnly: on(v.read_only) ?? false, superReadOnly: on(v.super_read_only), replication };
+    const [locked] = await c.query<RowDataPacket[]>(
+      "SELECT CONCAT(User, '@', Host) AS a FROM mysql.global_priv WHERE JSON_EXTRACT(Priv, '$.account_locked') = true AND User <> 'mariadb.sys' ORDER BY 1",
+    );
+    const [events] = await c.query<RowDataPacket[]>(
+      "SELECT CONCAT(EVENT_SCHEMA, '.', EVENT_NAME) AS e FROM information_schema.EVENTS WHERE STATUS = 'ENABLED' ORDER BY 1",
+    );
+    const [[sched]] = (await c.query<RowDataPacket[]>('SELECT @@GLOBAL.event_scheduler AS s')) as unknown as [
+      [{ s: string }],
+    ];
+    return {
+      readOnly: on(v.read_only) ?? false,
+      superReadOnly: on(v.super_read_only),
+      replication,
+      lockedAccounts: locked.map((r) => String(r.a)),
+      events: events.map((r) => String(r.e)),
+      eventScheduler: sched.s === 'ON' || sched.s === '1',
+    };
   } finally {
     await c?.end().catch(() => undefined);
   }
@@ -91,12 +115,23 @@ function fileOrNull(path: string | undefined): string | null {
   return path && existsSync(path) ? readFileSync(path, 'utf8') : null;
 }
 
+async function dnsAnswer(env: SandboxEnv): Promise<string[]> {
+  const r = new Resolver({ timeout: 1000, tries: 2 });
+  r.setServers([env.SANDBOX_DNS_SERVER]);
+  try {
+    return (await r.resolveCname(env.SANDBOX_RECORD_NAME)).sort();
+  } catch (e) {
+    return [`error: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`];
+  }
+}
+
 export async function captureSandboxState(env: SandboxEnv): Promise<SandboxState> {
   // Through the admin route, not the SDK: capturing must not show up in the call counters.
-  const [aws, oldServer, newServer] = await Promise.all([
+  const [aws, oldServer, newServer, answer] = await Promise.all([
     awsState(env),
     serverProps(env.SANDBOX_OLD_DB_SOCKET),
     serverProps(env.SANDBOX_NEW_DB_SOCKET),
+    dnsAnswer(env),
   ]);
   const securityGroups = Object.fromEntries(
     [...aws.securityGroups]
@@ -131,6 +166,7 @@ export async function captureSandboxState(env: SandboxEnv): Promise<SandboxState
   return {
     securityGroups,
     records,
+    dnsAnswer: answer,
     servers: { old: oldServer, new: newServer },
     // The scope of a maintenance that is off changes nothing for anyone.
     maintenance: m.enabled ? { enabled: true, scope: m.scope } : { enabled: false },

@@ -4,9 +4,9 @@
 import { inject } from 'vitest';
 import type { SandboxEnv } from '../../src/sandbox/index.js';
 
-function provided(): SandboxEnv | undefined {
+function provided(key: 'sandboxEnv' | 'rdsSandboxEnv' = 'sandboxEnv'): SandboxEnv | undefined {
   try {
-    return inject('sandboxEnv');
+    return inject(key);
   } catch {
     return undefined;
   }
@@ -17,6 +17,16 @@ export function sandboxEnv(): SandboxEnv {
   if (!env?.SANDBOX_DIR)
     throw new Error(
       'no sandbox: run this test in the integration project (npx vitest run --project integration)',
+    );
+  return env;
+}
+
+/** The managed-platform sandbox (`sandbox up --platform rds`), started beside the self-managed one. */
+export function rdsSandboxEnv(): SandboxEnv {
+  const env = provided('rdsSandboxEnv');
+  if (!env?.SANDBOX_DIR)
+    throw new Error(
+      'no rds sandbox: run this test in the integration project (npx vitest run --project integration)',
     );
   return env;
 }

@@ -12,8 +12,37 @@ import type { SandboxEnv } from '../../../src/sandbox/index.js';
 import { getKind } from '../../../src/steps/registry.js';
 import { assertBuilt, CLI, type CliResult, REPO, runCli, waitFor } from '../../helpers/cli.js';
 import { type JournalLine, onlyRunDir, readJournalLines } from '../../helpers/workspace.js';
+import { rdsSandboxEnv, sandboxEnv } from '../../setup/sandbox-env.js';
 
 export const RUNBOOK = join(REPO, 'runbooks', 'sandbox.yaml');
+export const TEMPLATE = join(REPO, 'runbooks', 'rds-to-aurora.yaml');
+
+/**
+ * What a proof runs: a runbook against one of the test sandboxes. `self` is runbooks/sandbox.yaml on
+ * the self-managed sandbox; `managed` is the production template itself, unmodified, on the
+ * managed-platform sandbox with the vars file `sandbox up` wrote for it.
+ */
+export interface Target {
+  name: string;
+  runbook: string;
+  env(): SandboxEnv;
+  /** Extra arguments every run/rehearse/plan of this target takes. */
+  args(env: SandboxEnv): string[];
+}
+
+export const SELF: Target = {
+  name: 'runbooks/sandbox.yaml on the self-managed sandbox',
+  runbook: RUNBOOK,
+  env: () => sandboxEnv(),
+  args: () => [],
+};
+
+export const MANAGED: Target = {
+  name: 'runbooks/rds-to-aurora.yaml on the managed-platform sandbox',
+  runbook: TEMPLATE,
+  env: () => rdsSandboxEnv(),
+  args: (env) => ['--var-file', join(env.SANDBOX_DIR, 'rds-to-aurora.vars')],
+};
 
 export interface RunbookStep {
   id: string;
@@ -21,9 +50,9 @@ export interface RunbookStep {
   rollback?: unknown;
 }
 
-/** The steps of runbooks/sandbox.yaml, read from the file: the matrices cover whatever it holds. */
-export function sandboxSteps(): RunbookStep[] {
-  const doc = parse(readFileSync(RUNBOOK, 'utf8')) as { steps: RunbookStep[] };
+/** The steps of the target's runbook, read from the file: the matrices cover whatever it holds. */
+export function sandboxSteps(target: Target = SELF): RunbookStep[] {
+  const doc = parse(readFileSync(target.runbook, 'utf8')) as { steps: RunbookStep[] };
   return doc.steps.map((s) => ({
     id: s.id,
     kind: s.kind,
@@ -35,7 +64,8 @@ export function sandboxSteps(): RunbookStep[] {
  * The environment variables runbooks/sandbox.yaml reads (${env.X} and { env: X } secrets) that
  * `env` does not provide: those would be filled from a developer's .sandbox/env. Must be none.
  */
-export function envNotCovered(env: Record<string, string | undefined>): string[] {
+export function envNotCovered(env: Record<string, string | undefined>, target: Target = SELF): string[] {
+  if (target.runbook !== RUNBOOK) return []; // the template reads only the vars file's secrets file
   const text = readFileSync(RUNBOOK, 'utf8');
   const used = new Set([
     ...[...text.matchAll(/\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!),
@@ -112,10 +142,11 @@ export function cli(env: SandboxEnv, args: string[], timeoutMs = 110_000): Promi
   return runCli(args, { cwd: REPO, env: cliEnv(env), timeoutMs });
 }
 
-export function runArgs(runsDir: string, hooks?: string): string[] {
+export function runArgs(runsDir: string, hooks?: string, target: Target = SELF, env?: SandboxEnv): string[] {
   return [
     'run',
-    RUNBOOK,
+    target.runbook,
+    ...target.args(env ?? target.env()),
     '--execute',
     '--yes',
     '--plain',

@@ -19,7 +19,15 @@ describe('captureSandboxState / resetSandbox', () => {
     const b = await captureSandboxState(env);
     expect(b).toEqual(a);
     expect((await calls(env)).total).toBe(0);
-    expect(a.servers.old).toEqual({ readOnly: false, superReadOnly: null, replication: [] });
+    expect(a.servers.old).toEqual({
+      readOnly: false,
+      superReadOnly: null,
+      replication: [],
+      lockedAccounts: [],
+      events: [],
+      eventScheduler: false,
+    });
+    expect(a.dnsAnswer).toEqual([env.SANDBOX_DB_OLD_NAME]);
     expect(a.servers.new.readOnly).toBe(true);
     expect(a.servers.new.replication).toEqual([
       {
@@ -64,15 +72,23 @@ describe('captureSandboxState / resetSandbox', () => {
     writeFileSync(env.SANDBOX_CRONTAB_APP1, '# disabled by cutover\n');
     const [o, n] = await Promise.all([connect(env, 'old', 'tool'), connect(env, 'new', 'tool')]);
     await o.query('SET GLOBAL read_only = 1');
+    await o.query(`ALTER USER '${env.SANDBOX_APP_DB_USER}'@'%' ACCOUNT LOCK`);
     await n.query('STOP SLAVE');
     await Promise.all([o.end(), n.end()]);
 
-    const changed = await captureSandboxState(env);
+    // The DNS server answers a change once Route 53 has it INSYNC (the sandbox's delay).
+    let changed = await captureSandboxState(env);
+    for (let i = 0; i < 40 && changed.dnsAnswer[0] !== env.SANDBOX_DB_NEW_NAME; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      changed = await captureSandboxState(env);
+    }
     expect(changed.securityGroups).not.toEqual(seed.securityGroups);
     expect(changed.records).not.toEqual(seed.records);
     expect(changed.maintenance).toEqual({ enabled: true, scope: 'web' });
     expect(changed.crontabs.app1).toBe('# disabled by cutover\n');
     expect(changed.servers.old.readOnly).toBe(true);
+    expect(changed.servers.old.lockedAccounts).toEqual([`${env.SANDBOX_APP_DB_USER}@%`]);
+    expect(changed.dnsAnswer).toEqual([env.SANDBOX_DB_NEW_NAME]);
     expect(changed.servers.new.replication[0]).toMatchObject({ ioRunning: false, sqlRunning: false });
 
     await resetSandbox(env);

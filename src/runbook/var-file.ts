@@ -1,0 +1,42 @@
+// `--var-file FILE`: KEY=value lines, the same as repeated `--var` (DESIGN.md contract). Strict, unlike
+// an env file: a line that is not a parameter assignment is a typo that would silently drop a value.
+import { readFileSync } from 'node:fs';
+import { InputError } from '../errors.js';
+
+const LINE = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$/;
+
+function unquote(v: string): string {
+  if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) return v.slice(1, -1).replace(/'\\''/g, "'");
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"'))
+    return v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
+  return v;
+}
+
+export function parseVarFile(text: string, file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const m = LINE.exec(line);
+    if (!m)
+      throw new InputError(
+        'BAD_VAR_FILE',
+        `${file}:${i + 1}:1 expected key=value, got "${line.slice(0, 60)}"`,
+      );
+    out[m[1]!] = unquote(m[2]!);
+  });
+  return out;
+}
+
+export function readVarFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(
+      'VAR_FILE_UNREADABLE',
+      `--var-file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
+  }
+  return parseVarFile(text, file);
+}
