@@ -15,7 +15,6 @@ import {
   type ServicesConfig,
   sandboxLayout,
 } from './config.js';
-import type { Platform } from './aws-state.js';
 import { createDemoApp } from './demo-app.js';
 import { createDnsServer } from './dns-server.js';
 import { startFence } from './fence.js';
@@ -35,9 +34,11 @@ function listen(server: http.Server, port: number, what: string): Promise<void> 
 }
 
 export async function startServices(cfg: ServicesConfig): Promise<RunningServices> {
-  // `platform` is optional until every writer of services.json sets it.
-  const platform: Platform = (cfg as ServicesConfig & { platform?: Platform }).platform ?? 'self';
-  const aws = new AwsController({ dbPort: cfg.ports.db, insyncDelayMs: cfg.insyncDelayMs, platform });
+  const aws = new AwsController({
+    dbPort: cfg.ports.db,
+    insyncDelayMs: cfg.insyncDelayMs,
+    platform: cfg.platform ?? 'self',
+  });
   const awsServer = createAwsServer(aws);
   const dns = createDnsServer(() => aws.state);
   const app = createDemoApp({
