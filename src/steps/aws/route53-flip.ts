@@ -160,6 +160,14 @@ function creating(now: RecordSet[], changes: RecordChange[]): RecordChange[] {
   return now.length ? changes : changes.map((c) => (c.Action === 'UPSERT' ? { ...c, Action: 'CREATE' } : c));
 }
 
+function requireRecord(p: P, existing: RecordSet[]): void {
+  if (!existing.length)
+    throw new StepError(
+      'RECORD_NOT_FOUND',
+      `zone ${normalizeZoneId(p.zoneId)} has no record at ${displayName(p.name)} to flip: check the name and the zone id, or set create: true to create it`,
+    );
+}
+
 function withLowering(ctx: StepContext, p: P): { lowered?: Lowering } {
   const lowered = pendingLowering(ctx.runDir, p);
   return lowered ? { lowered } : {};
@@ -394,16 +402,16 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     if (w) lines.push(`warning: ${w}`);
     return lines;
   },
-  preflight: (ctx, p) => checkServers(ctx, p),
+  async preflight(ctx, p) {
+    await checkServers(ctx, p);
+    // Only a flip with create: true makes a record: a missing one is a typo, whatever runs before.
+    if (!p.create) requireRecord(p, await concernedNow(ctx, p));
+  },
   async snapshot(ctx, p) {
-    // Also here, so a private zone without resolvers fails before any change even without preflight.
+    // Also here, so these checks hold before any change even when the engine calls no preflight.
     await checkServers(ctx, p);
     const existing = await concernedNow(ctx, p);
-    if (!existing.length && !p.create)
-      throw new StepError(
-        'RECORD_NOT_FOUND',
-        `zone ${normalizeZoneId(p.zoneId)} has no record at ${displayName(p.name)} to flip: check the name and the zone id, or set create: true to create it`,
-      );
+    if (!p.create) requireRecord(p, existing);
     return {
       zoneId: normalizeZoneId(p.zoneId),
       name: fqdn(p.name),

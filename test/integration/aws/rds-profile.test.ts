@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rdsDescribe } from '../../../src/steps/aws/rds-describe.js';
 import { routeFlip } from '../../../src/steps/aws/route53-flip.js';
+import { routeSetTtl } from '../../../src/steps/aws/route53-set-ttl.js';
 import { ruleProperties, sortRules } from '../../../src/steps/aws/rules.js';
 import { securityGroupRestrict } from '../../../src/steps/aws/security-group-restrict.js';
 import { calls, resetCalls } from '../../../src/sandbox/admin-client.js';
@@ -316,7 +317,16 @@ describe('issue 13 on the rds profile', () => {
 
   it('issue 13: a flip of a name with no record set fails unless create: true; the plan says would create', async () => {
     const base = flipParams({ name: `typo.${env.SANDBOX_ZONE_NAME}`, resolvers: [env.SANDBOX_DNS_SERVER] });
+    // Before the run's first step (preflight), and in the kind's own path.
+    const pre = await failure(routeFlip.preflight!(harness('dry').ctx(), routeFlip.params.parse(base)));
+    expect(pre.code).toBe('RECORD_NOT_FOUND');
+    expect(pre.message).toMatch(/typo\..* create: true/);
+    await routeFlip.preflight!(harness('dry').ctx(), routeFlip.params.parse({ ...base, create: true }));
     expect((await failure(runStep(harness('live'), routeFlip, base))).code).toBe('RECORD_NOT_FOUND');
+    const setTtl = { zoneId: env.SANDBOX_ZONE_ID, name: base.name, type: 'CNAME', ttl: 1 };
+    expect(
+      (await failure(routeSetTtl.preflight!(harness('dry').ctx(), routeSetTtl.params.parse(setTtl)))).code,
+    ).toBe('RECORD_NOT_FOUND');
     expect(await mutatingCalls()).toBe(0);
     const dry = harness('dry');
     const planned = await runStep(dry, routeFlip, { ...base, create: true });
