@@ -199,24 +199,6 @@ export async function requireGroups(ctx: StepContext, groupIds: string[], region
   return api.groups(groupIds, callOpts(ctx));
 }
 
-/** The snapshot of restrict and restore: the group's whole ingress rule set (ids and properties). */
-export interface PortRules {
-  groupId: string;
-  port: number;
-  protocol: string;
-  /** Every ingress rule of the group before the change, with ids and all properties. */
-  rules: SgRule[];
-}
-
-export async function snapshotPortRules(
-  ctx: StepContext,
-  p: { groupId: string; port: number; protocol?: string | undefined; region?: string | undefined },
-): Promise<PortRules> {
-  const api = await ec2(ctx, p.region);
-  const rules = await api.ingressRules(p.groupId, callOpts(ctx));
-  return { groupId: p.groupId, port: p.port, protocol: p.protocol ?? 'tcp', rules };
-}
-
 export const VerifyTimeout = Duration.optional().describe(
   'how long to wait for DescribeSecurityGroupRules to show the change (default 30s)',
 );

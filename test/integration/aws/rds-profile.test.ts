@@ -11,6 +11,7 @@ import { rdsDescribe } from '../../../src/steps/aws/rds-describe.js';
 import { routeFlip } from '../../../src/steps/aws/route53-flip.js';
 import { routeSetTtl } from '../../../src/steps/aws/route53-set-ttl.js';
 import { ruleProperties, sortRules } from '../../../src/steps/aws/rules.js';
+import { securityGroupRestore } from '../../../src/steps/aws/security-group-restore.js';
 import { securityGroupRestrict } from '../../../src/steps/aws/security-group-restrict.js';
 import { calls, resetCalls } from '../../../src/sandbox/admin-client.js';
 import {
@@ -247,6 +248,26 @@ describe('rds profile: the fence against every group and the replication path (M
     expect(await portRules(OLD_SG())).toEqual(before[OLD_SG()]);
     expect(await portRules(OLD_EXTRA_SECURITY_GROUP_ID)).toEqual(before[OLD_EXTRA_SECURITY_GROUP_ID]);
     expect(await login(env.SANDBOX_APP_DB_USER, env.SANDBOX_APP_DB_PASSWORD)).toBe('ok');
+  });
+
+  it('aws.security-group.restore puts every group a restrict fenced back from its outputs.groups; its undo fences again', async () => {
+    const groups = [OLD_SG(), OLD_EXTRA_SECURITY_GROUP_ID];
+    const before = await Promise.all(groups.map(portRules));
+    const h = harness('live');
+    const fence = await runStep(h, securityGroupRestrict, {
+      instance: RDS_OLD_INSTANCE_ID,
+      port: 3306,
+      allow: [env.SANDBOX_ADMIN_CIDR],
+    });
+    const fenced = await Promise.all(groups.map(portRules));
+    const reopen = await runStep(h, securityGroupRestore, { groups: fence.outputs.groups, port: 3306 });
+    expect(reopen.outputs.added).toBeGreaterThanOrEqual(2);
+    expect(await Promise.all(groups.map(portRules))).toEqual(before);
+    expect(await login(env.SANDBOX_APP_DB_USER, env.SANDBOX_APP_DB_PASSWORD)).toBe('ok');
+    await undoStep(h, securityGroupRestore, reopen);
+    expect(await Promise.all(groups.map(portRules))).toEqual(fenced);
+    await undoStep(h, securityGroupRestrict, fence);
+    expect(await Promise.all(groups.map(portRules))).toEqual(before);
   });
 
   it('M4a: a fence that cuts new off locks repl on old, so a replica reconnect is refused until undo', async () => {
