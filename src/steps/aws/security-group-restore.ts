@@ -4,7 +4,7 @@
 // for a restrict that fenced several groups, put every group back (${steps.fence.outputs.groups}).
 import { z } from 'zod';
 import { defineKind, type StepContext } from '../../engine/types.js';
-import { callOpts, Region } from './common.js';
+import { asRecord, callOpts, Region } from './common.js';
 import { coversPort, planRestore, ruleKey, type SgRule } from './rules.js';
 import {
   ec2,
@@ -86,8 +86,11 @@ export const securityGroupRestore = defineKind<P, RestoreSnapshot, { added: numb
   params: Params,
   outputs: ['added', 'revoked'],
   iam: (p) => {
-    const r = p as { groups?: { groupId?: unknown }[] };
-    return sgIam(r.groups ? { ...r, groupIds: r.groups.map((g) => g.groupId) } : p);
+    const r = asRecord(p);
+    if (r.groups === undefined) return sgIam(p);
+    // ${steps.fence.outputs.groups} is only known at run time: then no group can be named.
+    const ids = Array.isArray(r.groups) ? r.groups.map((g) => asRecord(g).groupId) : [undefined];
+    return sgIam({ ...r, groupIds: ids });
   },
   describe(p, snap) {
     const proto = p.protocol ?? 'tcp';

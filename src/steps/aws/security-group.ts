@@ -168,7 +168,8 @@ export async function expectRules(
 export function sgIam(params: unknown): AwsIamNeed[] {
   const p = asRecord(params);
   const region = literal(p.region) ?? '*';
-  const named = [p.groupId, ...(Array.isArray(p.groupIds) ? p.groupIds : [])].filter((x) => x !== undefined);
+  const listed = Array.isArray(p.groupIds) ? p.groupIds : p.groupIds === undefined ? [] : [undefined];
+  const named = p.groupId === undefined ? listed : [p.groupId, ...listed];
   // Groups found through an RDS instance are not named by the runbook.
   const ids = p.instance === undefined ? named.map(literal) : [undefined];
   const resources = ids.every((x) => x)

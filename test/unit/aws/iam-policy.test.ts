@@ -97,9 +97,9 @@ describe('iamPolicy', () => {
     expect(find('route53:GetChange')[0]?.Resource).toEqual(['arn:aws:route53:::change/*']);
     // The flip never sends CREATE unless the runbook says create: true (issue 13).
     for (const s of change)
-      expect(s.Condition!['ForAllValues:StringEquals']!['route53:ChangeResourceRecordSetsActions']).not.toContain(
-        'CREATE',
-      );
+      expect(
+        s.Condition!['ForAllValues:StringEquals']!['route53:ChangeResourceRecordSetsActions'],
+      ).not.toContain('CREATE');
     expect(new Set(doc.Statement.map((s) => s.Sid)).size).toBe(doc.Statement.length);
   });
 
@@ -116,5 +116,45 @@ describe('iamPolicy', () => {
     expect(doc.Statement.find((s) => s.Action.includes('ec2:RevokeSecurityGroupIngress'))?.Resource).toEqual([
       '*',
     ]);
+  });
+
+  it('M4c: a restrict of every group of an instance reads the instance (and keepOpen’s cluster) and changes groups it cannot name', () => {
+    const doc = iamPolicy(
+      [
+        {
+          kind: 'aws.security-group.restrict',
+          params: {
+            instance: 'shop-rds',
+            port: 3306,
+            allow: ['10.0.9.0/24'],
+            keepOpen: { cluster: 'shop-aurora' },
+            region: 'eu-west-1',
+          },
+        },
+      ],
+      'run',
+    );
+    const find = (action: string) => doc.Statement.filter((s) => s.Action.includes(action));
+    expect(find('rds:DescribeDBInstances')[0]?.Resource).toEqual(['arn:aws:rds:eu-west-1:*:db:*']);
+    expect(find('rds:DescribeDBClusters')[0]?.Resource).toEqual([
+      'arn:aws:rds:eu-west-1:*:cluster:shop-aurora',
+    ]);
+    expect(find('ec2:RevokeSecurityGroupIngress')[0]?.Resource).toEqual(['*']);
+    expect(find('ec2:DescribeSecurityGroups')).toHaveLength(1);
+  });
+
+  it('a restore of ${steps.x.outputs.groups} (known at run time) widens to * instead of failing', () => {
+    const doc = iamPolicy(
+      [
+        {
+          kind: 'aws.security-group.restore',
+          params: { groups: '${steps.fence.outputs.groups}', port: 3306 },
+        },
+      ],
+      'run',
+    );
+    expect(
+      doc.Statement.find((s) => s.Action.includes('ec2:AuthorizeSecurityGroupIngress'))?.Resource,
+    ).toEqual(['*']);
   });
 });
