@@ -168,8 +168,16 @@ function requireRecord(p: P, existing: RecordSet[]): void {
     );
 }
 
-function withLowering(ctx: StepContext, p: P): { lowered?: Lowering } {
-  const lowered = pendingLowering(ctx.runDir, p);
+async function withLowering(ctx: StepContext, p: P): Promise<{ lowered?: Lowering }> {
+  const journaled = pendingLowering(ctx.runDir, p);
+  // A plan has no journal of the steps before: the dry adapter remembers the lowerings it recorded.
+  const r53 = await ctx.adapters.use(route53Adapter, undefined);
+  const slot = { Name: p.name, Type: p.type, ...(p.setIdentifier ? { SetIdentifier: p.setIdentifier } : {}) };
+  const p2 = r53.plannedLowering(p.zoneId, slot);
+  const planned = p2 ? { ...p2, runDir: ctx.runDir } : undefined;
+  const lowered = [journaled, planned]
+    .filter((x): x is Lowering => !!x)
+    .sort((a, b) => Date.parse(b.until) - Date.parse(a.until))[0];
   return lowered ? { lowered } : {};
 }
 
@@ -418,7 +426,7 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
       type: p.type,
       ...(p.setIdentifier ? { setIdentifier: p.setIdentifier } : {}),
       existing,
-      ...withLowering(ctx, p),
+      ...(await withLowering(ctx, p)),
     };
   },
   async apply(ctx, p, snap) {

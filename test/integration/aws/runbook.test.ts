@@ -219,4 +219,53 @@ describe('AWS kinds in the engine', () => {
     // The record's own TTL is 1s now: without the lookup the flip would be over well before this.
     expect(Date.now()).toBeGreaterThanOrEqual(safeAfter);
   });
+
+  it('issue 13: the plan of a restore after a restrict is planned against the fenced group, with no mutating call', async () => {
+    const file = join(dir, 'fence-reopen.yaml');
+    writeFileSync(
+      file,
+      `version: 1
+name: fence-reopen
+steps:
+  - id: fence
+    kind: aws.security-group.restrict
+    with:
+      groupId: \${env.SANDBOX_SECURITY_GROUP_ID}
+      port: 3306
+      allow: ["\${env.SANDBOX_ADMIN_CIDR}", 127.0.0.9/32]
+  - id: reopen
+    kind: aws.security-group.restore
+    with:
+      groupId: \${env.SANDBOX_SECURITY_GROUP_ID}
+      port: 3306
+      rules: \${steps.fence.outputs.before}
+`,
+    );
+    await resetCalls(env);
+    const { result, events } = await session({ mode: 'plan', file });
+    expect(result.exitCode).toBe(0);
+    const plan = Object.fromEntries(events.flatMap((e) => (e.type === 'plan' ? [[e.stepId, e.lines]] : [])));
+    const sg = env.SANDBOX_SECURITY_GROUP_ID;
+    expect(plan.reopen).toEqual([
+      `would authorize ${sg} tcp/3306 from 127.0.0.0/24 (app servers)`,
+      `would revoke ${sg} tcp/3306 from 127.0.0.9/32 (cutover allowlist)`,
+    ]);
+    expect((await calls(env)).mutatingCalls).toBe(0);
+  });
+
+  it('issue 13: the plan of a flip after a set-ttl sees the lowered record and still guards the TTL before it', async () => {
+    await recordTtl(4);
+    const file = join(dir, 'plan-lower-then-flip.yaml');
+    writeFileSync(
+      file,
+      `version: 1\nname: ttl-guard-plan\nsteps:\n${SET_TTL}${FLIP('      maxOldTtl: 2\n')}`,
+    );
+    await resetCalls(env);
+    const { events } = await session({ mode: 'plan', file });
+    // After a recorded write the engine reports the flip's failure as deferred (its call), but it is
+    // found: the plan reads the lowered record and still knows the TTL before.
+    const said = events.flatMap((e) => (e.type === 'log' && e.stepId === 'flip' ? [e.message] : []));
+    expect(said.join('\n')).toMatch(/was lowered from TTL 4s .* above maxOldTtl 2s/);
+    expect((await calls(env)).mutatingCalls).toBe(0);
+  });
 });
