@@ -21,6 +21,7 @@ import {
   replicationAllowed,
   wantedLocks,
 } from '../../../src/sandbox/fence.js';
+import { securityGroupRestore } from '../../../src/steps/aws/security-group-restore.js';
 import { securityGroupRestrict } from '../../../src/steps/aws/security-group-restrict.js';
 
 const seed = (platform: 'self' | 'rds') => seedState({ dbPort: 3306, platform });
@@ -179,5 +180,27 @@ describe('aws.security-group.restrict params', () => {
       },
     );
     expect(issues).toEqual([{ severity: 'error' }]);
+  });
+});
+
+describe('aws.security-group.restore params', () => {
+  it('takes groupId and rules, or groups (a restrict’s outputs.groups), not both', () => {
+    const before = [{ protocol: 'tcp', fromPort: 3306, toPort: 3306, cidrIpv4: '10.0.0.0/16' }];
+    const ok = (v: unknown) => securityGroupRestore.params.safeParse(v).success;
+    expect(ok({ groupId: 'sg-1', port: 3306, rules: before })).toBe(true);
+    expect(
+      ok({
+        port: 3306,
+        groups: [
+          { groupId: 'sg-1', before },
+          { groupId: 'sg-2', before: [] },
+        ],
+      }),
+    ).toBe(true);
+    expect(ok({ groupId: 'sg-1', port: 3306, rules: before, groups: [{ groupId: 'sg-2', before }] })).toBe(
+      false,
+    );
+    expect(ok({ groupId: 'sg-1', port: 3306 })).toBe(false);
+    expect(ok({ port: 3306 })).toBe(false);
   });
 });
