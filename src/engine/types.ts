@@ -92,8 +92,8 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   /** Future-tense lines for plans: what apply would change, with before → after where known. */
   describe(p: P, snapshot: S | undefined): string[];
   /**
-   * Read-only checks that do not depend on any earlier step's change; plan and run call it for
-   * every step before the first step runs; throw StepError.
+   * Read-only checks that do not depend on any earlier step's change: plan and run call it for
+   * every step before the first step runs (privileges, what the platform allows, server settings).
    */
   preflight?(ctx: StepContext, params: P): Promise<void>;
   /** Read the state apply is about to change; journaled (fsync'd) before apply runs. */
