@@ -268,4 +268,32 @@ steps:
     expect(said.join('\n')).toMatch(/was lowered from TTL 4s .* above maxOldTtl 2s/);
     expect((await calls(env)).mutatingCalls).toBe(0);
   });
+
+  it('C3: plan and run of a flip on the private zone without resolvers exit 1 naming the step, with no change', async () => {
+    const file = join(dir, 'flip-no-resolvers.yaml');
+    writeFileSync(
+      file,
+      `version: 1
+name: flip-no-resolvers
+steps:
+  - id: flip-dns
+    kind: aws.route53.flip
+    with:
+      zoneId: \${env.SANDBOX_ZONE_ID}
+      name: \${env.SANDBOX_RECORD_NAME}
+      type: CNAME
+      value: \${env.SANDBOX_DB_NEW_NAME}
+`,
+    );
+    const recordsBefore = await records();
+    await resetCalls(env);
+    for (const mode of ['plan', 'run'] as const) {
+      const { result, events } = await session({ mode, file });
+      expect(result.exitCode).toBe(1);
+      const failed = events.find((e) => e.type === 'step' && e.state === 'failed');
+      expect(failed).toMatchObject({ stepId: 'flip-dns', error: { code: 'PRIVATE_ZONE_NEEDS_RESOLVERS' } });
+    }
+    expect((await calls(env)).mutatingCalls).toBe(0);
+    expect(await records()).toEqual(recordsBefore);
+  });
 });
