@@ -157,4 +157,22 @@ describe('iamPolicy', () => {
       doc.Statement.find((s) => s.Action.includes('ec2:AuthorizeSecurityGroupIngress'))?.Resource,
     ).toEqual(['*']);
   });
+
+  it('issue 13: a wildcard record name is escaped in the condition as Route 53 normalizes it (\\052)', () => {
+    const doc = iamPolicy(
+      [
+        {
+          kind: 'aws.route53.set-ttl',
+          params: { zoneId: 'Z1', name: '*.Shop.internal.', type: 'A', ttl: 5 },
+        },
+      ],
+      'run',
+    );
+    const change = doc.Statement.find((s) => s.Action.includes('route53:ChangeResourceRecordSets'));
+    expect(
+      change?.Condition?.['ForAllValues:StringEquals']?.[
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames'
+      ],
+    ).toEqual(['\\052.shop.internal']);
+  });
 });
