@@ -233,15 +233,22 @@ export const securityGroupRestrict = defineKind<P, RestrictSnapshot, Outputs>({
     const r = asRecord(p);
     const region = literal(r.region) ?? '*';
     const keep = asRecord(r.keepOpen);
-    const needsRds = r.instance !== undefined || keep.cluster !== undefined || keep.instance !== undefined;
+    // Instances read: the fenced one, keepOpen's, and a keepOpen cluster's members (not named).
+    const db = (id: unknown) => (literal(id) ? `arn:aws:rds:${region}:*:db:${id}` : '*');
+    const instances = [
+      ...(r.instance !== undefined ? [db(r.instance)] : []),
+      ...(keep.instance !== undefined ? [db(keep.instance)] : []),
+      ...(keep.cluster !== undefined ? [`arn:aws:rds:${region}:*:db:*`] : []),
+    ];
+    const anyDb = instances.find((x) => x === '*' || x.endsWith(':db:*'));
     return [
       ...sgIam(p),
-      ...(needsRds
+      ...(instances.length
         ? [
             {
               mode: 'read' as const,
               actions: ['rds:DescribeDBInstances'],
-              resources: [`arn:aws:rds:${region}:*:db:*`],
+              resources: anyDb ? [anyDb] : instances,
             },
           ]
         : []),

@@ -135,7 +135,20 @@ describe('iamPolicy', () => {
       'run',
     );
     const find = (action: string) => doc.Statement.filter((s) => s.Action.includes(action));
+    // keepOpen's cluster members are not named by the runbook: db:* covers shop-rds as well.
     expect(find('rds:DescribeDBInstances')[0]?.Resource).toEqual(['arn:aws:rds:eu-west-1:*:db:*']);
+    const alone = iamPolicy(
+      [
+        {
+          kind: 'aws.security-group.restrict',
+          params: { instance: 'shop-rds', port: 3306, allow: [], region: 'eu-west-1' },
+        },
+      ],
+      'plan',
+    );
+    expect(alone.Statement.find((s) => s.Action.includes('rds:DescribeDBInstances'))?.Resource).toEqual([
+      'arn:aws:rds:eu-west-1:*:db:shop-rds',
+    ]);
     expect(find('rds:DescribeDBClusters')[0]?.Resource).toEqual([
       'arn:aws:rds:eu-west-1:*:cluster:shop-aurora',
     ]);
