@@ -3,12 +3,17 @@
 // the tool account may call. The review's M4a, end to end: a fence that leaves Aurora out stops the
 // replica from reconnecting (rds_start_replication in a rollback), and allowing Aurora's group in
 // the fence keeps the path.
-import { GetHostedZoneCommand } from '@aws-sdk/client-route-53';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeSecurityGroupRulesCommand } from '@aws-sdk/client-ec2';
+import { GetHostedZoneCommand, ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { routeFlip } from '../../../src/steps/aws/route53-flip.js';
 import { securityGroupRestrict } from '../../../src/steps/aws/security-group-restrict.js';
-import { RDS_OLD_INSTANCE_ID } from '../../../src/sandbox/aws-state.js';
+import { OLD_EXTRA_SECURITY_GROUP_ID, RDS_OLD_INSTANCE_ID } from '../../../src/sandbox/aws-state.js';
+import { runSession } from '../../../src/session.js';
 import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
 import { rootConnection } from '../../../src/sandbox/mariadb.js';
 import { rdsSandboxEnv } from '../../setup/sandbox-env.js';
@@ -118,5 +123,72 @@ describe('managed sandbox (rds profile) and the AWS kinds', () => {
     await restartReplication();
     await until('IO thread reconnects through the allowlisted group', (s) => s.running === 'Yes', 5_000);
     await undoStep(h, securityGroupRestrict, withAurora);
+  });
+
+  it('the template’s AWS steps as designed (describe → fence every group, Aurora’s kept → flip via the VPC resolver): run, then rollback restores every group and the record', async () => {
+    const { ec2, route53 } = awsClients(env);
+    const groups = [env.SANDBOX_SECURITY_GROUP_ID, OLD_EXTRA_SECURITY_GROUP_ID];
+    const rulesOf = async () =>
+      (
+        await ec2.send(
+          new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: groups }] }),
+        )
+      ).SecurityGroupRules?.map(({ SecurityGroupRuleId: _i, SecurityGroupRuleArn: _a, ...r }) => r).sort(
+        (a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)),
+      );
+    const recordsOf = async () =>
+      (await route53.send(new ListResourceRecordSetsCommand({ HostedZoneId: env.SANDBOX_ZONE_ID })))
+        .ResourceRecordSets;
+    const rulesBefore = await rulesOf();
+    const recordsBefore = await recordsOf();
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-rds-aws-'));
+    try {
+      const file = join(dir, 'aws.yaml');
+      writeFileSync(
+        file,
+        `version: 1
+name: rds-aws-steps
+steps:
+  - id: aurora-ready
+    kind: aws.rds.describe
+    with: { cluster: ${env.SANDBOX_RDS_CLUSTER_ID} }
+  - id: fence-old
+    kind: aws.security-group.restrict
+    with:
+      instance: ${RDS_OLD_INSTANCE_ID}
+      port: 3306
+      allow: ["${env.SANDBOX_ADMIN_CIDR}", "${env.SANDBOX_NEW_SECURITY_GROUP_ID}"]
+      keepOpen: { cluster: ${env.SANDBOX_RDS_CLUSTER_ID} }
+  - id: flip-dns
+    kind: aws.route53.flip
+    with:
+      zoneId: ${env.SANDBOX_ZONE_ID}
+      name: ${env.SANDBOX_RECORD_NAME}
+      type: CNAME
+      value: \${steps.aurora-ready.outputs.writerEndpoint}
+      resolvers: ["${env.SANDBOX_DNS_SERVER}"]
+      syncInterval: 200ms
+      resolveInterval: 100ms
+`,
+      );
+      // The rds sandbox's values are written into the runbook: process.env holds the self sandbox's.
+      const opts = {
+        runsDir: join(dir, 'runs'),
+        yes: true,
+        render: 'silent' as const,
+        aws: { endpoint: env.CUTOVER_AWS_ENDPOINT, region: env.AWS_REGION },
+      };
+      const run = await runSession({ mode: 'run', file }, opts);
+      expect(run.exitCode).toBe(0);
+      expect(await rulesOf()).not.toEqual(rulesBefore);
+      const back = await runSession({ mode: 'rollback', runDir: run.runDir! }, opts);
+      expect(back.status).toBe('rolled-back');
+      expect(await rulesOf()).toEqual(rulesBefore);
+      expect(await recordsOf()).toEqual(recordsBefore);
+    } finally {
+      ec2.destroy();
+      route53.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
