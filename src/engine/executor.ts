@@ -19,17 +19,20 @@ import {
   StepError,
   StepTimeoutError,
 } from '../errors.js';
-import type { Journal } from '../journal/journal.js';
+import { type Journal, readJournal } from '../journal/journal.js';
+import type { EntryData, ErrorRecord, RecordType, TypedRecord } from '../journal/records.js';
 import type { Redactor } from '../journal/redact.js';
-import type { RunState } from '../journal/state.js';
+import { type RunState, reconstruct, reduce } from '../journal/state.js';
 import type { Check, Step } from '../runbook/schema.js';
 import { parseParams } from '../runbook/coerce.js';
 import { quotingFor, render, type Scope, TemplateError } from '../runbook/template.js';
 import type { PreparedRunbook } from '../runbook/validate.js';
 import { getKind } from '../steps/registry.js';
 import { sleep } from '../util/sleep.js';
+import { BudgetClock } from './budget.js';
 import type { Emit, ErrorInfo, Leftover, Lifecycle, LifecycleEvent, RunStatus, StepState } from './events.js';
 import type { Progress, StepContext, StepKind } from './types.js';
+import { type UndoItem, undoList } from './undo.js';
 import { pollUntil } from './waits.js';
 
 export interface EngineOptions {
@@ -69,16 +72,6 @@ export interface RunResult {
   planFailures: number;
 }
 
-interface Completed {
-  step: Step;
-  kind: StepKind;
-  params: unknown;
-  snapshot: unknown;
-  outputs: Record<string, unknown> | undefined;
-  /** done, or failed/in-flight with a snapshot-based undo that is safe to run anyway. */
-  status: 'done' | 'partial';
-}
-
 class StepFailure extends Error {
   constructor(
     readonly stepId: string,
@@ -94,20 +87,17 @@ const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 export class Engine {
   private readonly adapters: Adapters;
   private readonly stats = newStats();
+  /** Template scope (${steps.x.outputs.y}): unredacted values for rendering, not run state. */
   private readonly scope: Scope;
-  private readonly completed: Completed[] = [];
   private readonly runAbort = new AbortController();
   private readonly started = performance.now();
+  /** The run's state: only ever the fold of the journal records written or read (journal/state.ts). */
+  private state: RunState | undefined;
+  private readonly clock: BudgetClock;
+  /** The step in progress and the writes it recorded (dry run): per-step scratch, reset each step. */
   private currentStep: string | undefined;
   private currentPlan: PlannedChange[] = [];
-  private pnrStep: string | undefined;
-  private maintenanceStart: number | undefined;
-  private maintenanceMs: number | undefined;
-  private maintenanceTimer: NodeJS.Timeout | undefined;
   private readonly timings: RunResult['timings'] = [];
-  private planFailures = 0;
-  private plannedWrites = 0;
-  private changesMade = false;
 
   constructor(private readonly o: EngineOptions) {
     const prepared = o.prepared;
@@ -136,6 +126,27 @@ export class Engine {
     };
     this.adapters = new Adapters(env);
     this.scope = { params: prepared.params, env: prepared.env, steps: {} };
+    const budgetMs = prepared.budgetMs;
+    this.clock = new BudgetClock(
+      budgetMs,
+      (elapsedMs) =>
+        this.o.emit({
+          type: 'maintenance',
+          state: 'tick',
+          elapsedMs,
+          ...(budgetMs !== undefined ? { budgetMs } : {}),
+        }),
+      (elapsedMs) => {
+        if (this.runAbort.signal.aborted || budgetMs === undefined) return;
+        this.o.emit({ type: 'maintenance', state: 'over-budget', elapsedMs, budgetMs });
+        this.runAbort.abort(
+          new StepError(
+            'MAINTENANCE_BUDGET_EXCEEDED',
+            `maintenance budget of ${formatMs(budgetMs)} exceeded`,
+          ),
+        );
+      },
+    );
     if (o.signal) {
       const onAbort = () => this.runAbort.abort(new AbortedError('interrupted by the operator'));
       if (o.signal.aborted) onAbort();
@@ -164,8 +175,38 @@ export class Engine {
     });
   }
 
-  private journal(type: string, data: Record<string, unknown> = {}) {
-    return this.o.journal.append(type, data);
+  /** Every state change: write the record, then fold it into the state (the same reduce resume uses). */
+  private journal<T extends RecordType>(type: T, data: EntryData<T>) {
+    const rec = this.o.journal.append(type, data);
+    this.state = reduce(this.state, rec as unknown as TypedRecord);
+    return rec;
+  }
+
+  private get run(): RunState {
+    // The session journals run-start before the engine starts; the engine reads the journal once.
+    this.state ??= reconstruct(readJournal(this.o.runDir));
+    return this.state;
+  }
+
+  private get pnrStep(): string | undefined {
+    return this.run.pointOfNoReturn;
+  }
+
+  /** A non-read-only step has started applying: there is something to undo or leave in place. */
+  private get changesMade(): boolean {
+    return [...this.run.steps.values()].some((s) => s.applyStarted && !getKind(s.kind)?.readOnly);
+  }
+
+  private get plannedWrites(): number {
+    return this.run.plannedWrites;
+  }
+
+  private undoList(): UndoItem[] {
+    return undoList(this.run, this.steps, getKind);
+  }
+
+  private stepOf(id: string): Step {
+    return this.steps.find((s) => s.id === id)!;
   }
 
   private async lifecycle(
@@ -201,6 +242,7 @@ export class Engine {
       ...(prepared.budgetMs !== undefined ? { budgetMs: prepared.budgetMs } : {}),
       resumed: !!resume,
     });
+    void this.run; // read the journal before the first record of this process
     if (resume) this.journal('run-resume', {});
     await this.preload();
     await this.lifecycle('start');
@@ -211,10 +253,12 @@ export class Engine {
       for (const step of this.steps) {
         const prior = resume?.steps.get(step.id);
         if (prior?.status === 'done') {
-          this.restoreCompleted(step, prior.snapshot, prior.outputs ?? {});
+          this.scope.steps[step.id] = { outputs: prior.outputs ?? {} };
           this.emitStep(step.id, 'done', { note: 'done in an earlier attempt' });
           continue;
         }
+        // Resumed inside the maintenance window: the clock goes on from when the journal says it began.
+        if (this.run.maintenance.on && !this.clock.running) this.resumeMaintenanceClock();
         this.throwIfAborted();
         if (step.approval && this.o.mode === 'run') {
           const gate = await this.gate(step);
@@ -228,15 +272,16 @@ export class Engine {
     } catch (e) {
       return this.onFailure(e);
     } finally {
-      this.stopMaintenanceClock();
+      this.clock.stop();
     }
     if (this.o.mode === 'plan') {
-      const failed = this.planFailures > 0;
+      const planFailures = this.run.planFailures;
+      const failed = planFailures > 0;
       return this.finish(
         failed ? 'plan-failed' : 'planned',
         failed ? ExitCode.failedRolledBack : ExitCode.ok,
         failed
-          ? `plan found ${this.planFailures} failing check(s); nothing was changed`
+          ? `plan found ${planFailures} failing check(s); nothing was changed`
           : 'plan complete; nothing was changed',
         [],
       );
@@ -249,20 +294,6 @@ export class Engine {
   private async preload(): Promise<void> {
     const used = new Set(this.steps.map((s) => getKind(s.kind)!));
     await Promise.all([...used].map((k) => k.preload?.().catch(() => undefined)));
-  }
-
-  private restoreCompleted(step: Step, snapshot: unknown, outputs: Record<string, unknown>) {
-    const kind = getKind(step.kind)!;
-    this.scope.steps[step.id] = { outputs };
-    let params: unknown;
-    try {
-      params = this.resolveParams(step, kind);
-    } catch {
-      params = undefined; // re-resolved at undo time if it is ever needed
-    }
-    this.completed.push({ step, kind, params, snapshot, outputs, status: 'done' });
-    this.changesMade ||= !kind.readOnly;
-    if (step.pointOfNoReturn) this.pnrStep = step.id;
   }
 
   private throwIfAborted() {
@@ -389,7 +420,6 @@ export class Engine {
     this.emitStep(step.id, 'checking');
     let params: unknown;
     let snapshot: unknown = inFlight?.snapshot;
-    let snapshotTaken = !!inFlight;
     // apply returned: the change was made even if verify or an after check then fails.
     let applied = false;
     const timeoutMs = this.stepTimeout(step);
@@ -425,7 +455,6 @@ export class Engine {
           snapshot = kind.snapshot ? await timed(() => kind.snapshot!(ctx, params)) : null;
           // Journaled (fsync'd) before apply: rollback works from the journal alone after a crash.
           this.journal('snapshot', { stepId: step.id, snapshot });
-          snapshotTaken = true;
         }
 
         if (this.o.mode === 'plan') {
@@ -450,7 +479,6 @@ export class Engine {
           ];
           this.o.emit(this.o.redactor.value({ type: 'plan', stepId: step.id, lines: unique }));
           this.journal('plan', { stepId: step.id, lines: unique, recorded: this.currentPlan });
-          this.plannedWrites += this.currentPlan.length;
           if (failure) throw failure;
           return finish(outputs, 'planned');
         }
@@ -462,11 +490,10 @@ export class Engine {
         for (let attempt = 1; ; attempt++) {
           try {
             this.emitStep(step.id, 'running', { attempt });
-            this.changesMade ||= !kind.readOnly;
             const outputs =
               ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
             applied = true;
-            if (kind.maintenance === 'enter') this.startMaintenanceClock();
+            if (kind.maintenance === 'enter') this.maintenanceSwitched('entered');
             this.emitStep(step.id, 'verifying', { attempt });
             if (kind.verify) await timed(() => kind.verify!(ctx, params, snapshot, outputs));
             this.scope.steps[step.id] = { outputs };
@@ -480,7 +507,7 @@ export class Engine {
               stepId: step.id,
               attempt,
               delayMs: delay,
-              error: { code: errorCode(e), message: errorMessage(e) },
+              error: errorRecord(e),
             });
             this.emitStep(step.id, 'retrying', {
               attempt,
@@ -513,25 +540,20 @@ export class Engine {
           this.currentStep = undefined;
           return;
         }
-        this.planFailures++;
-        this.journal('step-failed', { stepId: step.id, error: info, durationMs });
+        this.journal('step-failed', { stepId: step.id, error: errorRecord(e), durationMs });
         this.emitStep(step.id, 'failed', { error: info, durationMs });
         this.scope.steps[step.id] = { outputs: {} };
         this.currentStep = undefined;
         return;
       }
+      // Whether this step is undone is decided from this record (undo.ts), as `cutover rollback` would.
       this.journal('step-failed', {
         stepId: step.id,
-        error: info,
+        error: errorRecord(e),
         durationMs,
         ...(applied ? { applied: true } : {}),
       });
       this.emitStep(step.id, 'failed', { error: info, durationMs });
-      // A failed step whose undo restores a snapshot is undone too: it may have half-applied. One
-      // whose apply completed (verify or an after check failed) made its change: undo it as well.
-      const partial: Completed = { step, kind, params, snapshot, outputs: undefined, status: 'partial' };
-      if ((snapshotTaken && kind.snapshot && kind.undo) || (applied && this.undoable(partial)))
-        this.completed.push(partial);
       await this.lifecycle('failure', { stepId: step.id, kind: step.kind, error: info });
       throw new StepFailure(step.id, info, e);
     }
@@ -551,15 +573,13 @@ export class Engine {
       durationMs: Math.round(totalMs * 1000) / 1000,
       actionMs: Math.round(actionMs * 1000) / 1000,
     });
-    this.completed.push({ step, kind, params, snapshot, outputs, status: 'done' });
-    if (kind.maintenance === 'exit') this.stopMaintenanceClock(true);
+    if (kind.maintenance === 'exit') this.maintenanceSwitched('exited');
     this.emitStep(step.id, 'done', { durationMs: totalMs });
     await this.lifecycle('after-step', { stepId: step.id, kind: step.kind }, true).catch(async (e) => {
       // The change is made and journaled: fail the run so it is undone with the rest.
       throw new StepFailure(step.id, { code: 'HOOK_FAILED', message: errorMessage(e) }, e);
     });
     if (step.pointOfNoReturn) {
-      this.pnrStep = step.id;
       this.journal('point-of-no-return', { stepId: step.id });
       this.o.emit({ type: 'point-of-no-return', stepId: step.id });
       await this.lifecycle('point-of-no-return', { stepId: step.id });
@@ -621,13 +641,7 @@ export class Engine {
       }
       this.journal('check', { stepId: step.id, phase, check: label, ok: true });
     } catch (e) {
-      this.journal('check', {
-        stepId: step.id,
-        phase,
-        check: label,
-        ok: false,
-        error: { code: errorCode(e), message: errorMessage(e) },
-      });
+      this.journal('check', { stepId: step.id, phase, check: label, ok: false, error: errorRecord(e) });
       if (e instanceof CutoverError && (e.code === 'ABORTED' || e.code === 'STEP_TIMEOUT')) throw e;
       throw new StepError(
         e instanceof CutoverError ? e.code : 'CHECK_FAILED',
@@ -638,54 +652,45 @@ export class Engine {
 
   // ---------------------------------------------------------------- maintenance budget
 
-  private startMaintenanceClock() {
-    if (this.maintenanceStart !== undefined) return;
-    this.maintenanceStart = performance.now();
+  /**
+   * Journals maintenance switching on or off (by a step, or by an undo) and runs the budget clock
+   * for the forward run. No-op when the journal already says so, so an undo never double-records.
+   */
+  private maintenanceSwitched(to: 'entered' | 'exited', via?: 'undo') {
+    const m = this.run.maintenance;
     const budgetMs = this.o.prepared.budgetMs;
-    this.journal('maintenance', { state: 'entered', budgetMs });
-    this.o.emit({
-      type: 'maintenance',
-      state: 'entered',
-      elapsedMs: 0,
-      ...(budgetMs !== undefined ? { budgetMs } : {}),
-    });
-    this.maintenanceTimer = setInterval(() => {
-      const elapsedMs = performance.now() - this.maintenanceStart!;
-      this.o.emit({
-        type: 'maintenance',
-        state: 'tick',
-        elapsedMs,
-        ...(budgetMs !== undefined ? { budgetMs } : {}),
-      });
-      if (budgetMs !== undefined && elapsedMs > budgetMs && !this.runAbort.signal.aborted) {
-        this.o.emit({ type: 'maintenance', state: 'over-budget', elapsedMs, budgetMs });
-        this.runAbort.abort(
-          new StepError(
-            'MAINTENANCE_BUDGET_EXCEEDED',
-            `maintenance budget of ${formatMs(budgetMs)} exceeded`,
-          ),
-        );
-      }
-    }, 250);
-    this.maintenanceTimer.unref();
+    const budget = budgetMs !== undefined ? { budgetMs } : {};
+    if (to === 'entered') {
+      if (m.on) return;
+      this.journal('maintenance', { state: 'entered', budgetMs, ...(via ? { via } : {}) });
+      this.o.emit({ type: 'maintenance', state: 'entered', elapsedMs: 0, ...budget });
+      if (!via) this.clock.start(Date.parse(this.run.maintenance.onSince!));
+      return;
+    }
+    this.clock.stop();
+    if (!m.on) return;
+    const elapsedMs = Date.now() - Date.parse(m.onSince!);
+    this.journal('maintenance', { state: 'exited', elapsedMs, budgetMs, ...(via ? { via } : {}) });
+    this.o.emit({ type: 'maintenance', state: 'exited', elapsedMs, ...budget });
   }
 
-  private stopMaintenanceClock(exited = false) {
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
-    this.maintenanceTimer = undefined;
-    if (this.maintenanceStart === undefined) return;
-    this.maintenanceMs = performance.now() - this.maintenanceStart;
-    this.maintenanceStart = undefined;
-    if (exited) {
-      const budgetMs = this.o.prepared.budgetMs;
-      this.journal('maintenance', { state: 'exited', elapsedMs: Math.round(this.maintenanceMs), budgetMs });
-      this.o.emit({
-        type: 'maintenance',
-        state: 'exited',
-        elapsedMs: this.maintenanceMs,
-        ...(budgetMs !== undefined ? { budgetMs } : {}),
-      });
-    }
+  /** A resumed run inside its window: time already spent (the dead process's too) counts. */
+  private resumeMaintenanceClock() {
+    const since = Date.parse(this.run.maintenance.onSince!);
+    const budgetMs = this.o.prepared.budgetMs;
+    this.log(
+      'info',
+      `maintenance has been on since ${this.run.maintenance.onSince} (${formatMs(Date.now() - since)}${budgetMs !== undefined ? ` of the ${formatMs(budgetMs)} budget` : ''})`,
+      undefined,
+    );
+    this.clock.start(since);
+  }
+
+  /** Time in maintenance as the journal tells it: up to now while on, else the last window. */
+  private maintenanceMs(): number | undefined {
+    const m = this.run.maintenance;
+    if (m.on) return Date.now() - Date.parse(m.onSince!);
+    return m.elapsedMs;
   }
 
   // ---------------------------------------------------------------- failure and rollback
@@ -693,8 +698,7 @@ export class Engine {
   private async onFailure(e: unknown): Promise<RunResult> {
     // Stop the budget from aborting the rollback, but keep the window open: undoing the step that
     // entered maintenance closes it (and journals when).
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
-    this.maintenanceTimer = undefined;
+    this.clock.stop();
     const failure =
       e instanceof StepFailure
         ? e
@@ -706,9 +710,16 @@ export class Engine {
       return this.finish('plan-failed', ExitCode.failedRolledBack, `${reason}; nothing was changed`, []);
 
     if (this.pnrStep) {
-      const net = await this.rollbackSafetyNet();
+      // The data has moved. A later failure (crons, a notification, a smoke check, maintenance exit)
+      // does not move it back on its own unless the runbook asked for that (issue 12, C6).
+      const policy = this.o.prepared.runbook.rollback?.afterPointOfNoReturn ?? 'stop';
+      const net = policy === 'auto' ? await this.rollbackSafetyNet() : undefined;
       if (!net) {
-        const msg = `${reason}. Past the point of no return ("${this.pnrStep}"): nothing was undone automatically. Check the state below, then undo on purpose with \`cutover rollback ${this.o.runDir}\` or finish with \`cutover resume ${this.o.runDir}\``;
+        const why =
+          policy === 'auto'
+            ? 'no safety net (reverse replication) is healthy, so nothing was undone automatically'
+            : 'the data has moved, and a later failure does not move it back on its own (runbook `rollback: { afterPointOfNoReturn: stop }`, the default): nothing was undone';
+        const msg = `${reason}. Past the point of no return ("${this.pnrStep}"): ${why}. Maintenance is ${this.run.maintenance.on ? 'ON' : 'off'}. Check the state below, then undo on purpose with \`cutover rollback ${this.o.runDir}\` or finish with \`cutover resume ${this.o.runDir}\``;
         return this.finish(
           'halted',
           ExitCode.manualActionNeeded,
@@ -731,22 +742,24 @@ export class Engine {
         );
       }
     }
-    return this.rollbackCompleted(reason);
+    return this.rollback(reason, this.undoList());
   }
 
   /** Which completed keepsRollbackSafe step (reverse replication) is healthy, if any. */
   private async rollbackSafetyNet(): Promise<string | undefined> {
-    for (const c of this.completed) {
-      if (!c.kind.keepsRollbackSafe || !c.kind.isRollbackSafe || c.status !== 'done') continue;
+    for (const step of this.steps) {
+      const kind = getKind(step.kind)!;
+      const s = this.run.steps.get(step.id);
+      if (!kind.keepsRollbackSafe || !kind.isRollbackSafe || s?.status !== 'done') continue;
       try {
+        const params = this.resolveParams(step, kind);
         const ok = await this.guarded(
-          `${c.step.id} health`,
+          `${step.id} health`,
           30_000,
-          (signal) =>
-            c.kind.isRollbackSafe!(this.context(c.step.id, signal), c.params, c.snapshot, c.outputs),
+          (signal) => kind.isRollbackSafe!(this.context(step.id, signal), params, s.snapshot, s.outputs),
           false,
         );
-        if (ok) return `${c.step.kind} ("${c.step.id}")`;
+        if (ok) return `${step.kind} ("${step.id}")`;
       } catch {
         // unhealthy: keep looking
       }
@@ -754,93 +767,118 @@ export class Engine {
     return undefined;
   }
 
-  private undoable(c: Completed): boolean {
-    if (c.kind.readOnly) return false;
-    return c.step.rollback !== undefined || !!c.kind.undo;
-  }
-
+  /** Everything the undo rule would undo, listed for a human (same rule as the rollback itself). */
   private pendingLeftovers(problem: string): Leftover[] {
-    return this.completed
-      .filter((c) => this.undoable(c) && c.step.rollback !== 'none')
-      .map((c) => ({
-        stepId: c.step.id,
-        kind: c.step.kind,
-        problem,
-        change: this.safeDescribe(c),
-      }));
+    // In runbook order, as they were made (the undo list itself is last-first).
+    return this.undoList()
+      .filter((u) => u.via !== 'none')
+      .reverse()
+      .map((u) => this.leftover(u.stepId, problem));
   }
 
-  private safeDescribe(c: Completed): string[] {
+  private leftover(stepId: string, problem: string): Leftover {
+    const step = this.stepOf(stepId);
+    return { stepId, kind: step.kind, problem, change: this.safeDescribe(step) };
+  }
+
+  private safeDescribe(step: Step): string[] {
     try {
-      return c.params === undefined
-        ? []
-        : c.kind.describe(c.params, c.snapshot ?? undefined).map((l) => this.o.redactor.text(l));
+      const kind = getKind(step.kind)!;
+      const params = this.resolveParams(step, kind);
+      const snapshot = this.run.steps.get(step.id)?.snapshot;
+      return kind.describe(params, snapshot ?? undefined).map((l) => this.o.redactor.text(l));
     } catch {
       return [];
     }
   }
 
-  /** Undo every completed step in reverse, each under its own timeout; try them all. */
-  async rollbackCompleted(reason: string, list = this.completed): Promise<RunResult> {
-    const todo = [...list].reverse().filter((c) => this.undoable(c));
-    this.journal('rollback-start', { reason, steps: todo.map((c) => c.step.id) });
-    this.o.emit({ type: 'rollback-start', reason, steps: todo.map((c) => c.step.id) });
+  /**
+   * Undo the listed steps in order (undoList: last first), each under its own timeout, trying them
+   * all — until an undo that guards data refuses: undoing earlier steps then (reopening the old
+   * server, maintenance off) would split writes between two servers, so the rest is left on purpose.
+   */
+  private async rollback(reason: string, todo: UndoItem[]): Promise<RunResult> {
+    const ids = todo.map((u) => u.stepId);
+    this.journal('rollback-start', {
+      reason,
+      steps: ids,
+      undo: todo.map((u) => ({ stepId: u.stepId, via: u.via })),
+    });
+    this.o.emit({ type: 'rollback-start', reason, steps: ids });
     await this.lifecycle('rollback', { status: 'rolling-back' });
     const leftovers: Leftover[] = [];
-    for (const c of todo) {
-      const id = c.step.id;
-      if (c.step.rollback === 'none') {
+    let stopped: { stepId: string; message: string; rest: string[] } | undefined;
+    for (const [i, item] of todo.entries()) {
+      const id = item.stepId;
+      const step = this.stepOf(id);
+      const kind = getKind(step.kind)!;
+      if (item.via === 'none') {
         this.journal('undo-skipped', { stepId: id, reason: 'rollback: none' });
         this.emitStep(id, 'skipped', { note: 'rollback: none' });
         continue;
       }
       const t0 = performance.now();
       this.currentStep = id;
-      this.journal('undo-start', { stepId: id });
+      this.journal('undo-start', { stepId: id, via: item.via });
       this.emitStep(id, 'rolling-back');
       const timeoutMs =
-        c.step.undoTimeout !== undefined ? parseDuration(c.step.undoTimeout)! : this.stepTimeout(c.step);
+        step.undoTimeout !== undefined ? parseDuration(step.undoTimeout)! : this.stepTimeout(step);
+      const s = this.run.steps.get(id)!;
       try {
         // Undo runs even after an interrupt: it gets its own signal, not the run's.
         await this.guarded(
           `undo of "${id}"`,
           timeoutMs,
-          async (signal) => {
-            const ctx = this.context(id, signal);
-            const params = c.params ?? this.resolveParams(c.step, c.kind);
-            if (c.step.rollback && c.step.rollback !== 'none') {
-              const rk = getKind(c.step.rollback.kind)!;
-              const rp = this.resolveParams(
-                { id: `${id} rollback`, kind: rk.kind, with: c.step.rollback.with },
-                rk,
-                c.step.rollback.with ?? {},
-              );
-              const snap = rk.snapshot ? await rk.snapshot(ctx, rp) : null;
-              const out = ((await rk.apply(ctx, rp, snap)) as Record<string, unknown>) ?? {};
-              if (rk.verify) await rk.verify(ctx, rp, snap, out);
-            } else {
-              await c.kind.undo!(ctx, params, c.snapshot, c.outputs);
-            }
-          },
+          (signal) => this.undoOne(step, kind, item, s.snapshot, s.outputs, signal),
           false,
         );
         const durationMs = performance.now() - t0;
         this.journal('undo-done', { stepId: id, durationMs: Math.round(durationMs) });
         this.emitStep(id, 'rolled-back', { durationMs });
-        if (c.kind.maintenance === 'enter') this.stopMaintenanceClock(true);
+        if (kind.maintenance === 'enter') this.maintenanceSwitched('exited', 'undo');
+        if (kind.maintenance === 'exit') this.maintenanceSwitched('entered', 'undo');
       } catch (e) {
         const info = { code: errorCode(e), message: errorMessage(e) };
-        this.journal('undo-failed', { stepId: id, error: info });
-        this.emitStep(id, 'rollback-failed', { error: info });
-        leftovers.push({
+        const guards = guardsData(kind, info.code);
+        this.journal('undo-failed', {
           stepId: id,
-          kind: c.step.kind,
-          problem: `undo failed: ${info.message}`,
-          change: this.safeDescribe(c),
+          error: errorRecord(e),
+          ...(guards ? { guardsData: true } : {}),
         });
+        this.emitStep(id, 'rollback-failed', { error: info });
+        leftovers.push(
+          this.leftover(
+            id,
+            guards ? `undo refused to protect data: ${info.message}` : `undo failed: ${info.message}`,
+          ),
+        );
+        if (guards) {
+          const rest = todo
+            .slice(i + 1)
+            .filter((u) => u.via !== 'none')
+            .map((u) => u.stepId);
+          stopped = { stepId: id, message: info.message, rest };
+          this.journal('rollback-stopped', { stepId: id, reason: info.message, notUndone: rest });
+          for (const r of rest) {
+            this.emitStep(r, 'skipped', { note: `not undone: the rollback stopped at "${id}"` });
+            leftovers.push(
+              this.leftover(
+                r,
+                `not undone, on purpose: the rollback stopped when the undo of "${id}" refused; undoing this would let both servers take writes`,
+              ),
+            );
+          }
+          break;
+        }
       }
     }
     this.currentStep = undefined;
+    if (stopped) {
+      const st = this.run.steps;
+      const undone = ids.filter((x) => st.get(x)?.status === 'undone');
+      const msg = `${reason}. Rollback stopped at "${stopped.stepId}": its undo refused to protect data (${stopped.message}). Undone: ${undone.length ? undone.join(', ') : 'nothing'}. Left as they are, on purpose: ${stopped.rest.length ? stopped.rest.join(', ') : 'nothing'}. Maintenance is ${this.run.maintenance.on ? 'ON' : 'off'}. Reconcile the data the refusal names (see \`cutover status ${this.o.runDir}\`), then run \`cutover rollback ${this.o.runDir}\` again`;
+      return this.finish('rollback-incomplete', ExitCode.manualActionNeeded, msg, leftovers);
+    }
     if (leftovers.length)
       return this.finish(
         'rollback-incomplete',
@@ -856,22 +894,49 @@ export class Engine {
     );
   }
 
+  /** One undo: the runbook's `rollback:` override (run as a step of its kind), or the kind's undo(snapshot). */
+  private async undoOne(
+    step: Step,
+    kind: StepKind,
+    item: UndoItem,
+    snapshot: unknown,
+    outputs: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const ctx = this.context(step.id, signal);
+    if (item.via === 'override' && step.rollback && step.rollback !== 'none') {
+      const rk = getKind(step.rollback.kind)!;
+      const rp = this.resolveParams(
+        { id: `${step.id} rollback`, kind: rk.kind, with: step.rollback.with },
+        rk,
+        step.rollback.with ?? {},
+      );
+      const snap = rk.snapshot ? await rk.snapshot(ctx, rp) : null;
+      const out = ((await rk.apply(ctx, rp, snap)) as Record<string, unknown>) ?? {};
+      if (rk.verify) await rk.verify(ctx, rp, snap, out);
+      return;
+    }
+    await kind.undo!(ctx, this.resolveParams(step, kind), snapshot, outputs);
+  }
+
   private async finish(
     status: RunStatus,
     exitCode: number,
     message: string,
     leftovers: Leftover[],
   ): Promise<RunResult> {
-    this.stopMaintenanceClock();
+    this.clock.stop();
     const durationMs = performance.now() - this.started;
     const msg = this.o.redactor.text(message);
+    const maintenanceMs = this.maintenanceMs();
+    const mMs = maintenanceMs !== undefined ? { maintenanceMs } : {};
     this.journal('run-end', {
       status,
       exitCode,
       message: msg,
       durationMs: Math.round(durationMs),
       leftovers,
-      ...(this.maintenanceMs !== undefined ? { maintenanceMs: Math.round(this.maintenanceMs) } : {}),
+      ...(maintenanceMs !== undefined ? { maintenanceMs: Math.round(maintenanceMs) } : {}),
       adapterStats: this.stats,
     });
     await this.adapters.closeAll();
@@ -883,8 +948,8 @@ export class Engine {
       durationMs,
       stats: this.stats,
       timings: this.timings,
-      planFailures: this.planFailures,
-      ...(this.maintenanceMs !== undefined ? { maintenanceMs: this.maintenanceMs } : {}),
+      planFailures: this.run.planFailures,
+      ...mMs,
     };
     this.o.emit(
       this.o.redactor.value({
@@ -894,7 +959,7 @@ export class Engine {
         durationMs,
         message: msg,
         leftovers,
-        ...(this.maintenanceMs !== undefined ? { maintenanceMs: this.maintenanceMs } : {}),
+        ...mMs,
       }),
     );
     return result;
@@ -902,7 +967,7 @@ export class Engine {
 
   // ---------------------------------------------------------------- rollback from a journal
 
-  /** `cutover rollback RUN_DIR`: undo what the journal says was done, in reverse. */
+  /** `cutover rollback RUN_DIR`: undo what the journal says was done, by the same rule as in-process. */
   async rollbackFromJournal(state: RunState, reason: string): Promise<RunResult> {
     this.o.emit({
       type: 'run-start',
@@ -913,29 +978,30 @@ export class Engine {
       steps: this.steps.map((s) => ({ id: s.id, kind: s.kind, ...(s.name ? { name: s.name } : {}) })),
       resumed: true,
     });
-    const list: Completed[] = [];
+    this.state = state;
+    // Outputs feed later steps' templates, undone or not.
     for (const step of this.steps) {
       const s = state.steps.get(step.id);
-      if (!s) continue;
-      const kind = getKind(step.kind)!;
-      // Outputs feed later steps' templates, undone or not.
-      this.scope.steps[step.id] = { outputs: s.outputs ?? {} };
-      const partial =
-        (s.status === 'failed' || s.status === 'in-flight' || s.status === 'undo-failed') && s.applyStarted;
-      const eligible =
-        s.status === 'done' ||
-        (s.status === 'undo-failed' && s.ranTo === 'done') ||
-        (partial && (kind.snapshot !== undefined || s.status === 'in-flight' || s.applied === true));
-      if (!eligible) continue;
-      list.push({
-        step,
-        kind,
-        params: undefined,
-        snapshot: s.snapshot,
-        outputs: s.outputs,
-        status: s.status === 'done' ? 'done' : 'partial',
-      });
+      if (s) this.scope.steps[step.id] = { outputs: s.outputs ?? {} };
     }
-    return this.rollbackCompleted(reason, list);
+    return this.rollback(reason, this.undoList());
   }
+}
+
+/** The journal's form of an error, StepError.details included (the journal redacts it). */
+function errorRecord(e: unknown): ErrorRecord {
+  const details = e instanceof StepError ? e.details : undefined;
+  let safe: Record<string, unknown> | undefined;
+  try {
+    // Evidence must not break the record: bigints become strings, cycles drop the details.
+    safe = details && JSON.parse(JSON.stringify(details, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+  } catch {
+    safe = undefined;
+  }
+  return { code: errorCode(e), message: errorMessage(e), ...(safe ? { details: safe } : {}) };
+}
+
+/** An undo that refused, or failed, to protect data: going on with earlier undos could split writes. */
+function guardsData(kind: StepKind, code: string): boolean {
+  return kind.undoUnsafeAfterNewWrites === true || code.startsWith('UNDO_UNSAFE');
 }

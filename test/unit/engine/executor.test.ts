@@ -1,6 +1,6 @@
 // The Engine class driven directly, with small step kinds defined here (test-only: they are put in
 // the registry for these tests and taken out after). A real journal in a temp dir underneath.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -8,13 +8,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../../../src/engine/events.js';
 import { Engine, type EngineOptions } from '../../../src/engine/executor.js';
 import { defineKind, type StepKind } from '../../../src/engine/types.js';
+import { undoList } from '../../../src/engine/undo.js';
 import { StepError } from '../../../src/errors.js';
 import { Journal, readJournal, verifyJournal } from '../../../src/journal/journal.js';
 import { Redactor } from '../../../src/journal/redact.js';
 import { reconstruct } from '../../../src/journal/state.js';
 import { loadRunbookText } from '../../../src/runbook/load.js';
 import { prepareRunbook } from '../../../src/runbook/validate.js';
-import { kinds } from '../../../src/steps/registry.js';
+import { getKind, kinds } from '../../../src/steps/registry.js';
 
 /** What the fake kinds did, in order: "apply:a", "undo:a", ... */
 let calls: string[] = [];
@@ -70,6 +71,18 @@ function fake(
 
 const testKinds: StepKind[] = [
   fake('test.change'),
+  // Takes a snapshot but has no undo of its own: the runbook's `rollback:` override is its only undo.
+  fake('test.noundo', { undo: undefined }),
+  fake('test.read', { readOnly: true }),
+  defineKind<P>({
+    kind: 'test.fix',
+    summary: 'test override',
+    params: Params,
+    describe: (p) => [`would fix ${p.name}`],
+    async apply(_ctx, p) {
+      calls.push(`fix:${p.name}`);
+    },
+  }),
   fake('test.enter', { maintenance: 'enter' }),
   fake('test.exit', { maintenance: 'exit' }),
   fake('test.net', {
@@ -100,7 +113,15 @@ type StepDef = { id: string; kind?: string } & Partial<P> & Record<string, unkno
 
 /** A runbook of fake steps; step-level keys (retries, pointOfNoReturn...) pass through. */
 function yaml(steps: StepDef[], top = ''): string {
-  const stepKeys = ['retries', 'retryDelay', 'timeout', 'undoTimeout', 'pointOfNoReturn', 'approval'];
+  const stepKeys = [
+    'retries',
+    'retryDelay',
+    'timeout',
+    'undoTimeout',
+    'pointOfNoReturn',
+    'approval',
+    'rollback',
+  ];
   const lines = [`version: 1`, `name: engine-test`, top, 'steps:'];
   for (const s of steps) {
     const w: Record<string, unknown> = { name: s.id };
@@ -151,6 +172,7 @@ async function run(steps: StepDef[], opts: { top?: string; engine?: Partial<Engi
     events,
     records,
     wallMs,
+    prepared,
     types: (t: string) => records.filter((r) => r.type === t).map((r) => r.stepId),
   };
 }
@@ -308,12 +330,26 @@ describe('Engine: point of no return', () => {
     expect(result.message).toMatch(/Past the point of no return \("flip"\)/);
   });
 
-  it('with a healthy safety net (reverse replication), it rolls back after all', async () => {
-    const { result } = await run([
+  it('by default a later failure stops even with a healthy safety net: the data is not moved back on its own', async () => {
+    const { result, types } = await run([
       { id: 'net', kind: 'test.net', healthy: true },
       { id: 'flip', pointOfNoReturn: true },
       { id: 'c', fail: true },
     ]);
+    expect(result).toMatchObject({ status: 'halted', exitCode: 3 });
+    expect(types('undo-start')).toEqual([]);
+    expect(result.message).toMatch(/afterPointOfNoReturn: stop/);
+  });
+
+  it('with `rollback: { afterPointOfNoReturn: auto }` and a healthy safety net, it rolls back after all', async () => {
+    const { result } = await run(
+      [
+        { id: 'net', kind: 'test.net', healthy: true },
+        { id: 'flip', pointOfNoReturn: true },
+        { id: 'c', fail: true },
+      ],
+      { top: 'rollback: { afterPointOfNoReturn: auto }' },
+    );
     expect(result.status).toBe('rolled-back');
     expect(calls.filter((c) => c.startsWith('undo')).map((c) => c.split(':')[1])).toEqual([
       'c',
@@ -323,11 +359,14 @@ describe('Engine: point of no return', () => {
   });
 
   it('an unhealthy safety net does not count', async () => {
-    const { result } = await run([
-      { id: 'net', kind: 'test.net', healthy: false },
-      { id: 'flip', pointOfNoReturn: true },
-      { id: 'c', fail: true },
-    ]);
+    const { result } = await run(
+      [
+        { id: 'net', kind: 'test.net', healthy: false },
+        { id: 'flip', pointOfNoReturn: true },
+        { id: 'c', fail: true },
+      ],
+      { top: 'rollback: { afterPointOfNoReturn: auto }' },
+    );
     expect(result.status).toBe('halted');
   });
 });
@@ -373,4 +412,119 @@ describe('Engine: lifecycle hooks', () => {
     expect(result.status).toBe('rolled-back');
     expect(calls).toEqual(['apply:a', 'undo:a:state-of-a']);
   });
+});
+
+/**
+ * `cutover rollback` on a copy of the run's journal cut just before its rollback-start: what the
+ * journal alone says to undo. Returns the undo list it journaled and the kind calls it made.
+ */
+async function rollbackFromCopy(runDir: string, prepared: ReturnType<typeof prepareRunbook>) {
+  const lines = readFileSync(join(runDir, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean);
+  const cut = lines.findIndex((l) => JSON.parse(l).type === 'rollback-start');
+  const copy = mkdtempSync(join(tmpdir(), 'cutover-engine-copy-'));
+  try {
+    writeFileSync(join(copy, 'journal.jsonl'), `${lines.slice(0, cut).join('\n')}\n`);
+    const redactor = new Redactor(prepared.secrets);
+    const journal = Journal.open(copy, prepared.loaded.sha256, redactor);
+    const engine = new Engine({
+      prepared,
+      runId: 'test-run',
+      runDir: copy,
+      mode: 'run',
+      journal,
+      redactor,
+      emit() {},
+    });
+    calls = [];
+    const result = await engine.rollbackFromJournal(reconstruct(readJournal(copy)), 'from the journal');
+    journal.close();
+    const start = readJournal(copy).find((r) => r.type === 'rollback-start')!;
+    return { result, undo: start.undo, calls: [...calls] };
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+const undoCalls = (c: string[]) => c.filter((x) => x.startsWith('undo:') || x.startsWith('fix:'));
+
+describe('Engine: one undo rule (in-process == from the journal)', () => {
+  it('probe: a step whose apply fails halfway, with a rollback override, is undone in-process too', async () => {
+    const { result, records, prepared } = await run([
+      { id: 'a' },
+      { id: 's', kind: 'test.noundo', fail: true, rollback: { kind: 'test.fix', with: { name: 's' } } },
+    ]);
+    // Before the one rule, in-process skipped the override and said "Rolled back 1 step(s)".
+    expect(undoCalls(calls)).toEqual(['fix:s', 'undo:a:state-of-a']);
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(result.message).toMatch(/Rolled back 2 step\(s\)/);
+    const inProcess = records.find((r) => r.type === 'rollback-start')!.undo;
+    expect(inProcess).toEqual([
+      { stepId: 's', via: 'override' },
+      { stepId: 'a', via: 'kind' },
+    ]);
+    const fromJournal = await rollbackFromCopy(dir!, prepared);
+    expect(fromJournal.undo).toEqual(inProcess);
+    expect(fromJournal.calls).toEqual(['fix:s', 'undo:a:state-of-a']);
+  });
+
+  const cases: { name: string; steps: StepDef[]; top?: string; engine?: Partial<EngineOptions> }[] = [
+    { name: 'plain failure', steps: [{ id: 'a' }, { id: 'b' }, { id: 'c', fail: true }, { id: 'd' }] },
+    {
+      name: 'verify fails after apply; an undo fails',
+      steps: [{ id: 'a' }, { id: 'b', undoFails: true }, { id: 'c', failVerify: true }],
+    },
+    {
+      name: 'rollback: none, a read-only step, no-undo kinds',
+      steps: [
+        { id: 'a', rollback: 'none' },
+        { id: 'r', kind: 'test.read' },
+        { id: 'n', kind: 'test.noundo' },
+        { id: 'o', kind: 'test.noundo', rollback: { kind: 'test.fix', with: { name: 'o' } } },
+        { id: 'c', kind: 'test.noundo', failVerify: true },
+      ],
+    },
+    {
+      name: 'budget exceeded inside the window',
+      steps: [
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'slow', sleepMs: 5000 },
+        { id: 'exit', kind: 'test.exit' },
+      ],
+      top: 'maintenance: { budget: 300ms }',
+    },
+    {
+      name: 'declined gate',
+      steps: [{ id: 'a' }, { id: 'b', approval: true }],
+      engine: { approve: async () => false },
+    },
+    {
+      name: 'past the point of no return with a healthy net (auto)',
+      steps: [
+        { id: 'net', kind: 'test.net', healthy: true },
+        { id: 'flip', pointOfNoReturn: true },
+        { id: 'c', fail: true },
+      ],
+      top: 'rollback: { afterPointOfNoReturn: auto }',
+    },
+  ];
+  for (const c of cases)
+    it(`same list and same undos: ${c.name}`, async () => {
+      const { records, prepared } = await run(c.steps, {
+        ...(c.top ? { top: c.top } : {}),
+        ...(c.engine ? { engine: c.engine } : {}),
+      });
+      const inProcessCalls = undoCalls(calls);
+      const cut = records.findIndex((r) => r.type === 'rollback-start');
+      expect(cut).toBeGreaterThan(0);
+      const inProcess = records[cut]!.undo;
+      // The pure function on the journal prefix, and the real `cutover rollback` path, agree with it.
+      const state = reconstruct(records.slice(0, cut));
+      expect(
+        undoList(state, prepared.runbook.steps, getKind).map(({ stepId, via }) => ({ stepId, via })),
+      ).toEqual(inProcess);
+      attempts.clear();
+      const fromJournal = await rollbackFromCopy(dir!, prepared);
+      expect(fromJournal.undo).toEqual(inProcess);
+      expect(undoCalls(fromJournal.calls)).toEqual(inProcessCalls);
+    });
 });
