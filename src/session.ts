@@ -9,6 +9,7 @@ import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
 import { CutoverError, ExitCode, InputError } from './errors.js';
 import { Journal, operator, readJournal } from './journal/journal.js';
 import { acquireLock } from './journal/lock.js';
+import { JOURNAL_VERSION } from './journal/records.js';
 import { REDACTED, Redactor } from './journal/redact.js';
 import { reconstruct, type RunState } from './journal/state.js';
 import { loadRunbookText } from './runbook/load.js';
@@ -101,6 +102,7 @@ export function reopenRun(
   try {
     state = reconstruct(records);
   } catch (e) {
+    if (e instanceof CutoverError) throw e; // JOURNAL_VERSION: says which cutover can read it
     throw new CutoverError('JOURNAL_INCOMPLETE', `${runDir}: ${(e as Error).message}`, {
       exitCode: ExitCode.badInput,
     });
@@ -265,6 +267,7 @@ export async function runSession(
   try {
     if (what.mode === 'run' || what.mode === 'plan') {
       journal.append('run-start', {
+        v: JOURNAL_VERSION,
         runId,
         mode: what.mode,
         runbook: { file: resolve(what.file), name: prepared.runbook.name, sha256: prepared.loaded.sha256 },

@@ -1,6 +1,6 @@
 // `cutover status`: where a run stands, from its journal alone.
 import { readJournal, verifyJournal } from '../journal/journal.js';
-import { reconstruct, type StepStatus } from '../journal/state.js';
+import { type MaintenanceState, reconstruct, type StepStatus } from '../journal/state.js';
 import { formatMs } from '../errors.js';
 
 export interface RunStatusView {
@@ -14,7 +14,12 @@ export interface RunStatusView {
   exitCode?: number;
   message?: string;
   pointOfNoReturn?: string;
-  maintenance: { enteredAt?: string; exitedAt?: string; budgetMs?: number };
+  /** As the journal says, undos included: `on` is whether the app is in maintenance now. */
+  maintenance: MaintenanceState;
+  /** A data-guarding undo refused and the rollback stopped there. */
+  rollbackStopped?: { stepId: string; reason: string; notUndone: string[] };
+  /** Where the run's output went after its terminal went away. */
+  outputLog?: string;
   steps: { id: string; kind: string; status: StepStatus; durationMs?: number; error?: string }[];
   journal: { intact: boolean; records: number; badLine?: number };
   next: string;
@@ -41,7 +46,9 @@ export function statusOf(runDir: string): RunStatusView {
   else if (!s.end || ['halted', 'paused', 'interrupted'].includes(s.end.status))
     next = `continue with \`cutover resume ${runDir}\`${pending ? ` or undo with \`cutover rollback ${runDir}\`` : ''}`;
   else if (s.end.status === 'rollback-incomplete')
-    next = `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
+    next = s.rollbackStopped
+      ? `reconcile what the refused undo of "${s.rollbackStopped.stepId}" names (writes only on one server), then \`cutover rollback ${runDir}\` again`
+      : `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
   return {
     runDir,
     runId: s.runId,
@@ -53,6 +60,8 @@ export function statusOf(runDir: string): RunStatusView {
     ...(s.end ? { exitCode: s.end.exitCode, message: s.end.message } : {}),
     ...(s.pointOfNoReturn ? { pointOfNoReturn: s.pointOfNoReturn } : {}),
     maintenance: s.maintenance,
+    ...(s.rollbackStopped ? { rollbackStopped: s.rollbackStopped } : {}),
+    ...(s.outputLog ? { outputLog: s.outputLog } : {}),
     steps: s.stepOrder.map((id) => {
       const st = s.steps.get(id)!;
       return {
@@ -76,10 +85,19 @@ export function renderStatus(v: RunStatusView): string {
   ];
   if (v.message) lines.push(`         ${v.message}`);
   if (v.pointOfNoReturn) lines.push(`point of no return passed at ${v.pointOfNoReturn}`);
-  if (v.maintenance.enteredAt)
+  const m = v.maintenance;
+  // Whether the app is in maintenance now, however it got there (a step, or an undo of one).
+  if (m.on)
     lines.push(
-      `maintenance entered ${v.maintenance.enteredAt}${v.maintenance.exitedAt ? `, exited ${v.maintenance.exitedAt}` : ', NOT exited'}`,
+      `maintenance ON since ${m.onSince}${m.enteredAt !== m.onSince ? ` (first entered ${m.enteredAt})` : ''}`,
     );
+  else if (m.enteredAt) lines.push(`maintenance off: entered ${m.enteredAt}, exited ${m.exitedAt}`);
+  if (v.rollbackStopped)
+    lines.push(
+      `rollback stopped at ${v.rollbackStopped.stepId}: ${v.rollbackStopped.reason}`,
+      `         left as they are, on purpose: ${v.rollbackStopped.notUndone.join(', ') || 'nothing'}`,
+    );
+  if (v.outputLog) lines.push(`output  ${v.outputLog} (the terminal went away)`);
   lines.push('');
   for (const s of v.steps)
     lines.push(

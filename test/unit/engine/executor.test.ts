@@ -31,6 +31,8 @@ const Params = z
     failVerify: z.boolean().optional(),
     undoFails: z.boolean().optional(),
     undoHangs: z.boolean().optional(),
+    undoRefuses: z.boolean().optional(),
+    failDetails: z.record(z.string(), z.unknown()).optional(),
     healthy: z.boolean().optional(),
   })
   .strict();
@@ -54,7 +56,7 @@ function fake(
       const n = (attempts.get(p.name) ?? 0) + 1;
       attempts.set(p.name, n);
       if (p.fail || (p.failTimes !== undefined && n <= p.failTimes))
-        throw new StepError('FAKE_FAILED', `${p.name} failed (attempt ${n})`);
+        throw new StepError('FAKE_FAILED', `${p.name} failed (attempt ${n})`, p.failDetails);
       return { n };
     },
     async verify(_ctx, p) {
@@ -64,6 +66,11 @@ function fake(
       calls.push(`undo:${p.name}:${snapshot.before}`);
       if (p.undoHangs) await ctx.sleep(60_000);
       if (p.undoFails) throw new StepError('FAKE_UNDO', `undo of ${p.name} failed`);
+      if (p.undoRefuses)
+        throw new StepError(
+          'UNDO_UNSAFE_NEW_WRITES',
+          `new has taken writes old does not have; not undoing ${p.name}`,
+        );
     },
     ...extra,
   });
@@ -74,6 +81,7 @@ const testKinds: StepKind[] = [
   // Takes a snapshot but has no undo of its own: the runbook's `rollback:` override is its only undo.
   fake('test.noundo', { undo: undefined }),
   fake('test.read', { readOnly: true }),
+  fake('test.guard', { undoUnsafeAfterNewWrites: true }),
   defineKind<P>({
     kind: 'test.fix',
     summary: 'test override',
@@ -527,4 +535,133 @@ describe('Engine: one undo rule (in-process == from the journal)', () => {
       expect(fromJournal.undo).toEqual(inProcess);
       expect(undoCalls(fromJournal.calls)).toEqual(inProcessCalls);
     });
+});
+
+describe('Engine: a data-guarding undo that refuses stops the rollback', () => {
+  it('UNDO_UNSAFE_*: the steps before it are left as they are, each named, exit 3', async () => {
+    const { result, records, types } = await run([
+      { id: 'fence' },
+      { id: 'stop', undoRefuses: true },
+      { id: 'flip' },
+      { id: 'smoke', fail: true },
+    ]);
+    expect(result).toMatchObject({ status: 'rollback-incomplete', exitCode: 3 });
+    // flip was undone before the refusal; fence (reopening the old side) must not be.
+    expect(types('undo-done')).toEqual(['smoke', 'flip']);
+    expect(types('undo-failed')).toEqual(['stop']);
+    expect(calls).not.toContain('undo:fence:state-of-fence');
+    expect(records.find((r) => r.type === 'rollback-stopped')).toMatchObject({
+      stepId: 'stop',
+      notUndone: ['fence'],
+    });
+    expect(result.leftovers.map((l) => [l.stepId, l.problem.split(':')[0]])).toEqual([
+      ['stop', 'undo refused to protect data'],
+      ['fence', 'not undone, on purpose'],
+    ]);
+    expect(result.message).toMatch(
+      /Rollback stopped at "stop".*Undone: smoke, flip\. Left as they are, on purpose: fence/,
+    );
+    expect(reconstruct(records).rollbackStopped).toMatchObject({ stepId: 'stop', notUndone: ['fence'] });
+  });
+
+  it('any failure of an undoUnsafeAfterNewWrites kind stops it too; an ordinary failed undo does not', async () => {
+    const { result, types } = await run([
+      { id: 'a' },
+      { id: 'g', kind: 'test.guard', undoFails: true },
+      { id: 'b', undoFails: true },
+      { id: 'c', fail: true },
+    ]);
+    expect(result.exitCode).toBe(3);
+    // b's plain failure lets the rollback go on to g; g's stops it before a.
+    expect(types('undo-failed')).toEqual(['b', 'g']);
+    expect(types('undo-done')).toEqual(['c']);
+    expect(calls).not.toContain('undo:a:state-of-a');
+  });
+});
+
+describe('Engine: the journal says whether maintenance is on, undos included', () => {
+  it('a rollback that undoes the enter step journals maintenance off', async () => {
+    const { records } = await run(
+      [
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'x', fail: true },
+      ],
+      { top: 'maintenance: { budget: 10s }' },
+    );
+    const m = records.filter((r) => r.type === 'maintenance').map((r) => [r.state, r.via]);
+    expect(m).toEqual([
+      ['entered', undefined],
+      ['exited', 'undo'],
+    ]);
+    expect(reconstruct(records).maintenance.on).toBe(false);
+  });
+
+  it('`cutover rollback` of a finished run: undoing exit puts maintenance on, undoing enter takes it off', async () => {
+    const { result, prepared } = await run([
+      { id: 'enter', kind: 'test.enter' },
+      { id: 'work' },
+      { id: 'exit', kind: 'test.exit' },
+    ]);
+    expect(result.status).toBe('succeeded');
+    const redactor = new Redactor();
+    const journal = Journal.open(dir!, prepared.loaded.sha256, redactor);
+    const engine = new Engine({
+      prepared,
+      runId: 'test-run',
+      runDir: dir!,
+      mode: 'run',
+      journal,
+      redactor,
+      emit() {},
+    });
+    const r = await engine.rollbackFromJournal(reconstruct(readJournal(dir!)), 'on purpose');
+    journal.close();
+    expect(r.status).toBe('rolled-back');
+    const records = readJournal(dir!);
+    const after = records.slice(records.findIndex((x) => x.type === 'rollback-start'));
+    expect(
+      after.filter((x) => x.type === 'maintenance' || x.type === 'undo-done').map((x) => x.state ?? x.stepId),
+    ).toEqual(['exit', 'entered', 'work', 'enter', 'exited']);
+    expect(reconstruct(records).maintenance.on).toBe(false);
+  });
+});
+
+describe('Engine: journal records', () => {
+  it('StepError.details reach the step-failed record, redacted like every other field', async () => {
+    const { records } = await run(
+      [
+        {
+          id: 'smoke',
+          fail: true,
+          failDetails: { http: [{ url: 'https://app', status: 500, body: 'pw=hunter22' }] },
+        },
+      ],
+      { top: 'params: { pw: { default: hunter22, secret: true } }' },
+    );
+    const failed = records.find((r) => r.type === 'step-failed')!;
+    expect(failed.error).toMatchObject({
+      code: 'FAKE_FAILED',
+      details: { http: [{ url: 'https://app', status: 500, body: 'pw=***' }] },
+    });
+  });
+
+  it('every record the engine writes is a type of the union, and reduce takes each', async () => {
+    const { RECORD_TYPES } = await import('../../../src/journal/records.js');
+    const seen = new Set<string>();
+    for (const steps of [
+      [{ id: 'a' }, { id: 'b', failTimes: 1, retries: 1, retryDelay: '1ms' }, { id: 'c', fail: true }],
+      [
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'flip', pointOfNoReturn: true, approval: true },
+        { id: 'exit', kind: 'test.exit' },
+      ],
+    ] as StepDef[][]) {
+      const { records } = await run(steps, { engine: { yes: true } });
+      for (const r of records) seen.add(r.type);
+      expect(() => reconstruct(records)).not.toThrow();
+      rmSync(dir!, { recursive: true, force: true });
+    }
+    expect([...seen].filter((t) => !(RECORD_TYPES as readonly string[]).includes(t))).toEqual([]);
+    expect(seen.size).toBeGreaterThanOrEqual(12);
+  });
 });
