@@ -704,7 +704,11 @@ export class Engine {
         ? e
         : new StepFailure(this.currentStep ?? '-', { code: errorCode(e), message: errorMessage(e) }, e);
     const interrupted = failure.info.code === 'ABORTED';
-    const reason = `step "${failure.stepId}" failed: ${failure.info.message}`;
+    // Between steps (a gate, a resumed run already over budget) there is no step to name.
+    const reason =
+      failure.stepId === '-'
+        ? `run stopped: ${failure.info.message}`
+        : `step "${failure.stepId}" failed: ${failure.info.message}`;
 
     if (this.o.mode === 'plan')
       return this.finish('plan-failed', ExitCode.failedRolledBack, `${reason}; nothing was changed`, []);

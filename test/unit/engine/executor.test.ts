@@ -665,3 +665,82 @@ describe('Engine: journal records', () => {
     expect(seen.size).toBeGreaterThanOrEqual(12);
   });
 });
+
+describe('Engine: resume keeps the maintenance budget', () => {
+  /**
+   * A run killed inside its window: the journal says `enter` is done and maintenance went on, then
+   * the process died. After `deadMs`, `cutover resume` (an Engine with `resume`) continues it.
+   */
+  async function killedThenResumed(deadMs: number, budget: string, steps: StepDef[]) {
+    dir = mkdtempSync(join(tmpdir(), 'cutover-engine-'));
+    const loaded = loadRunbookText(
+      join(dir, 'runbook.yaml'),
+      yaml(steps, `maintenance: { budget: ${budget} }`),
+    );
+    const prepared = prepareRunbook(loaded, { envStrict: true });
+    const redactor = new Redactor(prepared.secrets);
+    let journal = Journal.open(dir, loaded.sha256, redactor);
+    journal.append('run-start', {
+      v: 2,
+      runId: 'test-run',
+      mode: 'run',
+      runbook: { file: loaded.file, name: prepared.runbook.name, sha256: loaded.sha256 },
+      vars: {},
+      budgetMs: prepared.budgetMs,
+      steps: prepared.runbook.steps.map((s) => ({ id: s.id, kind: s.kind })),
+    });
+    journal.append('step-start', { stepId: 'enter', kind: 'test.enter', inputs: {} });
+    journal.append('snapshot', { stepId: 'enter', snapshot: { before: 'state-of-enter' } });
+    journal.append('maintenance', { state: 'entered', budgetMs: prepared.budgetMs });
+    journal.append('step-done', { stepId: 'enter', outputs: {}, durationMs: 1 });
+    journal.close(); // the process dies here
+    await new Promise((r) => setTimeout(r, deadMs));
+    journal = Journal.open(dir, loaded.sha256, redactor);
+    const engine = new Engine({
+      prepared,
+      runId: 'test-run',
+      runDir: dir,
+      mode: 'run',
+      journal,
+      redactor,
+      emit() {},
+      resume: reconstruct(readJournal(dir)),
+    });
+    const t0 = performance.now();
+    const result = await engine.execute();
+    const wallMs = performance.now() - t0;
+    journal.close();
+    return { result, wallMs, records: readJournal(dir) };
+  }
+
+  const steps: StepDef[] = [
+    { id: 'enter', kind: 'test.enter' },
+    { id: 'work', sleepMs: 900 },
+    { id: 'exit', kind: 'test.exit' },
+  ];
+
+  it('time spent before the kill counts: over the budget during the resumed run, it aborts and rolls back', async () => {
+    // 600 ms dead + 900 ms of work > 1 s; the work alone would fit.
+    const { result, wallMs, records } = await killedThenResumed(600, '1s', steps);
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(result.message).toMatch(/maintenance budget of 1\.0s exceeded|maintenance budget of 1s exceeded/);
+    expect(wallMs).toBeLessThan(850);
+    expect(calls).toEqual(['apply:work', 'undo:work:state-of-work', 'undo:enter:state-of-enter']);
+    expect(reconstruct(records).maintenance.on).toBe(false);
+    expect(result.maintenanceMs).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('already over the budget when resumed: stops before changing anything more, and rolls back', async () => {
+    const { result, records } = await killedThenResumed(1100, '1s', steps);
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(calls).toEqual(['undo:enter:state-of-enter']);
+    expect(result.message).toMatch(/^run stopped: maintenance budget/);
+    expect(records.filter((r) => r.type === 'step-start').map((r) => r.stepId)).toEqual(['enter']);
+  });
+
+  it('within the budget the resumed run finishes, the window measured from the first entry', async () => {
+    const { result } = await killedThenResumed(200, '5s', steps);
+    expect(result.status).toBe('succeeded');
+    expect(result.maintenanceMs).toBeGreaterThanOrEqual(1100);
+  });
+});
