@@ -1,7 +1,14 @@
 // `cutover status`: where a run stands, from its journal alone.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { undoList } from '../engine/undo.js';
 import { readJournal, verifyJournal } from '../journal/journal.js';
+import type { UndoVia } from '../journal/records.js';
 import { type MaintenanceState, reconstruct, type StepStatus } from '../journal/state.js';
 import { formatMs } from '../errors.js';
+import type { Step } from '../runbook/schema.js';
+import { getKind } from '../steps/registry.js';
 
 export interface RunStatusView {
   runDir: string;
@@ -22,7 +29,23 @@ export interface RunStatusView {
   outputLog?: string;
   steps: { id: string; kind: string; status: StepStatus; durationMs?: number; error?: string }[];
   journal: { intact: boolean; records: number; badLine?: number };
+  /** What `cutover rollback` would undo now, in order: the engine's own rule (engine/undo.ts). */
+  toUndo?: { stepId: string; via: UndoVia }[];
   next: string;
+}
+
+/** The undo list from the journal and the run's copy of its runbook (only ids, kinds and `rollback:` matter). */
+function toUndo(
+  runDir: string,
+  s: ReturnType<typeof reconstruct>,
+): { stepId: string; via: UndoVia }[] | undefined {
+  try {
+    // session.ts RUNBOOK_COPY; not imported, so status does not load the engine's session code.
+    const doc = parse(readFileSync(join(runDir, 'runbook.yaml'), 'utf8')) as { steps?: Step[] };
+    return undoList(s, doc.steps ?? [], getKind).map(({ stepId, via }) => ({ stepId, via }));
+  } catch {
+    return undefined; // no copy (or unreadable): status still says what the journal says
+  }
 }
 
 export function statusOf(runDir: string): RunStatusView {
@@ -36,9 +59,12 @@ export function statusOf(runDir: string): RunStatusView {
       : s.rollbackStartedAt
         ? 'interrupted during its rollback (no run-end record: the process stopped)'
         : 'interrupted (no run-end record: the process stopped)');
-  const pending = [...s.steps.values()].some(
-    (x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed',
-  );
+  const undo = s.mode === 'plan' ? undefined : toUndo(runDir, s);
+  const pending = undo
+    ? undo.some((u) => u.via !== 'none')
+    : [...s.steps.values()].some(
+        (x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed',
+      );
   let next = 'nothing to do';
   if (s.mode === 'plan') next = 'this was a plan; run it with `cutover run FILE --execute`';
   else if (s.rollbackStartedAt && s.end?.status !== 'rolled-back' && s.end?.status !== 'rollback-incomplete')
@@ -73,6 +99,7 @@ export function statusOf(runDir: string): RunStatusView {
       };
     }),
     journal: { intact: v.ok, records: v.records, ...(v.badLine ? { badLine: v.badLine } : {}) },
+    ...(undo ? { toUndo: undo.filter((u) => u.via !== 'none') } : {}),
     next,
   };
 }
@@ -102,6 +129,11 @@ export function renderStatus(v: RunStatusView): string {
   for (const s of v.steps)
     lines.push(
       `  ${s.status.padEnd(12)} ${s.id.padEnd(24)} ${s.kind.padEnd(30)} ${s.durationMs !== undefined ? formatMs(s.durationMs) : ''}${s.error ? `  ${s.error}` : ''}`,
+    );
+  if (v.toUndo?.length && v.status !== 'rolled-back')
+    lines.push(
+      '',
+      `to undo  ${v.toUndo.map((u) => (u.via === 'override' ? `${u.stepId} (runbook rollback:)` : u.stepId)).join(', ')}  (what \`cutover rollback\` would undo, in order)`,
     );
   lines.push(
     '',

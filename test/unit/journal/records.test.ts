@@ -1,7 +1,7 @@
 // The journal's record union (records.ts) and the one reducer (state.ts): every type has a sample
 // here (the mapped type below fails tsc when a type is added without one), each goes through a real
 // journal and reduce; versions; and status telling whether maintenance is on after undos.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -148,5 +148,41 @@ describe('status tells whether maintenance is on, as the journal says', () => {
     const v = statusOf(d);
     expect(renderStatus(v)).toMatch(/rollback stopped at s: new took 3 writes\n.*on purpose: enter/);
     expect(v.next).toMatch(/reconcile what the refused undo of "s" names/);
+  });
+});
+
+describe('status lists what `cutover rollback` would undo, by the engine rule', () => {
+  it('from the journal and the run dir runbook copy: overrides named, rollback: none and undone steps left out', () => {
+    const steps = [
+      { id: 'enter', kind: 'maintenance.enter' },
+      { id: 's', kind: 'shell.run' },
+    ];
+    const d = journalOf([
+      ['run-start', { ...start, steps }],
+      ['step-start', { stepId: 'enter', kind: 'maintenance.enter', inputs: {} }],
+      ['snapshot', { stepId: 'enter', snapshot: {} }],
+      ['step-done', { stepId: 'enter', outputs: {}, durationMs: 1 }],
+      ['step-start', { stepId: 's', kind: 'shell.run', inputs: {} }],
+      ['snapshot', { stepId: 's', snapshot: null }],
+      ['step-failed', { stepId: 's', error: { code: 'X', message: 'x' }, durationMs: 1, applied: true }],
+      ['run-end', { status: 'halted', exitCode: 3, message: 'm', leftovers: [] }],
+    ]);
+    writeFileSync(
+      join(d, 'runbook.yaml'),
+      [
+        'version: 1',
+        'name: rb',
+        'steps:',
+        '  - { id: enter, kind: maintenance.enter, with: { command: "true" } }',
+        '  - { id: s, kind: shell.run, with: { command: "true" }, rollback: { kind: shell.run, with: { command: "fix" } } }',
+      ].join('\n'),
+    );
+    const v = statusOf(d);
+    expect(v.toUndo).toEqual([
+      { stepId: 's', via: 'override' },
+      { stepId: 'enter', via: 'kind' },
+    ]);
+    expect(renderStatus(v)).toMatch(/to undo {2}s \(runbook rollback:\), enter/);
+    expect(v.next).toMatch(/or undo with `cutover rollback/);
   });
 });
