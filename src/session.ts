@@ -305,10 +305,11 @@ export async function runSession(
     ...(tty && !o.yes
       ? {
           // With the terminal gone nobody can answer: roll back as a non-interactive run does.
-          confirmRollback: (reason: string) =>
-            terminalGone
-              ? Promise.resolve(true)
-              : ask(renderer, `${reason}. Roll back the completed steps now?`, true),
+          // A prompt the hangup closed is not an operator's "no" (ask answers false then).
+          confirmRollback: async (reason: string) =>
+            terminalGone ||
+            (await ask(renderer, `${reason}. Roll back the completed steps now?`, true)) ||
+            terminalGone,
         }
       : {}),
     ...(o.lifecycle
