@@ -112,10 +112,9 @@ export function reopenRun(
   try {
     state = reconstruct(records);
   } catch (e) {
-    if (e instanceof CutoverError) throw e; // JOURNAL_VERSION: says which cutover can read it
-    throw new CutoverError('JOURNAL_INCOMPLETE', `${runDir}: ${(e as Error).message}`, {
-      exitCode: ExitCode.badInput,
-    });
+    // JOURNAL_INCOMPLETE, or JOURNAL_VERSION (which says which cutover can read it): bad input.
+    const code = e instanceof CutoverError ? e.code : 'JOURNAL_INCOMPLETE';
+    throw new CutoverError(code, `${runDir}: ${(e as Error).message}`, { exitCode: ExitCode.badInput });
   }
   const copy = join(dir, RUNBOOK_COPY);
   if (!existsSync(copy))

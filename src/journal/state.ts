@@ -74,6 +74,10 @@ export interface RunState {
   lastTs: string;
 }
 
+// Bad input (exit 2), not an internal error: the directory is not a whole run.
+const noStart = () =>
+  new CutoverError('JOURNAL_INCOMPLETE', 'journal has no run-start record', { exitCode: ExitCode.badInput });
+
 /** The records that start a state; anything else before a run-start is an incomplete journal. */
 function initial(r: Extract<TypedRecord, { type: 'run-start' }>): RunState {
   const version = r.v ?? 1;
@@ -107,7 +111,7 @@ function initial(r: Extract<TypedRecord, { type: 'run-start' }>): RunState {
 /** State after one more record. Pure: the state passed in is not changed. */
 export function reduce(prev: RunState | undefined, r: TypedRecord): RunState {
   if (r.type === 'run-start') return prev ?? initial(r);
-  if (!prev) throw new Error('journal has no run-start record');
+  if (!prev) throw noStart();
   const state: RunState = {
     ...prev,
     steps: new Map(prev.steps),
@@ -248,6 +252,6 @@ export function reconstruct(records: readonly JournalRecord[]): RunState {
   let state: RunState | undefined;
   // The one place read-back records meet the union; unknown types fall through reduce unchanged.
   for (const r of records as unknown as TypedRecord[]) state = reduce(state, r);
-  if (!state) throw new Error('journal has no run-start record');
+  if (!state) throw noStart();
   return state;
 }
