@@ -45,7 +45,7 @@ export interface EngineOptions {
   /** Asks before rolling back after an interrupt; absent = roll back without asking. */
   confirmRollback?: (reason: string) => Promise<boolean>;
   lifecycle?: Lifecycle;
-  /** Continue a run from its journal (cutover resume). */
+  /** Continue a run from its journal (cutover resume). Its presence says "resume"; the engine reads the journal itself. */
   resume?: RunState;
   /** Default per-step timeout when neither the step nor the runbook defaults set one. */
   defaultTimeoutMs?: number;

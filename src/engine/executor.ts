@@ -34,7 +34,8 @@ export class Engine extends Rollbacks {
 
     try {
       for (const step of this.steps) {
-        const prior = resume?.steps.get(step.id);
+        // What an earlier attempt left, as the journal (folded before this step ran) says.
+        const prior = resume ? this.run.steps.get(step.id) : undefined;
         if (prior?.status === 'done') {
           this.scope.steps[step.id] = { outputs: prior.outputs ?? {} };
           this.emitStep(step.id, 'done', { note: 'done in an earlier attempt' });
