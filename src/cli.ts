@@ -240,6 +240,8 @@ export function buildProgram(): Command {
         }
       }
       const r = await runSession({ mode: 'rollback', runDir }, { ...(await sessionOptions(o)), yes: true });
+      // For `cutover rollback`, "rolled back" is the success asked for (0); a rollback that stopped
+      // at a data-guarding refusal, or left anything for a human, stays 3.
       exitCode = r.exitCode === ExitCode.failedRolledBack ? ExitCode.ok : r.exitCode;
     });
 
