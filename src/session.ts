@@ -221,6 +221,7 @@ export async function runSession(
   let interrupts = 0;
   // The operator's terminal went away: nobody can answer a prompt, and output must not kill the run.
   let terminalGone = false;
+  let engineStarted = false;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
@@ -256,7 +257,9 @@ export async function runSession(
       renderMode === 'json' ? 'json' : renderMode === 'silent' ? 'silent' : 'plain',
       toFile,
     );
-    journal.append('output-redirected', { cause, log: outputLog });
+    // Through the engine once it has read the journal, so its state holds the record too.
+    if (engineStarted) engine.note('output-redirected', { cause, log: outputLog });
+    else journal.append('output-redirected', { cause, log: outputLog });
     const what = onHangup === 'rollback' ? 'rolling back (runbook: rollback.onHangup)' : 'the run goes on';
     try {
       process.stderr.write(`cutover: ${cause}: ${what}; output continues in ${outputLog}\n`);
@@ -337,6 +340,7 @@ export async function runSession(
       });
     }
     let result: RunResult;
+    engineStarted = true;
     if (what.mode === 'rollback') {
       const st = p.state!;
       result = await engine.rollbackFromJournal(

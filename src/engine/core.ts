@@ -169,9 +169,15 @@ export abstract class EngineCore {
 
   /** Every state change: write the record, then fold it into the state (the same reduce resume uses). */
   protected journal<T extends RecordType>(type: T, data: EntryData<T>) {
+    const prev = this.run;
     const rec = this.o.journal.append(type, data);
-    this.state = reduce(this.state, rec as unknown as TypedRecord);
+    this.state = reduce(prev, rec as unknown as TypedRecord);
     return rec;
+  }
+
+  /** A fact from around the engine (the session's terminal handling): journaled and folded like its own. */
+  note(type: 'output-redirected', data: EntryData<'output-redirected'>): void {
+    this.journal(type, data);
   }
 
   protected get run(): RunState {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureSandboxState, resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
 import {
+  cli,
   journalHas,
   journalOf,
   killGroup,
@@ -63,6 +64,8 @@ describe('the run survives its terminal', () => {
     const log = readFileSync(join(runDir, 'output.log'), 'utf8');
     expect(log).toMatch(/succeeded \(exit 0\)/);
     expect(run.output()).toContain(`output continues in ${join(runDir, 'output.log')}`);
+    const status = JSON.parse((await cli(env, ['status', runDir, '--json'])).stdout);
+    expect(status).toMatchObject({ outputLog: join(runDir, 'output.log'), maintenance: { on: false } });
     expect((await captureSandboxState(env)).maintenance.enabled).toBe(false);
   });
 
