@@ -337,6 +337,13 @@ export abstract class EngineCore {
       `maintenance has been on since ${this.run.maintenance.onSince} (${formatMs(Date.now() - since)}${budgetMs !== undefined ? ` of the ${formatMs(budgetMs)} budget` : ''})`,
       undefined,
     );
+    // Renderers learn the window is open, and how long it has been (not journaled: it is not new).
+    this.o.emit({
+      type: 'maintenance',
+      state: 'entered',
+      elapsedMs: Date.now() - since,
+      ...(budgetMs !== undefined ? { budgetMs } : {}),
+    });
     this.clock.start(since);
   }
 
