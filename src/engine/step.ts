@@ -48,14 +48,15 @@ export abstract class StepLifecycle extends EngineCore {
 
         if (inFlight) {
           // The process died mid-apply: find out whether the change happened before redoing it.
-          const applied = await timed(() => this.isApplied(kind, ctx, params, snapshot));
+          // Not `applied` (the outer flag that decides undo): whether the dead process's apply took.
+          const tookBefore = await timed(() => this.isApplied(kind, ctx, params, snapshot));
           this.log(
             'info',
-            applied
+            tookBefore
               ? 'interrupted step had completed; verified, not re-applied'
               : 'interrupted step had not completed; applying it again',
           );
-          if (applied) {
+          if (tookBefore) {
             this.journal('step-reconciled', { stepId: step.id, applied: true });
             return finish({});
           }
