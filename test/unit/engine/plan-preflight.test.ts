@@ -80,6 +80,14 @@ async function go(mode: 'plan' | 'run', steps: (Partial<P> & { id: string; timeo
   const prepared = prepareRunbook(loaded, { envStrict: true });
   const redactor = new Redactor(prepared.secrets);
   const journal = Journal.open(dir, loaded.sha256, redactor);
+  // The session writes run-start; the engine reads its state from the journal.
+  journal.append('run-start', {
+    runId: 'test-run',
+    mode,
+    runbook: { file: loaded.file, name: prepared.runbook.name, sha256: loaded.sha256 },
+    vars: {},
+    steps: prepared.runbook.steps.map((s) => ({ id: s.id, kind: s.kind })),
+  });
   const events: EngineEvent[] = [];
   const engine = new Engine({
     prepared,
