@@ -2,8 +2,11 @@
 // the choice is unit-tested for every flavor. The differences that matter for a cutover:
 //   MySQL 8.0.22+ says REPLICA/SOURCE (8.4 removed the SLAVE/MASTER forms), MariaDB accepts REPLICA
 //   statements from 10.5.1 but keeps Master_* column names, has no gtid_executed and waits with
-//   MASTER_GTID_WAIT; RDS and Aurora manage replication through mysql.rds_* procedures and do not
-//   let SQL change read_only (a parameter-group setting).
+//   MASTER_GTID_WAIT; RDS and Aurora manage replication through mysql.rds_* procedures, end other
+//   users' sessions with mysql.rds_kill (the master user has no CONNECTION_ADMIN on RDS 8.0.36+),
+//   and do not let SQL change read_only (a parameter-group setting) except Aurora MySQL 3.06+
+//   through mysql.rds_set_read_only. Procedure names and argument counts follow the platform and
+//   version (AWS docs), never which routines the account happens to see.
 
 export type Vendor = 'mysql' | 'mariadb';
 export type Platform = 'self-managed' | 'rds' | 'aurora';
@@ -100,6 +103,19 @@ export interface ChangeSourceOptions {
   gtidStart?: string;
 }
 
+/** Names without the `mysql.` schema; undefined where the platform has no such procedure. */
+export interface ManagedProcedures {
+  stop?: string;
+  start?: string;
+  reset?: string;
+  changeSource?: string;
+  replicaStatus?: string;
+  kill?: string;
+  killQuery?: string;
+  setReadOnly?: string;
+  showConfiguration?: string;
+}
+
 export interface Statements {
   /** Replica status: one row per channel. */
   replicaStatus: string;
@@ -120,27 +136,79 @@ export interface Statements {
   posWait(file: string, pos: number, timeoutSec: number): Sql;
   /** Make this server replicate from another with GTID auto-positioning. */
   changeSource(o: ChangeSourceOptions): Sql;
-  /** SET GLOBAL read_only is allowed (not on RDS/Aurora, where it is a parameter-group setting). */
+  /** Ends another session (connection) or only its running statement: KILL, or mysql.rds_kill(_query). */
+  kill(id: number, what?: 'connection' | 'query'): string;
+  /** SQL can change read_only: SET GLOBAL, or mysql.rds_set_read_only on Aurora MySQL 3.06+. */
   canSetReadOnly: boolean;
+  /** Aurora MySQL 3.06+: read_only is set with this instead of SET GLOBAL (0|1). */
+  setReadOnly?: (on: boolean) => string;
+  /** The mysql.rds_* procedure behind each managed operation, for EXECUTE checks (managed only). */
+  procs: ManagedProcedures;
   hasSuperReadOnly: boolean;
   /** Replication is driven through mysql.rds_* procedures. */
   procedures: boolean;
 }
 
-/** WAIT_FOR_EXECUTED_GTID_SET and MASTER_GTID_WAIT both answer 0 when the set was reached. */
+/**
+ * WAIT_FOR_EXECUTED_GTID_SET answers 0 reached / 1 timeout; MASTER_GTID_WAIT 0 reached / -1
+ * timeout: only 0 is "reached".
+ */
 export function gtidWaitReached(value: unknown): boolean {
   return value !== null && value !== undefined && Number(value) === 0;
 }
 
+/** SOURCE_POS_WAIT / MASTER_POS_WAIT: events waited (>= 0) reached, -1 timeout, NULL not replicating. */
 export function posWaitReached(value: unknown): boolean {
   return value !== null && value !== undefined && Number(value) >= 0;
 }
 
 const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+/** Aurora's own version ("3.06.0" → [3, 6]); from the MySQL version when unreadable (8.0 → 3, 5.7 → 2). */
+export function auroraRelease(f: Flavor): [number, number] {
+  // "3.06.0", or "8.0.mysql_aurora.3.06.0" as some clients report it.
+  const m = /(\d+)\.(\d+)\.\d+$/.exec(f.auroraVersion ?? '');
+  if (m) return [Number(m[1]), Number(m[2])];
+  return [f.major >= 8 ? 3 : 2, 0];
+}
+
+/** Aurora MySQL 3.06 added mysql.rds_set_read_only: read_only is settable by SQL from there on. */
+export function auroraSetsReadOnly(f: Flavor): boolean {
+  if (f.platform !== 'aurora' || f.vendor !== 'mysql') return false;
+  const [major, minor] = auroraRelease(f);
+  return major > 3 || (major === 3 && minor >= 6);
+}
+
+/**
+ * Where read_only is set by procedure (Aurora 3.06+), the SET GLOBAL read_only/super_read_only
+ * statement that stands for it; anything else unchanged. super_read_only cannot be set apart from
+ * read_only there: ON and OFF of it both leave read_only ON, which is what the statement meant.
+ */
+export function viaReadOnlyProcedure(st: Pick<Statements, 'setReadOnly'>, sql: string): string {
+  const m = /^\s*SET\s+GLOBAL\s+(super_read_only|read_only)\s*=\s*(ON|OFF|1|0)\s*$/i.exec(sql);
+  if (!st.setReadOnly || !m) return sql;
+  const on = /^(ON|1)$/i.test(m[2]!);
+  return st.setReadOnly(m[1]!.toLowerCase() === 'super_read_only' ? true : on);
+}
+
+function killStatement(managed: boolean) {
+  return (id: number, what: 'connection' | 'query' = 'connection'): string => {
+    const n = Math.trunc(Number(id));
+    if (managed) return `CALL mysql.${what === 'query' ? 'rds_kill_query' : 'rds_kill'}(${n})`;
+    return `KILL ${what === 'query' ? 'QUERY' : 'CONNECTION'} ${n}`;
+  };
+}
+
+const MANAGED_COMMON = {
+  stop: 'rds_stop_replication',
+  start: 'rds_start_replication',
+  kill: 'rds_kill',
+  killQuery: 'rds_kill_query',
+  showConfiguration: 'rds_show_configuration',
+} as const;
+
 export function statementsFor(f: Flavor): Statements {
   const managed = f.platform !== 'self-managed';
-  const has = (name: string) => f.procedures.includes(name);
   if (f.vendor === 'mariadb') {
     const replicaWords = atLeast(f, 10, 5, 1);
     const word = replicaWords ? 'REPLICA' : 'SLAVE';
@@ -179,9 +247,18 @@ export function statementsFor(f: Flavor): Statements {
           shown: `CHANGE MASTER TO MASTER_HOST=${q(o.host)}, MASTER_PORT=${o.port}, MASTER_USER=${q(o.user)}, MASTER_PASSWORD='***', ${tail}`,
         };
       },
+      kill: killStatement(managed),
       canSetReadOnly: !managed,
       hasSuperReadOnly: false,
       procedures: managed,
+      procs: managed
+        ? {
+            ...MANAGED_COMMON,
+            reset: 'rds_reset_external_master',
+            changeSource: 'rds_set_external_master_gtid',
+            ...(atLeast(f, 10, 5) ? { replicaStatus: 'rds_replica_status' } : {}),
+          }
+        : {},
     };
     if (!managed) {
       st.stopThread = (t) => `STOP ${word} ${t === 'io' ? 'IO_THREAD' : 'SQL_THREAD'}`;
@@ -194,19 +271,20 @@ export function statementsFor(f: Flavor): Statements {
   const replicaWords = atLeast(f, 8, 0, 22);
   const word = replicaWords ? 'REPLICA' : 'SLAVE';
   const sourceWords = atLeast(f, 8, 0, 23);
-  const sourceProcs =
-    has('rds_set_external_source_with_auto_position') || (!f.procedures.length && atLeast(f, 8, 4));
+  const aurora = f.platform === 'aurora';
+  const [auroraMajor] = aurora ? auroraRelease(f) : [0];
+  // AWS docs: RDS for MySQL 8.4+ and Aurora MySQL 3 say "source"; RDS 8.0 and lower and Aurora 2 "master".
+  const sourceProcs = aurora ? auroraMajor >= 3 : atLeast(f, 8, 4);
+  const changeProc = sourceProcs
+    ? 'rds_set_external_source_with_auto_position'
+    : 'rds_set_external_master_with_auto_position';
+  const resetProc = sourceProcs ? 'rds_reset_external_source' : 'rds_reset_external_master';
+  const auroraReadOnly = auroraSetsReadOnly(f);
   const st: Statements = {
     replicaStatus: `SHOW ${word} STATUS`,
     stopReplica: managed ? 'CALL mysql.rds_stop_replication' : `STOP ${word}`,
     startReplica: managed ? 'CALL mysql.rds_start_replication' : `START ${word}`,
-    resetReplica: managed
-      ? [
-          sourceProcs || has('rds_reset_external_source')
-            ? 'CALL mysql.rds_reset_external_source'
-            : 'CALL mysql.rds_reset_external_master',
-        ]
-      : [`RESET ${word} ALL`],
+    resetReplica: managed ? [`CALL mysql.${resetProc}`] : [`RESET ${word} ALL`],
     binlogStatus: atLeast(f, 8, 2) ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS',
     gtidVariable: 'gtid_executed',
     gtidWait: (position, timeoutSec) => ({
@@ -224,13 +302,13 @@ export function statementsFor(f: Flavor): Statements {
     },
     changeSource: (o) => {
       if (managed) {
-        const proc = sourceProcs
-          ? 'rds_set_external_source_with_auto_position'
-          : 'rds_set_external_master_with_auto_position';
+        // RDS: (host, port, user, password, ssl, delay); Aurora has no delayed replication: 5 arguments.
+        const params = [o.host, o.port, o.user, o.password, o.ssl ? 1 : 0, ...(aurora ? [] : [0])];
+        const shownArgs = [q(o.host), o.port, q(o.user), "'***'", o.ssl ? 1 : 0, ...(aurora ? [] : [0])];
         return {
-          sql: `CALL mysql.${proc}(?, ?, ?, ?, ?, ?)`,
-          params: [o.host, o.port, o.user, o.password, o.ssl ? 1 : 0, 0],
-          shown: `CALL mysql.${proc}(${q(o.host)}, ${o.port}, ${q(o.user)}, '***', ${o.ssl ? 1 : 0}, 0)`,
+          sql: `CALL mysql.${changeProc}(${params.map(() => '?').join(', ')})`,
+          params,
+          shown: `CALL mysql.${changeProc}(${shownArgs.join(', ')})`,
         };
       }
       const P = sourceWords ? 'SOURCE' : 'MASTER';
@@ -246,9 +324,21 @@ export function statementsFor(f: Flavor): Statements {
         shown: `${head} ${P}_HOST=${q(o.host)}, ${P}_PORT=${o.port}, ${P}_USER=${q(o.user)}, ${P}_PASSWORD='***', ${extra}`,
       };
     },
-    canSetReadOnly: !managed,
+    kill: killStatement(managed),
+    canSetReadOnly: !managed || auroraReadOnly,
+    ...(auroraReadOnly
+      ? { setReadOnly: (on: boolean) => `CALL mysql.rds_set_read_only(${on ? 1 : 0})` }
+      : {}),
     hasSuperReadOnly: atLeast(f, 5, 7),
     procedures: managed,
+    procs: managed
+      ? {
+          ...MANAGED_COMMON,
+          reset: resetProc,
+          changeSource: changeProc,
+          ...(auroraReadOnly ? { setReadOnly: 'rds_set_read_only' } : {}),
+        }
+      : {},
   };
   if (!managed) {
     st.stopThread = (t) => `STOP ${word} ${t === 'io' ? 'IO_THREAD' : 'SQL_THREAD'}`;
@@ -494,25 +584,51 @@ export function ownWritesSince(
 export interface Grants {
   /** Global privileges (ON *.*), upper case, e.g. "SUPER", "READ_ONLY ADMIN", "ALL PRIVILEGES". */
   global: Set<string>;
-  /** Roles are granted: their privileges are not visible here, so a missing one is not certain. */
+  /** Privileges ON `schema`.*, by lower-case schema name. */
+  schemas: Map<string, Set<string>>;
+  /** Privileges ON PROCEDURE `schema`.`name`, by lower-case "schema.name". */
+  routines: Map<string, Set<string>>;
+  /** Roles are granted whose privileges could not be read: a missing one is not certain. */
   hasRoles: boolean;
+  /** Roles active in the session whose grants are included above. */
+  roles?: string[];
 }
+
+const unquote = (x: string) => x.replace(/^[`'"]|[`'"]$/g, '');
 
 /** Parses SHOW GRANTS lines. The lines hold password hashes: never log them. */
 export function parseGrants(lines: string[]): Grants {
   const global = new Set<string>();
+  const schemas = new Map<string, Set<string>>();
+  const routines = new Map<string, Set<string>>();
   let hasRoles = false;
+  const add = (map: Map<string, Set<string>>, key: string, privs: string[]) => {
+    const set = map.get(key) ?? new Set<string>();
+    for (const p of privs) set.add(p);
+    map.set(key, set);
+  };
   for (const line of lines) {
-    const m = /^GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s/i.exec(line);
+    const m = /^GRANT\s+(.+?)\s+ON\s+(?:(PROCEDURE|FUNCTION|TABLE)\s+)?(\S+)\s+TO\s/i.exec(line);
     if (!m) {
       // "GRANT `role`@`%` TO ..." (MySQL) or "GRANT role TO ..." (MariaDB): a role, no ON clause.
       if (/^GRANT\s/i.test(line)) hasRoles = true;
       continue;
     }
-    if (m[2] !== '*.*') continue;
-    for (const p of m[1]!.split(',')) global.add(p.trim().toUpperCase().replace(/\s+/g, ' '));
+    const privs = m[1]!.split(',').map((p) => p.trim().toUpperCase().replace(/\s+/g, ' '));
+    const object = m[3]!;
+    if (object === '*.*') {
+      for (const p of privs) global.add(p);
+      continue;
+    }
+    const dot = /^(`[^`]+`|[^.]+)\.(`[^`]+`|\S+)$/.exec(object);
+    if (!dot) continue;
+    const schema = unquote(dot[1]!).toLowerCase();
+    const name = unquote(dot[2]!).toLowerCase();
+    if (m[2]?.toUpperCase() === 'PROCEDURE' || m[2]?.toUpperCase() === 'FUNCTION')
+      add(routines, `${schema}.${name}`, privs);
+    else if (name === '*') add(schemas, schema, privs);
   }
-  return { global, hasRoles };
+  return { global, schemas, routines, hasRoles };
 }
 
 /** Privilege names of one operation: any of them is enough. Undefined: the operation needs none. */
@@ -523,51 +639,88 @@ export type PrivilegeNeed =
   | 'see-all-sessions'
   | 'replication-admin'
   | 'replica-monitor'
-  | 'binlog-monitor';
+  | 'binlog-monitor'
+  | 'lock-accounts';
+
+/** "EXECUTE ON PROCEDURE mysql.rds_kill": a privilege that is not global names its object. */
+export const executeOn = (proc: string) => `EXECUTE ON PROCEDURE mysql.${proc}`;
 
 export function privilegeAlternatives(f: Flavor, need: PrivilegeNeed): string[] {
   const maria = f.vendor === 'mariadb';
+  // MySQL 5.7 has no dynamic privileges: SUPER is the only name for these.
+  const old = !maria && f.major < 8;
+  const managed = f.platform !== 'self-managed';
   switch (need) {
-    case 'set-read-only':
-      return maria ? ['READ_ONLY ADMIN', 'SUPER'] : ['SYSTEM_VARIABLES_ADMIN', 'SUPER'];
+    case 'set-read-only': {
+      if (auroraSetsReadOnly(f)) return [executeOn('rds_set_read_only')];
+      return maria ? ['READ_ONLY ADMIN', 'SUPER'] : old ? ['SUPER'] : ['SYSTEM_VARIABLES_ADMIN', 'SUPER'];
+    }
     case 'write-while-read-only':
       // MariaDB 10.11 took READ ONLY ADMIN out of SUPER; MySQL's read_only spares CONNECTION_ADMIN/SUPER.
       return maria
         ? atLeast(f, 10, 11)
           ? ['READ_ONLY ADMIN']
           : ['READ_ONLY ADMIN', 'SUPER']
-        : ['CONNECTION_ADMIN', 'SUPER'];
+        : old
+          ? ['SUPER']
+          : ['CONNECTION_ADMIN', 'SUPER'];
     case 'kill-others':
-      return maria ? ['CONNECTION ADMIN', 'SUPER'] : ['CONNECTION_ADMIN', 'SUPER'];
+      // RDS/Aurora: the documented way is mysql.rds_kill (RDS 8.0.36+ refuses CONNECTION_ADMIN).
+      if (managed) return [executeOn('rds_kill')];
+      return maria ? ['CONNECTION ADMIN', 'SUPER'] : old ? ['SUPER'] : ['CONNECTION_ADMIN', 'SUPER'];
     case 'see-all-sessions':
       return ['PROCESS'];
     case 'replication-admin':
-      return maria ? ['REPLICATION SLAVE ADMIN', 'SUPER'] : ['REPLICATION_SLAVE_ADMIN', 'SUPER'];
+      return maria
+        ? ['REPLICATION SLAVE ADMIN', 'SUPER']
+        : old
+          ? ['SUPER']
+          : ['REPLICATION_SLAVE_ADMIN', 'SUPER'];
     case 'replica-monitor':
       return maria ? ['REPLICA MONITOR', 'REPLICATION CLIENT', 'SUPER'] : ['REPLICATION CLIENT', 'SUPER'];
     case 'binlog-monitor':
       return maria ? ['BINLOG MONITOR', 'REPLICATION CLIENT', 'SUPER'] : ['REPLICATION CLIENT', 'SUPER'];
+    case 'lock-accounts':
+      return ['CREATE USER'];
   }
+}
+
+const ALL = (set: Set<string> | undefined) => !!set && (set.has('ALL PRIVILEGES') || set.has('ALL'));
+
+/** EXECUTE on mysql.<proc>: true, false, or undefined when roles that could grant it are unreadable. */
+export function canExecute(g: Grants, proc: string, schema = 'mysql'): boolean | undefined {
+  const has = (set: Set<string> | undefined) => ALL(set) || !!set?.has('EXECUTE');
+  if (has(g.global) || has(g.schemas.get(schema)) || has(g.routines.get(`${schema}.${proc}`))) return true;
+  return g.hasRoles ? undefined : false;
+}
+
+/** The statement that grants `privilege` ("PROCESS", or "EXECUTE ON PROCEDURE mysql.rds_kill"). */
+export function grantStatement(privilege: string, user: string): string {
+  return / ON /.test(privilege) ? `GRANT ${privilege} TO ${user}` : `GRANT ${privilege} ON *.* TO ${user}`;
 }
 
 /** The privilege to name when `need` is certainly missing; undefined when present or unknowable. */
 export function missingPrivilege(f: Flavor, g: Grants, need: PrivilegeNeed): string | undefined {
-  // Procedures run with the RDS master user's rights; grants there are not ours to second-guess.
-  if (f.platform !== 'self-managed' && (need === 'replication-admin' || need === 'set-read-only'))
-    return undefined;
-  if (g.global.has('ALL PRIVILEGES') || g.global.has('ALL')) {
+  const managed = f.platform !== 'self-managed';
+  // Replication procedures: each one's EXECUTE is checked by name (missingProcedures). read_only
+  // on RDS and Aurora < 3.06 is a parameter-group setting: canSetReadOnly refuses it instead.
+  if (managed && need === 'replication-admin') return undefined;
+  if (managed && need === 'set-read-only' && !auroraSetsReadOnly(f)) return undefined;
+  const alts = privilegeAlternatives(f, need);
+  const proc = /^EXECUTE ON PROCEDURE mysql\.(\w+)$/.exec(alts[0] ?? '')?.[1];
+  if (proc) return canExecute(g, proc) === false ? alts[0] : undefined;
+  if (ALL(g.global)) {
     // On MySQL, ALL holds the static privileges; dynamic ones are listed separately but ALL at
     // *.* is granted together with them in practice.
     return undefined;
   }
-  const alts = privilegeAlternatives(f, need);
   const norm = (p: string) => p.replace(/_/g, ' ');
-  if (
-    alts.some(
-      (a) => g.global.has(a) || g.global.has(norm(a)) || [...g.global].some((x) => norm(x) === norm(a)),
-    )
-  )
-    return undefined;
+  if (alts.some((a) => [...g.global].some((x) => norm(x) === norm(a)))) return undefined;
   if (g.hasRoles) return undefined;
   return alts[0];
+}
+
+/** Procedures (names without `mysql.`) the account certainly cannot EXECUTE. */
+export function missingProcedures(g: Grants, procs: readonly string[]): string[] {
+  return [...new Set(procs)].filter((p) => canExecute(g, p) === false);
 }

@@ -13,7 +13,9 @@ import {
   defaultChannel,
   type Flavor,
   type Grants,
+  grantStatement,
   missingPrivilege,
+  missingProcedures,
   normalizeReplicaStatus,
   type PrivilegeNeed,
   parseGrants,
@@ -21,6 +23,7 @@ import {
   type ReplicaStatus,
   type Statements,
   statementsFor,
+  viaReadOnlyProcedure,
 } from './mysql-flavor.js';
 import { resolveHost } from './resolve.js';
 
@@ -124,11 +127,15 @@ interface ErrorLike {
   fatal?: boolean;
 }
 
-/** One line naming the database and what to check. Never includes SQL (it may hold a password). */
+/**
+ * One line naming the database and what to check. Never includes SQL (it may hold a password).
+ * With the server's flavor, privilege advice names what that platform can grant (rds_kill on RDS).
+ */
 export function mysqlError(
   db: Pick<DatabaseConfig, 'name' | 'host' | 'port' | 'user' | 'connectTimeoutMs'>,
   e: unknown,
   doing?: string,
+  flavor?: Flavor,
 ): MysqlError {
   if (e instanceof MysqlError) return e;
   const err = (e ?? {}) as ErrorLike;
@@ -201,17 +208,27 @@ export function mysqlError(
       );
     }
     case 'ER_PROCACCESS_DENIED_ERROR': {
-      const routine = /routine '([^']+)'/i.exec(msg)?.[1] ?? 'the procedure';
+      const routine = /routine '([^']+)'/i.exec(msg)?.[1];
       return make(
         'DB_PRIVILEGE_MISSING',
-        `missing privilege EXECUTE on ${routine}${during} — check the account's grants`,
+        routine
+          ? `missing privilege EXECUTE on ${routine}${during} — GRANT EXECUTE ON PROCEDURE ${routine} TO ${db.user}`
+          : `missing privilege EXECUTE on the procedure${during} — ${msg}`,
       );
     }
-    case 'ER_KILL_DENIED_ERROR':
+    case 'ER_KILL_DENIED_ERROR': {
+      if (!flavor)
+        return make(
+          'DB_PRIVILEGE_MISSING',
+          `missing privilege CONNECTION ADMIN (or SUPER) to end other users' sessions${during} — ${msg}`,
+        );
+      const [first, ...alts] = privilegeAlternatives(flavor, 'kill-others');
+      const managed = flavor.platform !== 'self-managed';
       return make(
         'DB_PRIVILEGE_MISSING',
-        `missing privilege CONNECTION ADMIN (or SUPER) to end other users' sessions${during} — ${msg}`,
+        `${managed ? `may not end other users' sessions with KILL on ${flavor.label} (use mysql.rds_kill)` : `missing privilege ${first}${alts.length ? ` (or ${alts.join(', ')})` : ''} to end other users' sessions`}${during} — ${grantStatement(first!, db.user)}`,
       );
+    }
     case 'ER_OPTION_PREVENTS_STATEMENT':
       return make('DB_READ_ONLY', `the server is read-only (read_only=ON)${during}: ${msg}`);
     case 'ER_LOCK_WAIT_TIMEOUT':
@@ -222,6 +239,27 @@ export function mysqlError(
     default:
       return make('DB_ERROR', `${msg}${err.code ? ` [${err.code}]` : ''}${during}`);
   }
+}
+
+// ---------------------------------------------------------------- roles
+
+/** CURRENT_ROLE(): MySQL "`r1`@`%`,`r2`@`%`" or NONE; MariaDB "r1" or NULL. */
+export function activeRoles(current: string | null): string[] {
+  if (!current || current === 'NONE') return [];
+  return (current.match(/`[^`]+`@`[^`]*`|[^,]+/g) ?? []).map((x) => x.trim()).filter(Boolean);
+}
+
+/** What the active roles grant: MySQL SHOW GRANTS ... USING; MariaDB SHOW GRANTS FOR the role. */
+export function roleGrantsStatement(
+  vendor: 'mysql' | 'mariadb',
+  roles: readonly string[],
+): string | undefined {
+  if (!roles.length) return undefined;
+  const quote = (r: string) => (r.startsWith('`') ? r : `\`${r.replace(/`/g, '``')}\``);
+  // MariaDB has one active role at a time; its nested roles come with it.
+  return vendor === 'mysql'
+    ? `SHOW GRANTS FOR CURRENT_USER() USING ${roles.map(quote).join(', ')}`
+    : `SHOW GRANTS FOR ${quote(roles[0]!)}`;
 }
 
 // ---------------------------------------------------------------- statements: read or write?
@@ -238,10 +276,10 @@ export function statementHead(sql: string): string {
   return /^[A-Za-z_]+/.exec(s)?.[0]?.toUpperCase() ?? '';
 }
 
-/** Statements `query` may run: reads only (plus the RDS status procedure, which reads). */
+/** Statements `query` may run: reads only (plus the RDS status and configuration procedures, which read). */
 export function isReadStatement(sql: string): boolean {
   const s = sql.replace(/\/\*[\s\S]*?\*\//g, ' ').trim();
-  if (/^CALL\s+mysql\.rds_replica_status\b/i.test(s)) return true;
+  if (/^CALL\s+mysql\.(rds_replica_status|rds_show_configuration)\b/i.test(s)) return true;
   if (!READ_HEAD.test(s.replace(/^\(+\s*/, ''))) return false;
   // Writes that start like reads.
   return (
@@ -274,6 +312,11 @@ export interface MysqlAdapter {
   grants(): Promise<Grants>;
   /** Throws DB_PRIVILEGE_MISSING when the account certainly lacks what `need` requires. */
   requirePrivilege(need: PrivilegeNeed, doing: string): Promise<void>;
+  /**
+   * Throws DB_PRIVILEGE_MISSING naming every mysql.<proc> (names without the schema) the account
+   * certainly cannot EXECUTE, or that the server does not have.
+   */
+  requireProcedures(procs: readonly string[], doing: string): Promise<void>;
   /** Client sessions, the tool's own excluded. */
   sessions(): Promise<Session[]>;
   /** Live: polls until done or the deadline. Dry run: looks once and records the wait. */
@@ -478,7 +521,7 @@ class Adapter implements MysqlAdapter {
       // mysql2 keeps the statement with its values interpolated (a password in CHANGE MASTER).
       if (e && typeof e === 'object' && 'sql' in e) delete (e as { sql?: string }).sql;
       if ((e as ErrorLike).fatal && this.current === o) this.drop();
-      throw mysqlError(this.db, e, doing);
+      throw mysqlError(this.db, e, doing, this.flavor);
     } finally {
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
@@ -514,7 +557,8 @@ class Adapter implements MysqlAdapter {
     }
     this.counters.countWrite(`mysql.${opts.op ?? statementHead(sql).toLowerCase()}`);
     const r = await this.run(
-      sql,
+      // Aurora 3.06+: read_only only changes through mysql.rds_set_read_only.
+      viaReadOnlyProcedure(this.sql, sql),
       params,
       opts,
       opts.op ?? `${change.action} ${change.target}`.replace(/ on .*$/, ''),
@@ -580,10 +624,32 @@ class Adapter implements MysqlAdapter {
 
   async grants(): Promise<Grants> {
     if (!this.grantsCache) {
-      const rows = await this.query('SHOW GRANTS', [], { op: 'grants' });
-      this.grantsCache = parseGrants(rows.map((r) => String(Object.values(r)[0])));
+      const lines = async (sql: string) =>
+        (await this.query(sql, [], { op: 'grants' })).map((r) => String(Object.values(r)[0]));
+      const own = await lines('SHOW GRANTS');
+      let g = parseGrants(own);
+      if (g.hasRoles) g = await this.withRoleGrants(own, lines).catch(() => g);
+      this.grantsCache = g;
     }
     return this.grantsCache;
+  }
+
+  /**
+   * What the session's active roles grant, so a role-holding account (the RDS master's
+   * rds_superuser_role) is judged instead of "unknowable". Roles granted but not active give this
+   * session nothing. MySQL: SHOW GRANTS ... USING; MariaDB: SHOW GRANTS FOR the role (nested included).
+   */
+  private async withRoleGrants(own: string[], lines: (sql: string) => Promise<string[]>): Promise<Grants> {
+    const [row] = await this.query<{ r: string | null }>('SELECT CURRENT_ROLE() AS r', [], { op: 'grants' });
+    const roles = activeRoles(row?.r ?? null);
+    const sql = roleGrantsStatement(this.flavor.vendor, roles);
+    // MySQL's USING form lists the user's own grants too; MariaDB's lists the role's alone.
+    const all = !sql
+      ? own
+      : this.flavor.vendor === 'mysql'
+        ? await lines(sql)
+        : [...own, ...(await lines(sql))];
+    return { ...parseGrants(all), hasRoles: false, roles };
   }
 
   async requirePrivilege(need: PrivilegeNeed, doing: string): Promise<void> {
@@ -598,8 +664,29 @@ class Adapter implements MysqlAdapter {
     const alts = privilegeAlternatives(this.flavor, need).filter((a) => a !== missing);
     throw new MysqlError(
       'DB_PRIVILEGE_MISSING',
-      `${this.label}: missing privilege ${missing}${alts.length ? ` (or ${alts.join(', ')})` : ''} for ${doing} — GRANT ${missing} ON *.* TO ${this.db.user}`,
+      `${this.label}: missing privilege ${missing}${alts.length ? ` (or ${alts.join(', ')})` : ''} for ${doing} — ${grantStatement(missing, this.db.user)}`,
       { privilege: missing },
+    );
+  }
+
+  async requireProcedures(procs: readonly string[], doing: string): Promise<void> {
+    if (!procs.length) return;
+    // The probe lists the rds_% routines the account can see: one it cannot see is absent or
+    // withheld, and either way CALL would fail.
+    const seen = this.flavor.procedures;
+    const absent = seen.length ? procs.filter((p) => !seen.includes(p)) : [];
+    let denied: string[] = [];
+    try {
+      denied = missingProcedures(await this.grants(), procs).filter((p) => !absent.includes(p));
+    } catch {
+      // SHOW GRANTS unreadable: only visibility can be judged
+    }
+    const bad = [...new Set([...absent, ...denied])];
+    if (!bad.length) return;
+    throw new MysqlError(
+      'DB_PRIVILEGE_MISSING',
+      `${this.label}: ${this.db.user} cannot run ${bad.map((p) => `mysql.${p}`).join(', ')} for ${doing} — ${bad.map((p) => `GRANT EXECUTE ON PROCEDURE mysql.${p} TO ${this.db.user}`).join('; ')}`,
+      { procedures: bad },
     );
   }
 

@@ -80,7 +80,8 @@ export function rdsPlatformSql(heartbeatSeconds: number): string[] {
     `CREATE TABLE mysql.rds_history (action_timestamp TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), called_by_user VARCHAR(80), action VARCHAR(40), mysql_version VARCHAR(60), master_host VARCHAR(255), master_port INT, master_user VARCHAR(80), master_log_file VARCHAR(80), master_log_pos BIGINT, master_gtid VARCHAR(255)) ENGINE=InnoDB`,
     `CREATE TABLE mysql.rds_replication_status (action_timestamp TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), called_by_user VARCHAR(80), action VARCHAR(40), mysql_version VARCHAR(60), master_host VARCHAR(255), master_port INT) ENGINE=InnoDB`,
     `CREATE TABLE mysql.rds_configuration (name VARCHAR(100) NOT NULL PRIMARY KEY, value VARCHAR(100), description VARCHAR(300)) ENGINE=InnoDB`,
-    `INSERT INTO mysql.rds_configuration VALUES ('binlog retention hours', NULL, 'binlog retention hours specifies the duration in hours before binary logs are automatically deleted.')`,
+    // Set, as the Aurora setup guide asks before binlog replication; a test takes it away.
+    `INSERT INTO mysql.rds_configuration VALUES ('binlog retention hours', '24', 'binlog retention hours specifies the duration in hours before binary logs are automatically deleted.')`,
   ];
   const record = (action: string, extra = '') =>
     `INSERT INTO mysql.rds_history (called_by_user, action, mysql_version${extra ? `, ${extra.split('|')[0]}` : ''}) VALUES (USER(), '${action}', VERSION()${extra ? `, ${extra.split('|')[1]}` : ''}); INSERT INTO mysql.rds_replication_status (called_by_user, action, mysql_version) VALUES (USER(), '${action}', VERSION());`;

@@ -1,9 +1,11 @@
 // Consistency after the freeze: the same tables on both sides must hold the same rows. CHECKSUM
-// TABLE when both servers are the same version (its value depends on row format and version);
-// otherwise, or on request, BIT_XOR(CRC32(...)) over the rows, chunked by primary key so a big
-// table is compared piece by piece and a difference is located.
+// TABLE when both servers are the same version on the same platform (its value depends on row
+// format, version and storage engine: RDS MySQL 8.0 and Aurora 3 both say 8.0 but store rows
+// differently); otherwise, or on request, BIT_XOR(CRC32(...)) over the rows, chunked by primary key
+// so a big table is compared piece by piece and a difference is located.
 import { z } from 'zod';
 import type { MysqlAdapter } from '../../adapters/mysql.js';
+import type { Flavor } from '../../adapters/mysql-flavor.js';
 import { defineKind } from '../../engine/types.js';
 import { StepError } from '../../errors.js';
 import { DbName, db } from './common.js';
@@ -23,7 +25,9 @@ const Params = z
     method: z
       .enum(['auto', 'checksum-table', 'crc32'])
       .default('auto')
-      .describe('auto: CHECKSUM TABLE when both servers run the same version, else chunked CRC32'),
+      .describe(
+        'auto: CHECKSUM TABLE when both servers run the same version on the same platform, else chunked CRC32',
+      ),
     chunkRows: z.number().int().min(100).default(100_000).describe('crc32: primary-key range per chunk'),
   })
   .strict();
@@ -146,6 +150,13 @@ async function crcCompare(
     : undefined;
 }
 
+/** CHECKSUM TABLE only where both sides store rows alike: same vendor, version and platform. */
+export function autoMethod(a: Flavor, b: Flavor): Out['method'] {
+  const same =
+    a.vendor === b.vendor && a.major === b.major && a.minor === b.minor && a.platform === b.platform;
+  return same ? 'checksum-table' : 'crc32';
+}
+
 export const checksum = defineKind<P, undefined, Out>({
   kind: 'mysql.checksum',
   summary:
@@ -166,11 +177,7 @@ export const checksum = defineKind<P, undefined, Out>({
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
     const [ts, tr] = await Promise.all([listTables(s, p), listTables(r, p)]);
     const tables = [...new Set([...ts, ...tr])].sort();
-    const sameVersion =
-      s.flavor.vendor === r.flavor.vendor &&
-      s.flavor.major === r.flavor.major &&
-      s.flavor.minor === r.flavor.minor;
-    const method: Out['method'] = p.method === 'auto' ? (sameVersion ? 'checksum-table' : 'crc32') : p.method;
+    const method: Out['method'] = p.method === 'auto' ? autoMethod(s.flavor, r.flavor) : p.method;
     const differing: string[] = [];
     if (method === 'checksum-table') {
       const [a, b] = await Promise.all([checksumTables(s, tables), checksumTables(r, tables)]);

@@ -2,6 +2,7 @@
 // that would block SET GLOBAL read_only, and the read_only statements themselves.
 import { z } from 'zod';
 import { type Change, type MysqlAdapter, mysqlAdapter, type Session } from '../../adapters/mysql.js';
+import { missingPrivilege } from '../../adapters/mysql-flavor.js';
 import { parseDuration } from '../../duration.js';
 import type { StepContext } from '../../engine/types.js';
 import { StepError } from '../../errors.js';
@@ -272,20 +273,63 @@ async function metadataLocks(a: MysqlAdapter): Promise<MdlLock[]> {
   return [];
 }
 
-/** KILL CONNECTION, tolerating sessions that ended in the meantime. */
+const mysqlCode = (e: unknown) => (e as { details?: { mysqlCode?: string } }).details?.mysqlCode;
+
+/**
+ * Ends a session, tolerating one that ended in the meantime. KILL CONNECTION self-managed;
+ * CALL mysql.rds_kill on RDS/Aurora, whose master user may not KILL other users' sessions (RDS
+ * 8.0.36+ refuses CONNECTION_ADMIN). Each falls back to the other when refused: KILL denied (1095)
+ * where rds_kill exists, or rds_kill not executable by an account that holds CONNECTION_ADMIN
+ * itself (Aurora's master). When both are refused, the first refusal says what to grant.
+ */
 export async function killSession(
   a: MysqlAdapter,
   s: { id: number; who: string; reason: string },
 ): Promise<boolean> {
-  try {
-    const r = await a.exec(`KILL CONNECTION ${Number(s.id)}`, [], {
-      action: 'KILL',
-      target: `connection ${s.id} (${s.who}) on ${a.name}`,
+  const id = Math.trunc(Number(s.id));
+  const run = async (sql: string) => {
+    const proc = /^CALL (\S+)\(/.exec(sql)?.[1];
+    const change: Change = {
+      action: proc ? 'CALL' : 'KILL',
+      target: `${proc ? `${proc}: ` : ''}connection ${id} (${s.who}) on ${a.name}`,
       detail: s.reason,
-    });
-    return r.applied;
+    };
+    return (await a.exec(sql, [], change, { op: 'kill' })).applied;
+  };
+  const first = a.sql.kill(id);
+  const viaProc = first.startsWith('CALL');
+  const other = viaProc ? `KILL CONNECTION ${id}` : `CALL mysql.rds_kill(${id})`;
+  const refused = (e: unknown) =>
+    viaProc
+      ? ['ER_PROCACCESS_DENIED_ERROR', 'ER_SP_DOES_NOT_EXIST'].includes(mysqlCode(e) ?? '')
+      : mysqlCode(e) === 'ER_KILL_DENIED_ERROR' && a.flavor.procedures.includes('rds_kill');
+  try {
+    return await run(first);
   } catch (e) {
-    if ((e as { details?: { mysqlCode?: string } }).details?.mysqlCode === 'ER_NO_SUCH_THREAD') return false;
+    if (mysqlCode(e) === 'ER_NO_SUCH_THREAD') return false;
+    if (!refused(e)) throw e;
+    try {
+      return await run(other);
+    } catch (e2) {
+      if (mysqlCode(e2) === 'ER_NO_SUCH_THREAD') return false;
+      throw e;
+    }
+  }
+}
+
+/**
+ * Throws DB_PRIVILEGE_MISSING when killSession certainly cannot end other accounts' sessions:
+ * KILL's privilege self-managed; on RDS/Aurora EXECUTE on mysql.rds_kill, unless the account holds
+ * CONNECTION_ADMIN/SUPER itself for certain (Aurora's master), which killSession falls back to.
+ */
+export async function requireKill(a: MysqlAdapter, doing: string): Promise<void> {
+  if (!a.sql.procedures || !a.sql.procs.kill) return a.requirePrivilege('kill-others', doing);
+  try {
+    await a.requireProcedures([a.sql.procs.kill], doing);
+  } catch (e) {
+    const g = await a.grants().catch(() => undefined);
+    const direct = { ...a.flavor, platform: 'self-managed' as const };
+    if (g && !g.hasRoles && !missingPrivilege(direct, g, 'kill-others')) return;
     throw e;
   }
 }

@@ -12,6 +12,7 @@ import {
   isClientSession,
   killSession,
   ms,
+  requireKill,
   type SessionGroup,
 } from './common.js';
 
@@ -147,7 +148,7 @@ export const connectionsDrain = defineKind<DP, DrainSnap, DrainOut>({
   },
   async apply(ctx, p, snap) {
     const a = await db(ctx, p.on);
-    if (p.kill) await a.requirePrivilege('kill-others', 'KILL of other accounts’ sessions');
+    if (p.kill) await requireKill(a, 'ending other accounts’ sessions');
     const connectedAtStart = describeGroups(snap.groups.map((g) => ({ ...g, ids: [] })));
     const w = await a.waitFor<Session[]>({
       what: `client sessions on ${p.on} to end`,

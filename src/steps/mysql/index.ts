@@ -2,6 +2,7 @@ import type { PrivilegeNeed } from '../../adapters/mysql-flavor.js';
 import type { StepKind } from '../../engine/types.js';
 import { checksum } from './checksum.js';
 import { connections, connectionsDrain } from './connections.js';
+import { withMysqlPreflight } from './preflight.js';
 import { exec, query } from './query.js';
 import { readOnlyKind } from './read-only.js';
 import { replicaLag } from './replica-lag.js';
@@ -20,6 +21,23 @@ export const mysqlKinds: StepKind[] = [
   exec,
 ];
 
+// Attached here so the kinds' own files stay about apply/verify/undo. A kind's own preflight
+// (the data-safety checks of replication stop/reverse) runs as well; see withMysqlPreflight.
+for (const k of mysqlKinds) {
+  (k as { preflight?: StepKind['preflight'] }).preflight = withMysqlPreflight(k.kind, k.preflight?.bind(k));
+}
+
+/**
+ * Databases a step names only for their credentials (mysql.replication.reverse's replication
+ * account: the replica logs in with it, from its own network). Preflight never logs in with them.
+ */
+export function credentialsOnly(kind: string, params: Record<string, unknown>): string[] {
+  if (kind !== 'mysql.replication.reverse') return [];
+  const acct = params.replicationAccount;
+  // Also a database the step uses itself (source/replica): then it is logged into anyway.
+  return typeof acct === 'string' && acct !== params.source && acct !== params.replica ? [acct] : [];
+}
+
 export interface PrivilegeCheck {
   database: string;
   need: PrivilegeNeed;
@@ -27,8 +45,10 @@ export interface PrivilegeCheck {
 }
 
 /**
- * Privileges a step needs on which database, for `checkDatabaseReachable(db, { needs })` at plan
- * time (exit 2 before anything runs). `params` are the step's parsed params.
+ * Privileges a step needs on which database, checked by the kinds' preflight before the first step
+ * (one line naming the step, exit 1). `params` are the step's parsed params. On RDS/Aurora,
+ * kill-others means EXECUTE on mysql.rds_kill and replication-admin the rds_* procedures (named
+ * one by one by the preflight).
  */
 export function mysqlPrivilegeNeeds(kind: string, params: Record<string, unknown>): PrivilegeCheck[] {
   const p = params as Record<string, string | boolean | undefined>;
@@ -40,18 +60,31 @@ export function mysqlPrivilegeNeeds(kind: string, params: Record<string, unknown
     case 'mysql.connections.drain':
       return [
         ...n(p.on, 'see-all-sessions', 'listing sessions'),
-        ...(p.kill ? n(p.on, 'kill-others', 'KILL of other sessions') : []),
+        ...(p.kill ? n(p.on, 'kill-others', 'ending the sessions left after the grace period') : []),
       ];
     case 'mysql.read-only':
       return n(p.on, 'set-read-only', 'SET GLOBAL read_only');
     case 'mysql.replication.stop':
       return [
-        ...(p.freeze === 'none' ? [] : n(p.source, 'set-read-only', 'freezing the source')),
+        ...(p.freeze === 'none'
+          ? []
+          : p.freeze === 'account-lock'
+            ? [
+                ...n(p.source, 'lock-accounts', 'locking the application accounts'),
+                ...n(p.source, 'kill-others', 'ending the locked accounts’ sessions'),
+              ]
+            : n(p.source, 'set-read-only', 'freezing the source')),
+        // The writes-after-freeze guard and the undo read both binlogs (SHOW BINLOG EVENTS).
+        ...n(p.source, 'binlog-monitor', 'reading the binlog after the freeze'),
+        ...n(p.replica, 'binlog-monitor', 'reading the binlog since the switch'),
         ...n(p.replica, 'replication-admin', 'stopping replication'),
         ...(p.makeWritable === false ? [] : n(p.replica, 'set-read-only', 'making the replica writable')),
       ];
     case 'mysql.replication.reverse':
-      return n(p.replica, 'replication-admin', 'configuring reverse replication');
+      return [
+        ...n(p.replica, 'replication-admin', 'configuring reverse replication'),
+        ...n(p.source, 'binlog-monitor', 'reading the binlog since the switch'),
+      ];
     default:
       return [];
   }

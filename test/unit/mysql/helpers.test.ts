@@ -239,7 +239,28 @@ describe('kinds', () => {
         freeze: 'read-only',
         makeWritable: true,
       }).map((n) => `${n.database}:${n.need}`),
-    ).toEqual(['old:set-read-only', 'new:replication-admin', 'new:set-read-only']);
+    ).toEqual([
+      'old:set-read-only',
+      'old:binlog-monitor',
+      'new:binlog-monitor',
+      'new:replication-admin',
+      'new:set-read-only',
+    ]);
+    // ALTER USER ... ACCOUNT LOCK needs CREATE USER; ending the locked accounts' sessions, kill.
+    expect(
+      mysqlPrivilegeNeeds('mysql.replication.stop', {
+        source: 'old',
+        replica: 'new',
+        freeze: 'account-lock',
+        makeWritable: false,
+      }).map((n) => `${n.database}:${n.need}`),
+    ).toEqual([
+      'old:lock-accounts',
+      'old:kill-others',
+      'old:binlog-monitor',
+      'new:binlog-monitor',
+      'new:replication-admin',
+    ]);
   });
   it('crc32 SQL distinguishes NULL from empty and chunks by primary key', () => {
     expect(crcSql('shop.orders', ['id', 'note'], 'id')).toBe(
