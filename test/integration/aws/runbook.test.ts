@@ -290,10 +290,33 @@ steps:
     for (const mode of ['plan', 'run'] as const) {
       const { result, events } = await session({ mode, file });
       expect(result.exitCode).toBe(1);
-      const failed = events.find((e) => e.type === 'step' && e.state === 'failed');
-      expect(failed).toMatchObject({ stepId: 'flip-dns', error: { code: 'PRIVATE_ZONE_NEEDS_RESOLVERS' } });
+      // Refused by the step's preflight, before the first step runs.
+      const said = events.flatMap((e) => (e.type === 'log' && e.stepId === 'flip-dns' ? [e.message] : []));
+      expect(said.join('\n')).toMatch(/^preflight: .*private hosted zone.*resolvers:/m);
     }
     expect((await calls(env)).mutatingCalls).toBe(0);
     expect(await records()).toEqual(recordsBefore);
+  });
+
+  it('C3 / issue 13: a run whose later flip has no resolvers, or whose fence names a missing group, is refused before the fence', async () => {
+    const rulesBefore = await rules();
+    await resetCalls(env);
+    const cases = [
+      RUNBOOK.replace(/ {6}resolvers: .*\n/, ''),
+      RUNBOOK.replace('groupId: ${env.SANDBOX_SECURITY_GROUP_ID}', 'groupId: sg-0doesnotexist1'),
+    ];
+    for (const [i, text] of cases.entries()) {
+      const file = join(dir, `refused-${i}.yaml`);
+      writeFileSync(file, text);
+      const { result, events } = await session({ mode: 'run', file });
+      expect(result.exitCode).toBe(1);
+      expect(events.some((e) => e.type === 'step' && e.state === 'running')).toBe(false);
+      const said = events.flatMap((e) => (e.type === 'log' && e.level === 'error' ? [e.message] : []));
+      expect(said.join('\n')).toMatch(
+        i === 0 ? /preflight: .*private hosted zone/ : /preflight: .*sg-0doesnotexist1/,
+      );
+    }
+    expect((await calls(env)).mutatingCalls).toBe(0);
+    expect(await rules()).toEqual(rulesBefore);
   });
 });
