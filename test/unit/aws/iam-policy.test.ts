@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { iamPolicy } from '../../../src/steps/aws/iam-policy.js';
+import { iamPolicy, widenedResources } from '../../../src/steps/aws/iam-policy.js';
 
 const steps = [
   {
@@ -187,5 +187,28 @@ describe('iamPolicy', () => {
         'route53:ChangeResourceRecordSetsNormalizedRecordNames'
       ],
     ).toEqual(['\\052.shop.internal']);
+  });
+
+  it('issue 13: says which steps widen to Resource "*" (an id only known at run time), and none when all are named', () => {
+    expect(
+      widenedResources(
+        [
+          {
+            id: 'fence',
+            kind: 'aws.security-group.restrict',
+            params: { groupId: '${steps.x.outputs.sg}', port: 3306, allow: [] },
+          },
+          {
+            id: 'ok',
+            kind: 'aws.security-group.restrict',
+            params: { groupId: 'sg-0abc', port: 3306, allow: [] },
+          },
+        ],
+        'run',
+      ),
+    ).toEqual([
+      'step fence (aws.security-group.restrict): ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "*": the resource is only known at run time',
+    ]);
+    expect(widenedResources(steps, 'run')).toEqual([]);
   });
 });
