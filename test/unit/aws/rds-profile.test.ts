@@ -144,7 +144,7 @@ describe('aws.security-group.restrict params', () => {
     ).toBe(false);
   });
 
-  it('plans every group of the snapshot and its undo lists each group', () => {
+  it('plans the revokes and allowlist rules of every group in the snapshot', () => {
     const p = securityGroupRestrict.params.parse({ ...base, instance: 'shop-rds' });
     const rule = (id: string, cidr: string) => ({
       id,
