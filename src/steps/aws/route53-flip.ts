@@ -410,6 +410,8 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     if (w) lines.push(`warning: ${w}`);
     return lines;
   },
+  // The zone, the name and the resolvers are known before the run even when the value is not.
+  preflightReads: ['zoneId', 'name', 'type', 'setIdentifier', 'resolvers', 'create', 'ttl', 'maxOldTtl'],
   async preflight(ctx, p) {
     await checkServers(ctx, p);
     // Only a flip with create: true makes a record: a missing one is a typo, whatever runs before.

@@ -180,4 +180,20 @@ describe('plan tells the truth', () => {
     expect(calls).not.toContain('preflight:b');
     expect(result.exitCode).toBe(0);
   });
+
+  it('C3: a step whose preflight reads only known keys is preflighted while another key waits on an output', async () => {
+    const k = kind as { preflightReads?: readonly string[] };
+    k.preflightReads = ['name', 'refuse'];
+    try {
+      const { result, errors } = await go('plan', [
+        { id: 'a' },
+        { id: 'flip', from: '${steps.a.outputs.v}', refuse: 'PRIVATE_ZONE_NEEDS_RESOLVERS' },
+      ]);
+      expect(calls.slice(0, 2)).toEqual(['preflight:a', 'preflight:flip']);
+      expect(result.exitCode).toBe(1);
+      expect(errors).toEqual([expect.objectContaining({ stepId: 'flip' })]);
+    } finally {
+      delete k.preflightReads;
+    }
+  });
 });
