@@ -254,6 +254,8 @@ export function buildProgram(): Command {
         }
       }
       const r = await runSession({ mode: 'rollback', runDir }, { ...(await sessionOptions(o)), yes: true });
+      // For `cutover rollback`, "rolled back" is the success asked for (0); a rollback that stopped
+      // at a data-guarding refusal, or left anything for a human, stays 3.
       exitCode = r.exitCode === ExitCode.failedRolledBack ? ExitCode.ok : r.exitCode;
     });
 
@@ -348,6 +350,13 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   // cutover supports Node 20; the SDK's notice about its future Node 22 floor is noise on an operator's terminal.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // A reader that went away (`cutover status ... | head`, a dropped SSH session) must not turn into
+  // an uncaught error that replaces the exit code; during a run the session redirects the output.
+  const gone = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
+  };
+  process.stdout.on('error', gone);
+  process.stderr.on('error', gone);
   const program = buildProgram();
   try {
     // The sandbox module pulls in mysql2 and the servers' code: load it only when it can be used

@@ -11,11 +11,21 @@ import { renderKnown, type Scope } from './runbook/template.js';
 import type { PreparedRunbook } from './runbook/validate.js';
 import { getKind } from './steps/registry.js';
 
+// Stands for a value only an earlier step can give, in keys the kind's preflight does not read.
+const LATER = '(known at run time)';
+
 /** The step's params if they render from params and env alone (no earlier step's outputs). */
 function knownParams(step: Step, scope: Scope): unknown {
   const kind = getKind(step.kind);
   if (!kind) return undefined;
-  const rendered = renderKnown(step.with ?? {}, scope);
+  let rendered = renderKnown(step.with ?? {}, scope);
+  const reads = kind.preflightReads;
+  if (reads && rendered && typeof rendered === 'object' && !Array.isArray(rendered))
+    rendered = Object.fromEntries(
+      Object.entries(rendered).map(([k, v]) =>
+        !reads.includes(k) && JSON.stringify(v).includes('${') ? [k, LATER] : [k, v],
+      ),
+    );
   if (JSON.stringify(rendered).includes('${')) return undefined;
   const parsed = parseParams(kind.params, rendered);
   return parsed.success ? parsed.data : undefined;
@@ -84,6 +94,14 @@ const INDEPENDENT = new Set([
   'READ_ONLY_UNSUPPORTED',
   'BAD_PARAMS',
   'UNKNOWN_DATABASE',
+  'PRIVATE_ZONE_NEEDS_RESOLVERS',
+  'RESOLVER_CANNOT_SEE_ZONE',
+  'DNS_NO_SERVERS',
+  'SG_FENCE_ON_TARGET',
+  'SG_NONE_ATTACHED',
+  'SG_FENCES_NOTHING',
+  'AWS_NOT_FOUND',
+  'RECORD_NOT_FOUND',
 ]);
 
 /** In a plan, may this failure be deferred as "depends on an earlier step's change"? */

@@ -1,7 +1,15 @@
 // Everything around an engine run that touches the process: run directory, journal, lock, renderer,
 // signals, prompts. The CLI calls these; the engine itself stays free of I/O policy.
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AwsSettings } from './adapters/adapters.js';
 import { Engine, type RunResult } from './engine/executor.js';
@@ -9,6 +17,7 @@ import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
 import { CutoverError, ExitCode, InputError } from './errors.js';
 import { Journal, operator, readJournal } from './journal/journal.js';
 import { acquireLock } from './journal/lock.js';
+import { JOURNAL_VERSION } from './journal/records.js';
 import { REDACTED, Redactor } from './journal/redact.js';
 import { reconstruct, type RunState } from './journal/state.js';
 import { loadRunbookText } from './runbook/load.js';
@@ -30,6 +39,8 @@ export interface SessionOptions {
 }
 
 export const RUNBOOK_COPY = 'runbook.yaml';
+/** Where a run's output goes once its terminal is gone (SIGHUP, closed stdout). */
+export const OUTPUT_LOG = 'output.log';
 
 function interactive(): boolean {
   return !!process.stdin.isTTY && !!process.stdout.isTTY && !process.env.CI;
@@ -101,9 +112,9 @@ export function reopenRun(
   try {
     state = reconstruct(records);
   } catch (e) {
-    throw new CutoverError('JOURNAL_INCOMPLETE', `${runDir}: ${(e as Error).message}`, {
-      exitCode: ExitCode.badInput,
-    });
+    // JOURNAL_INCOMPLETE, or JOURNAL_VERSION (which says which cutover can read it): bad input.
+    const code = e instanceof CutoverError ? e.code : 'JOURNAL_INCOMPLETE';
+    throw new CutoverError(code, `${runDir}: ${(e as Error).message}`, { exitCode: ExitCode.badInput });
   }
   const copy = join(dir, RUNBOOK_COPY);
   if (!existsSync(copy))
@@ -187,7 +198,7 @@ export async function runSession(
   const redactor = new Redactor(prepared.secrets);
   const renderMode =
     o.render ?? (o.json ? 'json' : process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain');
-  const renderer = createRenderer(renderMode);
+  let renderer = createRenderer(renderMode);
   const emit: Emit = (event: EngineEvent) => {
     // Every event is redacted here, whatever the engine already did: the terminal must never show a secret.
     const e = redactor.value(event);
@@ -208,13 +219,16 @@ export async function runSession(
 
   const abort = new AbortController();
   let interrupts = 0;
+  // The operator's terminal went away: nobody can answer a prompt, and output must not kill the run.
+  let terminalGone = false;
+  let engineStarted = false;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
       emit({
         type: 'log',
         level: 'warn',
-        message: `${sig}: stopping the current step safely, then rolling back${interactive() && !o.yes ? ' (you will be asked first)' : ''}`,
+        message: `${sig}: stopping the current step safely, then rolling back${interactive() && !o.yes && !terminalGone ? ' (you will be asked first)' : ''}`,
       });
       abort.abort();
     } else {
@@ -227,6 +241,47 @@ export async function runSession(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+
+  // SSH drop (SIGHUP) or a reader that closed (`| head`: EPIPE on stdout): the run goes on, its
+  // output to RUN_DIR/output.log, said once on stderr and in the journal — or, by the runbook's
+  // `rollback: { onHangup: rollback }`, it rolls back as for SIGTERM. A dying terminal never ends
+  // a run halfway with maintenance on.
+  const outputLog = join(runDir, OUTPUT_LOG);
+  const onHangup = prepared.runbook.rollback?.onHangup ?? 'continue';
+  const loseTerminal = (cause: string) => {
+    if (terminalGone) return;
+    terminalGone = true;
+    renderer.close();
+    const toFile = { write: (text: string) => appendFileSync(outputLog, text) };
+    renderer = createRenderer(
+      renderMode === 'json' ? 'json' : renderMode === 'silent' ? 'silent' : 'plain',
+      toFile,
+    );
+    // Through the engine once it has read the journal, so its state holds the record too.
+    if (engineStarted) engine.note('output-redirected', { cause, log: outputLog });
+    else journal.append('output-redirected', { cause, log: outputLog });
+    const what = onHangup === 'rollback' ? 'rolling back (runbook: rollback.onHangup)' : 'the run goes on';
+    try {
+      process.stderr.write(`cutover: ${cause}: ${what}; output continues in ${outputLog}\n`);
+    } catch {
+      // stderr may be gone with the terminal: the journal says it
+    }
+    emit({ type: 'log', level: 'warn', message: `${cause}: ${what}; output continues here` });
+    if (onHangup === 'rollback') onSignal(cause === 'SIGHUP' ? 'SIGHUP' : 'SIGPIPE');
+  };
+  const onHup = () => loseTerminal('SIGHUP');
+  const onOutError = (e: NodeJS.ErrnoException) => {
+    // EPIPE: the reader closed; EIO: the pty is gone. Anything else is not ours to hide.
+    if (e.code === 'EPIPE' || e.code === 'EIO' || e.code === 'ERR_STREAM_DESTROYED')
+      loseTerminal(`${e.code} on output`);
+    else throw e;
+  };
+  const onErrError = () => {
+    // stderr gone too: nothing to report it on, and the run must not die of it.
+  };
+  process.on('SIGHUP', onHup);
+  process.stdout.on('error', onOutError);
+  process.stderr.on('error', onErrError);
 
   const tty = interactive() && renderMode !== 'json';
   const engine = new Engine({
@@ -242,14 +297,21 @@ export async function runSession(
     ...(o.aws ? { aws: o.aws } : {}),
     ...(tty
       ? {
+          // A gate nobody can answer any more is declined (the run rolls back), never left hanging.
           approve: (s) =>
-            ask(renderer, `Run step "${s.id}" (${s.kind})${s.name ? ` — ${s.name}` : ''}?`, false),
+            terminalGone
+              ? Promise.resolve(false)
+              : ask(renderer, `Run step "${s.id}" (${s.kind})${s.name ? ` — ${s.name}` : ''}?`, false),
         }
       : {}),
     ...(tty && !o.yes
       ? {
-          confirmRollback: (reason: string) =>
-            ask(renderer, `${reason}. Roll back the completed steps now?`, true),
+          // With the terminal gone nobody can answer: roll back as a non-interactive run does.
+          // A prompt the hangup closed is not an operator's "no" (ask answers false then).
+          confirmRollback: async (reason: string) =>
+            terminalGone ||
+            (await ask(renderer, `${reason}. Roll back the completed steps now?`, true)) ||
+            terminalGone,
         }
       : {}),
     ...(o.lifecycle
@@ -265,6 +327,7 @@ export async function runSession(
   try {
     if (what.mode === 'run' || what.mode === 'plan') {
       journal.append('run-start', {
+        v: JOURNAL_VERSION,
         runId,
         mode: what.mode,
         runbook: { file: resolve(what.file), name: prepared.runbook.name, sha256: prepared.loaded.sha256 },
@@ -277,6 +340,7 @@ export async function runSession(
       });
     }
     let result: RunResult;
+    engineStarted = true;
     if (what.mode === 'rollback') {
       const st = p.state!;
       result = await engine.rollbackFromJournal(
@@ -290,6 +354,9 @@ export async function runSession(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHup);
+    process.stdout.off('error', onOutError);
+    process.stderr.off('error', onErrError);
     renderer.close();
     journal.close();
     release();

@@ -17,8 +17,16 @@ export interface CallOpts {
   onRetry?: (message: string) => void;
 }
 
+export interface SecurityGroupInfo {
+  id: string;
+  name: string;
+  vpcId?: string;
+}
+
 export interface Ec2Adapter {
   readonly region: string;
+  /** DescribeSecurityGroups: fails AWS_NOT_FOUND naming the group when one does not exist. */
+  groups(groupIds: string[], o?: CallOpts): Promise<SecurityGroupInfo[]>;
   /** Every ingress rule of the group (DescribeSecurityGroupRules, all pages). */
   ingressRules(groupId: string, o?: CallOpts): Promise<SgRule[]>;
   /** Creates rules; returns them with their new ids (none in dry run). */
@@ -37,7 +45,11 @@ export interface Ec2Adapter {
 export interface HostedZone {
   id: string;
   name: string;
+  /** The delegation set's servers; a private zone has none. */
   nameServers: string[];
+  privateZone: boolean;
+  /** VPCs associated with a private zone: only their resolvers answer for it. */
+  vpcs: { id: string; region: string }[];
 }
 
 export type ChangeStatus = 'PENDING' | 'INSYNC';
@@ -53,6 +65,11 @@ export interface Route53Adapter {
     o?: CallOpts & { before?: RecordSet[]; comment?: string },
   ): Promise<{ changeId: string; status: ChangeStatus }>;
   changeStatus(changeId: string, o?: CallOpts): Promise<ChangeStatus>;
+  /**
+   * Dry run only: a TTL lowering of this slot recorded earlier in the plan (the live run finds it in
+   * the journal instead): the TTL before, and until when answers cached with it may live.
+   */
+  plannedLowering(zoneId: string, slot: RecordSet): { fromTtl: number; until: string } | undefined;
   destroy(): void;
 }
 
@@ -66,6 +83,7 @@ export interface RdsClusterInfo {
   readerEndpoint?: string;
   port?: number;
   members: { instanceId: string; writer: boolean }[];
+  securityGroupIds: string[];
 }
 
 export interface RdsInstanceInfo {
@@ -79,6 +97,7 @@ export interface RdsInstanceInfo {
   clusterId?: string;
   /** Set on a read replica: the instance it replicates from. */
   replicaSourceId?: string;
+  securityGroupIds: string[];
 }
 
 export interface RdsAdapter {
@@ -167,11 +186,22 @@ export function isThrottling(e: unknown): boolean {
   );
 }
 
+/** The connection dropped mid-call (ECONNRESET, "socket hang up"): the SDK itself retries these. */
+export function isNetworkReset(e: unknown): boolean {
+  const x = e as AwsErrorLike;
+  return /^(ECONNRESET|EPIPE|ECONNABORTED)$/.test(x?.code ?? '') || /socket hang up/i.test(x?.message ?? '');
+}
+
 function isTransient(e: unknown): boolean {
   const x = e as AwsErrorLike;
   const status = x?.$metadata?.httpStatusCode;
   return (
-    TRANSIENT.has(awsErrorCode(e)) || status === 500 || status === 502 || status === 503 || status === 504
+    TRANSIENT.has(awsErrorCode(e)) ||
+    status === 500 ||
+    status === 502 ||
+    status === 503 ||
+    status === 504 ||
+    isNetworkReset(e)
   );
 }
 
@@ -381,6 +411,30 @@ function sgArn(region: string, groupId: string): string {
   return `arn:aws:ec2:${region}:*:security-group/${groupId}`;
 }
 
+/**
+ * What the plan's recorded writes would leave, so a later step's reads see it (a restore planned
+ * after a restrict plans against the fenced group, not today's): per group, rules added (with
+ * made-up ids), ids revoked, descriptions changed.
+ */
+interface DryGroups {
+  added: Map<string, SgRule[]>;
+  revoked: Set<string>;
+  described: Map<string, string | undefined>;
+  next: number;
+}
+
+function dryView(o: DryGroups, groupId: string, real: SgRule[]): SgRule[] {
+  const kept = real
+    .filter((r) => !r.id || !o.revoked.has(r.id))
+    .map((r) => {
+      if (!r.id || !o.described.has(r.id)) return r;
+      const d = o.described.get(r.id);
+      const { description: _d, ...rest } = r;
+      return d ? { ...rest, description: d } : rest;
+    });
+  return [...kept, ...(o.added.get(groupId) ?? []).filter((r) => !o.revoked.has(r.id!))];
+}
+
 async function makeEc2(env: AdapterEnv, regionArg: string | undefined, dry: boolean): Promise<Ec2Adapter> {
   const sdk = await import('@aws-sdk/client-ec2');
   const client = new sdk.EC2Client(clientConfig(env, 'ec2', regionArg));
@@ -395,6 +449,7 @@ async function makeEc2(env: AdapterEnv, regionArg: string | undefined, dry: bool
     ...(env.aws.endpoint ? { endpoint: env.aws.endpoint } : {}),
   });
   const write = (op: string) => env.countWrite(`ec2:${op}`);
+  const overlay: DryGroups = { added: new Map(), revoked: new Set(), described: new Map(), next: 1 };
   const record = (op: string, action: string, target: string) => {
     env.record({ action, target });
     bump(env.stats.recorded, `ec2:${op}`);
@@ -403,6 +458,22 @@ async function makeEc2(env: AdapterEnv, regionArg: string | undefined, dry: bool
   return {
     region,
     destroy: () => client.destroy(),
+    async groups(groupIds, o) {
+      if (!groupIds.length) return [];
+      env.countRead('ec2:DescribeSecurityGroups');
+      const res = await callAws(
+        site('DescribeSecurityGroups', groupIds.join(', '), '*'),
+        o,
+        (abortSignal) =>
+          client.send(new sdk.DescribeSecurityGroupsCommand({ GroupIds: groupIds }), { abortSignal }),
+        policy,
+      );
+      return (res.SecurityGroups ?? []).map((g) => ({
+        id: g.GroupId ?? '',
+        name: g.GroupName ?? '',
+        ...(g.VpcId ? { vpcId: g.VpcId } : {}),
+      }));
+    },
     async ingressRules(groupId, o) {
       const rules: SgRule[] = [];
       let token: string | undefined;
@@ -426,13 +497,15 @@ async function makeEc2(env: AdapterEnv, regionArg: string | undefined, dry: bool
           if (!r.IsEgress && (!r.GroupId || r.GroupId === groupId)) rules.push(toRule(r));
         token = res.NextToken || undefined;
       } while (token);
-      return rules;
+      return dry ? dryView(overlay, groupId, rules) : rules;
     },
     async authorizeIngress(groupId, rules, o) {
       if (!rules.length) return [];
       if (dry) {
         for (const r of rules) record('AuthorizeSecurityGroupIngress', 'authorize', formatRule(groupId, r));
-        return rules;
+        const made = rules.map((r) => ({ ...r, id: `sgr-plan${String(overlay.next++).padStart(9, '0')}` }));
+        overlay.added.set(groupId, [...(overlay.added.get(groupId) ?? []), ...made]);
+        return made;
       }
       write('AuthorizeSecurityGroupIngress');
       const res = await callAws(
@@ -453,7 +526,10 @@ async function makeEc2(env: AdapterEnv, regionArg: string | undefined, dry: bool
     async revokeIngress(groupId, rules, o) {
       if (!rules.length) return;
       if (dry) {
-        for (const r of rules) record('RevokeSecurityGroupIngress', 'revoke', formatRule(groupId, r));
+        for (const r of rules) {
+          record('RevokeSecurityGroupIngress', 'revoke', formatRule(groupId, r));
+          if (r.id) overlay.revoked.add(r.id);
+        }
         return;
       }
       const ids = rules.map((r) => r.id).filter((x): x is string => !!x);
@@ -484,6 +560,11 @@ async function makeEc2(env: AdapterEnv, regionArg: string | undefined, dry: bool
             before: c.rule.description ?? '',
             after: c.description ?? '',
           });
+        for (const c of changes) {
+          const added = overlay.added.get(groupId)?.find((r) => r.id === c.rule.id);
+          if (added) added.description = c.description;
+          else if (c.rule.id) overlay.described.set(c.rule.id, c.description);
+        }
         bump(env.stats.recorded, 'ec2:ModifySecurityGroupRules');
         return;
       }
@@ -547,6 +628,10 @@ async function makeRoute53(env: AdapterEnv, dry: boolean): Promise<Route53Adapte
     ...(env.aws.endpoint ? { endpoint: env.aws.endpoint } : {}),
   });
   let dryChanges = 0;
+  // What the plan's recorded change batches would leave, by zone and slot (null: deleted).
+  const planned = new Map<string, Map<string, RecordSet | null>>();
+  const slotKey = (r: RecordSet) => `${fqdn(r.Name)}|${r.Type}|${r.SetIdentifier ?? ''}`;
+  const lowered = new Map<string, { fromTtl: number; until: string }>();
 
   return {
     destroy: () => client.destroy(),
@@ -563,6 +648,8 @@ async function makeRoute53(env: AdapterEnv, dry: boolean): Promise<Route53Adapte
         id: normalizeZoneId(res.HostedZone?.Id ?? zoneId),
         name: res.HostedZone?.Name ?? '',
         nameServers: res.DelegationSet?.NameServers ?? [],
+        privateZone: res.HostedZone?.Config?.PrivateZone === true,
+        vpcs: (res.VPCs ?? []).map((v) => ({ id: v.VPCId ?? '?', region: v.VPCRegion ?? '?' })),
       };
     },
     async recordSetsAt(zoneId, name, o) {
@@ -606,7 +693,11 @@ async function makeRoute53(env: AdapterEnv, dry: boolean): Promise<Route53Adapte
               }
             : undefined;
       }
-      return out;
+      const over = planned.get(normalizeZoneId(zoneId));
+      if (!dry || !over) return out;
+      const view = out.filter((r) => !over.has(slotKey(r)));
+      for (const r of over.values()) if (r && fqdn(r.Name) === want) view.push(r);
+      return view;
     },
     async change(zoneId, changes, o) {
       if (!changes.length) throw new StepError('AWS_EMPTY_CHANGE', `zone ${zoneId}: empty change batch`);
@@ -626,6 +717,18 @@ async function makeRoute53(env: AdapterEnv, dry: boolean): Promise<Route53Adapte
               after: formatRecord(r),
             });
         }
+        const over = planned.get(zone) ?? new Map<string, RecordSet | null>();
+        for (const c of changes) {
+          const r = c.ResourceRecordSet;
+          const was = o?.before?.find((b) => sameSlot(b, r))?.TTL;
+          if (c.Action !== 'DELETE' && was !== undefined && r.TTL !== undefined && r.TTL < was)
+            lowered.set(`${zone}|${slotKey(r)}`, {
+              fromTtl: was,
+              until: new Date(Date.now() + was * 1000).toISOString(),
+            });
+          over.set(slotKey(r), c.Action === 'DELETE' ? null : plain(r));
+        }
+        planned.set(zone, over);
         bump(env.stats.recorded, 'route53:ChangeResourceRecordSets');
         return { changeId: `dry-run-${++dryChanges}`, status: 'INSYNC' };
       }
@@ -647,6 +750,9 @@ async function makeRoute53(env: AdapterEnv, dry: boolean): Promise<Route53Adapte
         changeId: (res.ChangeInfo?.Id ?? '').replace(/^\/?change\//, ''),
         status: (res.ChangeInfo?.Status ?? 'PENDING') as ChangeStatus,
       };
+    },
+    plannedLowering(zoneId, slot) {
+      return lowered.get(`${normalizeZoneId(zoneId)}|${slotKey(slot)}`);
     },
     async changeStatus(changeId, o) {
       if (changeId.startsWith('dry-run-')) return 'INSYNC';
@@ -721,6 +827,7 @@ async function makeRds(env: AdapterEnv, regionArg: string | undefined): Promise<
           instanceId: m.DBInstanceIdentifier ?? '?',
           writer: !!m.IsClusterWriter,
         })),
+        securityGroupIds: (c.VpcSecurityGroups ?? []).flatMap((g) => g.VpcSecurityGroupId ?? []),
       };
     },
     async instance(id, o) {
@@ -750,6 +857,7 @@ async function makeRds(env: AdapterEnv, regionArg: string | undefined): Promise<
         ...(i.ReadReplicaSourceDBInstanceIdentifier
           ? { replicaSourceId: i.ReadReplicaSourceDBInstanceIdentifier }
           : {}),
+        securityGroupIds: (i.VpcSecurityGroups ?? []).flatMap((g) => g.VpcSecurityGroupId ?? []),
       };
     },
   };

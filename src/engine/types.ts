@@ -91,6 +91,8 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   iam?(p: P): IamNeed[];
   /** Future-tense lines for plans: what apply would change, with before → after where known. */
   describe(p: P, snapshot: S | undefined): string[];
+  /** `with` keys the preflight reads: it runs even while other keys wait on earlier steps' outputs. */
+  readonly preflightReads?: readonly string[];
   /**
    * Read-only checks that do not depend on any earlier step's change: plan and run call it for
    * every step before the first step runs (privileges, what the platform allows, server settings).

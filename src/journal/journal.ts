@@ -15,6 +15,7 @@ import {
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CutoverError, ExitCode } from '../errors.js';
+import type { EntryData, RecordType } from './records.js';
 import type { Redactor } from './redact.js';
 
 export const JOURNAL_FILE = 'journal.jsonl';
@@ -77,8 +78,9 @@ export class Journal {
     );
   }
 
-  append(type: string, data: Record<string, unknown> = {}): JournalRecord {
-    const { stepId, ...rest } = this.redactor.value(data);
+  /** Only record types of the union in records.ts: the journal's schema is checked by the compiler. */
+  append<T extends RecordType>(type: T, data: EntryData<T>): JournalRecord {
+    const { stepId, ...rest } = this.redactor.value(data as Record<string, unknown>);
     const body: Omit<JournalRecord, 'hash'> = {
       seq: this.seq + 1,
       ts: new Date().toISOString(),

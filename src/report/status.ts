@@ -1,7 +1,14 @@
 // `cutover status`: where a run stands, from its journal alone.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { undoList } from '../engine/undo.js';
 import { readJournal, verifyJournal } from '../journal/journal.js';
-import { reconstruct, type StepStatus } from '../journal/state.js';
+import type { UndoVia } from '../journal/records.js';
+import { type MaintenanceState, reconstruct, type StepStatus } from '../journal/state.js';
 import { formatMs } from '../errors.js';
+import type { Step } from '../runbook/schema.js';
+import { getKind } from '../steps/registry.js';
 
 export interface RunStatusView {
   runDir: string;
@@ -14,10 +21,31 @@ export interface RunStatusView {
   exitCode?: number;
   message?: string;
   pointOfNoReturn?: string;
-  maintenance: { enteredAt?: string; exitedAt?: string; budgetMs?: number };
+  /** As the journal says, undos included: `on` is whether the app is in maintenance now. */
+  maintenance: MaintenanceState;
+  /** A data-guarding undo refused and the rollback stopped there. */
+  rollbackStopped?: { stepId: string; reason: string; notUndone: string[] };
+  /** Where the run's output went after its terminal went away. */
+  outputLog?: string;
   steps: { id: string; kind: string; status: StepStatus; durationMs?: number; error?: string }[];
   journal: { intact: boolean; records: number; badLine?: number };
+  /** What `cutover rollback` would undo now, in order: the engine's own rule (engine/undo.ts). */
+  toUndo?: { stepId: string; via: UndoVia }[];
   next: string;
+}
+
+/** The undo list from the journal and the run's copy of its runbook (only ids, kinds and `rollback:` matter). */
+function toUndo(
+  runDir: string,
+  s: ReturnType<typeof reconstruct>,
+): { stepId: string; via: UndoVia }[] | undefined {
+  try {
+    // session.ts RUNBOOK_COPY; not imported, so status does not load the engine's session code.
+    const doc = parse(readFileSync(join(runDir, 'runbook.yaml'), 'utf8')) as { steps?: Step[] };
+    return undoList(s, doc.steps ?? [], getKind).map(({ stepId, via }) => ({ stepId, via }));
+  } catch {
+    return undefined; // no copy (or unreadable): status still says what the journal says
+  }
 }
 
 export function statusOf(runDir: string): RunStatusView {
@@ -31,9 +59,12 @@ export function statusOf(runDir: string): RunStatusView {
       : s.rollbackStartedAt
         ? 'interrupted during its rollback (no run-end record: the process stopped)'
         : 'interrupted (no run-end record: the process stopped)');
-  const pending = [...s.steps.values()].some(
-    (x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed',
-  );
+  const undo = s.mode === 'plan' ? undefined : toUndo(runDir, s);
+  const pending = undo
+    ? undo.some((u) => u.via !== 'none')
+    : [...s.steps.values()].some(
+        (x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed',
+      );
   let next = 'nothing to do';
   if (s.mode === 'plan') next = 'this was a plan; run it with `cutover run FILE --execute`';
   else if (s.rollbackStartedAt && s.end?.status !== 'rolled-back' && s.end?.status !== 'rollback-incomplete')
@@ -41,7 +72,9 @@ export function statusOf(runDir: string): RunStatusView {
   else if (!s.end || ['halted', 'paused', 'interrupted'].includes(s.end.status))
     next = `continue with \`cutover resume ${runDir}\`${pending ? ` or undo with \`cutover rollback ${runDir}\`` : ''}`;
   else if (s.end.status === 'rollback-incomplete')
-    next = `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
+    next = s.rollbackStopped
+      ? `reconcile what the refused undo of "${s.rollbackStopped.stepId}" names (writes only on one server), then \`cutover rollback ${runDir}\` again`
+      : `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
   return {
     runDir,
     runId: s.runId,
@@ -53,6 +86,8 @@ export function statusOf(runDir: string): RunStatusView {
     ...(s.end ? { exitCode: s.end.exitCode, message: s.end.message } : {}),
     ...(s.pointOfNoReturn ? { pointOfNoReturn: s.pointOfNoReturn } : {}),
     maintenance: s.maintenance,
+    ...(s.rollbackStopped ? { rollbackStopped: s.rollbackStopped } : {}),
+    ...(s.outputLog ? { outputLog: s.outputLog } : {}),
     steps: s.stepOrder.map((id) => {
       const st = s.steps.get(id)!;
       return {
@@ -64,6 +99,7 @@ export function statusOf(runDir: string): RunStatusView {
       };
     }),
     journal: { intact: v.ok, records: v.records, ...(v.badLine ? { badLine: v.badLine } : {}) },
+    ...(undo ? { toUndo: undo.filter((u) => u.via !== 'none') } : {}),
     next,
   };
 }
@@ -76,14 +112,28 @@ export function renderStatus(v: RunStatusView): string {
   ];
   if (v.message) lines.push(`         ${v.message}`);
   if (v.pointOfNoReturn) lines.push(`point of no return passed at ${v.pointOfNoReturn}`);
-  if (v.maintenance.enteredAt)
+  const m = v.maintenance;
+  // Whether the app is in maintenance now, however it got there (a step, or an undo of one).
+  if (m.on)
     lines.push(
-      `maintenance entered ${v.maintenance.enteredAt}${v.maintenance.exitedAt ? `, exited ${v.maintenance.exitedAt}` : ', NOT exited'}`,
+      `maintenance ON since ${m.onSince}${m.enteredAt !== m.onSince ? ` (first entered ${m.enteredAt})` : ''}`,
     );
+  else if (m.enteredAt) lines.push(`maintenance off: entered ${m.enteredAt}, exited ${m.exitedAt}`);
+  if (v.rollbackStopped)
+    lines.push(
+      `rollback stopped at ${v.rollbackStopped.stepId}: ${v.rollbackStopped.reason}`,
+      `         left as they are, on purpose: ${v.rollbackStopped.notUndone.join(', ') || 'nothing'}`,
+    );
+  if (v.outputLog) lines.push(`output  ${v.outputLog} (the terminal went away)`);
   lines.push('');
   for (const s of v.steps)
     lines.push(
       `  ${s.status.padEnd(12)} ${s.id.padEnd(24)} ${s.kind.padEnd(30)} ${s.durationMs !== undefined ? formatMs(s.durationMs) : ''}${s.error ? `  ${s.error}` : ''}`,
+    );
+  if (v.toUndo?.length && v.status !== 'rolled-back')
+    lines.push(
+      '',
+      `to undo  ${v.toUndo.map((u) => (u.via === 'override' ? `${u.stepId} (runbook rollback:)` : u.stepId)).join(', ')}  (what \`cutover rollback\` would undo, in order)`,
     );
   lines.push(
     '',

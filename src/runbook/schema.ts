@@ -120,6 +120,24 @@ export const RunbookSpec = z
       .strict()
       .optional(),
     maintenance: z.object({ budget: Duration }).strict().optional(),
+    rollback: z
+      .object({
+        afterPointOfNoReturn: z
+          .enum(['stop', 'auto'])
+          .optional()
+          .describe(
+            'a failure after the point of no return: stop and report (default), or roll back on its own while a safety net (reverse replication) is healthy',
+          ),
+        onHangup: z
+          .enum(['continue', 'rollback'])
+          .optional()
+          .describe(
+            'the operator terminal goes away (SIGHUP, closed stdout): carry on with output to a log file in the run dir (default), or roll back as for SIGTERM',
+          ),
+      })
+      .strict()
+      .optional()
+      .describe('what the engine does on its own when things go wrong'),
     hooks: z.object({ dir: z.string() }).strict().optional(),
     notify: z.union([NotifySpec, z.array(NotifySpec)]).optional(),
     defaults: z

@@ -3,7 +3,7 @@
 // inject faults, delay INSYNC, read call counters and reset the state to the seed.
 import http from 'node:http';
 import { sleep } from '../util/sleep.js';
-import { type AwsState, requestId, seedState, servedRecords } from './aws-state.js';
+import { type AwsState, type Platform, requestId, seedState, servedRecords } from './aws-state.js';
 import { AwsError, QueryParams } from './aws-xml.js';
 import { DEFAULT_INSYNC_DELAY_MS } from './config.js';
 import { EC2_ACTIONS, EC2_MUTATING, ec2ErrorXml, handleEc2 } from './ec2.js';
@@ -70,7 +70,7 @@ export class AwsController {
   counts = new Map<string, number>();
   private nextFaultId = 1;
 
-  constructor(private readonly seed: { dbPort: number; insyncDelayMs?: number }) {
+  constructor(private seed: { dbPort: number; insyncDelayMs?: number; platform?: Platform }) {
     this.state = seedState(seed);
   }
 
@@ -78,7 +78,9 @@ export class AwsController {
     return this.seed.insyncDelayMs ?? DEFAULT_INSYNC_DELAY_MS;
   }
 
-  reset(): void {
+  /** Back to the seed; a platform switches the profile the seed (and later resets) follow. */
+  reset(platform?: Platform): void {
+    if (platform) this.seed = { ...this.seed, platform };
     this.state = seedState(this.seed);
     this.faults = [];
     this.counts.clear();
@@ -194,6 +196,7 @@ function sendXml(res: http.ServerResponse, status: number, reqId: string, body: 
 export function stateSnapshot(c: AwsController) {
   const s = c.state;
   return {
+    platform: s.platform,
     securityGroups: s.groups,
     hostedZones: s.zones.map((z) => ({
       id: z.id,
@@ -262,9 +265,13 @@ async function admin(
       c.state.insyncDelayMs = ms;
       return sendJson(res, 200, { ms });
     }
-    case 'POST /_sandbox/reset':
-      c.reset();
-      return sendJson(res, 200, { ok: true });
+    case 'POST /_sandbox/reset': {
+      const platform = json.platform;
+      if (platform !== undefined && platform !== 'self' && platform !== 'rds')
+        return sendJson(res, 400, { error: 'expected { "platform": "self" | "rds" } or no body' });
+      c.reset(platform);
+      return sendJson(res, 200, { ok: true, platform: c.state.platform });
+    }
     case 'GET /_sandbox/state':
       return sendJson(res, 200, stateSnapshot(c));
     default:
@@ -276,7 +283,7 @@ async function admin(
           'POST /_sandbox/calls/reset',
           'GET|POST|DELETE /_sandbox/faults',
           'GET|POST /_sandbox/insync-delay',
-          'POST /_sandbox/reset',
+          'POST /_sandbox/reset [{ platform: self | rds }]',
           'GET /_sandbox/state',
         ],
       });

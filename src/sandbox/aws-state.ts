@@ -95,7 +95,8 @@ export interface RdsCluster {
 
 export interface RdsInstance {
   id: string;
-  clusterId: string;
+  /** Aurora instances only; an RDS (non-Aurora) instance has none. */
+  clusterId?: string;
   instanceClass: string;
   engine: string;
   engineVersion: string;
@@ -108,7 +109,11 @@ export interface RdsInstance {
   resourceId: string;
 }
 
+/** `self`: self-managed servers (one group, no RDS instance for old). `rds`: RDS MySQL → Aurora. */
+export type Platform = 'self' | 'rds';
+
 export interface AwsState {
+  platform: Platform;
   groups: SecurityGroup[];
   zones: HostedZone[];
   changes: Map<string, ZoneChange>;
@@ -120,7 +125,13 @@ export interface AwsState {
 export interface SeedOptions {
   dbPort: number;
   insyncDelayMs?: number;
+  platform?: Platform;
 }
+
+// Only the rds profile has these: old's second group, old's RDS instance and an Aurora reader.
+export const OLD_EXTRA_SECURITY_GROUP_ID = 'sg-0sandbox0000003';
+export const RDS_OLD_INSTANCE_ID = 'sandbox-rds';
+export const RDS_READER_INSTANCE_ID = 'sandbox-aurora-2';
 
 export const newRuleId = () => `sgr-${randomBytes(9).toString('hex').slice(0, 17)}`;
 export const newChangeId = () => `C${randomBytes(10).toString('hex').toUpperCase().slice(0, 13)}`;
@@ -220,7 +231,9 @@ export function seedState(opts: SeedOptions): AwsState {
     },
   ];
   const engineVersion = '8.0.mysql_aurora.3.05.2';
-  return {
+  const platform = opts.platform ?? 'self';
+  const state: AwsState = {
+    platform,
     groups,
     zones,
     changes: new Map(),
@@ -259,6 +272,90 @@ export function seedState(opts: SeedOptions): AwsState {
     ],
     insyncDelayMs: opts.insyncDelayMs ?? DEFAULT_INSYNC_DELAY_MS,
   };
+  if (platform === 'rds') addRdsShape(state, opts.dbPort, created);
+  return state;
+}
+
+/**
+ * What a real RDS MySQL → Aurora setup adds: old (an RDS instance) carries two groups, and both let
+ * the app subnet in, so fencing one is not enough; each side's group lets the other side's group in
+ * on the port, for replication (new pulls from old) and reverse replication (old pulls from new).
+ */
+function addRdsShape(state: AwsState, dbPort: number, created: Date): void {
+  const tcp = {
+    ipProtocol: 'tcp',
+    fromPort: SECURITY_GROUP_PORT,
+    toPort: SECURITY_GROUP_PORT,
+    isEgress: false,
+  };
+  const oldGroup = state.groups.find((g) => g.id === SECURITY_GROUP_ID)!;
+  const newGroup = state.groups.find((g) => g.id === NEW_SECURITY_GROUP_ID)!;
+  oldGroup.rules.push(
+    rule(SECURITY_GROUP_ID, 8, {
+      ...tcp,
+      referencedGroupId: NEW_SECURITY_GROUP_ID,
+      description: 'replication from Aurora',
+    }),
+  );
+  newGroup.rules.push(
+    rule(NEW_SECURITY_GROUP_ID, 9, {
+      ...tcp,
+      referencedGroupId: SECURITY_GROUP_ID,
+      description: 'reverse replication from RDS',
+    }),
+  );
+  state.groups.push({
+    id: OLD_EXTRA_SECURITY_GROUP_ID,
+    name: 'sandbox-app-legacy',
+    description: 'legacy app servers group, also attached to the RDS instance (sandbox)',
+    vpcId: VPC_ID,
+    ownerId: ACCOUNT_ID,
+    rules: [
+      rule(OLD_EXTRA_SECURITY_GROUP_ID, 10, {
+        ...tcp,
+        cidrIpv4: APP_SUBNET_CIDR,
+        description: 'app servers',
+      }),
+      rule(OLD_EXTRA_SECURITY_GROUP_ID, 11, {
+        ipProtocol: '-1',
+        fromPort: -1,
+        toPort: -1,
+        isEgress: true,
+        cidrIpv4: '0.0.0.0/0',
+      }),
+    ],
+  });
+  const aurora = state.instances[0]!;
+  state.instances.push(
+    {
+      id: RDS_READER_INSTANCE_ID,
+      clusterId: RDS_CLUSTER_ID,
+      instanceClass: aurora.instanceClass,
+      engine: aurora.engine,
+      engineVersion: aurora.engineVersion,
+      status: 'available',
+      address: NEW_DB_READER_NAME,
+      port: dbPort,
+      availabilityZone: `${REGION}b`,
+      securityGroupIds: [NEW_SECURITY_GROUP_ID],
+      createdAt: created,
+      resourceId: 'db-SANDBOX0AURORA0INSTANCE000002',
+    },
+    {
+      id: RDS_OLD_INSTANCE_ID,
+      instanceClass: 'db.m6g.large',
+      engine: 'mysql',
+      engineVersion: '8.0.36',
+      status: 'available',
+      address: OLD_DB_NAME,
+      port: dbPort,
+      availabilityZone: `${REGION}a`,
+      securityGroupIds: [SECURITY_GROUP_ID, OLD_EXTRA_SECURITY_GROUP_ID],
+      createdAt: created,
+      resourceId: 'db-SANDBOX0RDS0MYSQL0INSTANCE0001',
+    },
+  );
+  state.clusters[0]!.members.push({ instanceId: RDS_READER_INSTANCE_ID, writer: false });
 }
 
 /** The record sets the zone's name servers answer with now: those of the latest change that is INSYNC. */

@@ -77,7 +77,7 @@ function instanceXml(i: RdsInstance): XmlChild[] {
     ['MultiAZ', false],
     ['EngineVersion', i.engineVersion],
     ['PubliclyAccessible', false],
-    ['StorageType', 'aurora'],
+    ['StorageType', i.clusterId ? 'aurora' : 'gp3'],
     ['DbInstancePort', 0],
     ['DBClusterIdentifier', i.clusterId],
     ['StorageEncrypted', true],
@@ -130,7 +130,7 @@ export function handleRds(action: string, p: QueryParams, state: AwsState, reqId
     for (const f of filters(p)) {
       const test: Record<string, (i: RdsInstance) => boolean> = {
         'db-instance-id': (i) => f.values.includes(i.id),
-        'db-cluster-id': (i) => f.values.includes(i.clusterId),
+        'db-cluster-id': (i) => i.clusterId !== undefined && f.values.includes(i.clusterId),
         engine: (i) => f.values.includes(i.engine),
         'dbi-resource-id': (i) => f.values.includes(i.resourceId),
       };

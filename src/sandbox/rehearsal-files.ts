@@ -4,7 +4,8 @@
 // and the maintenance script the template calls with `on` / `off`.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADMIN_CIDR, NEW_SECURITY_GROUP_ID, RDS_CLUSTER_ID, SECURITY_GROUP_ID } from './config.js';
+import { RDS_OLD_INSTANCE_ID } from './aws-state.js';
+import { ADMIN_CIDR, NEW_SECURITY_GROUP_ID, RDS_CLUSTER_ID } from './config.js';
 import { type SandboxEnv, writeEnvFile } from './env-file.js';
 
 export interface RehearsalFiles {
@@ -41,7 +42,7 @@ export function templateVars(env: SandboxEnv, files: RehearsalFiles): Record<str
     appUser: env.SANDBOX_APP_DB_USER,
     replUser: env.SANDBOX_DB_REPL_USER,
     reverseReplUser: env.SANDBOX_DB_REPL_USER,
-    rdsSecurityGroup: SECURITY_GROUP_ID,
+    rdsInstance: RDS_OLD_INSTANCE_ID,
     auroraSecurityGroup: NEW_SECURITY_GROUP_ID,
     adminCidr: ADMIN_CIDR,
     webUrl: env.SANDBOX_APP_URL,

@@ -345,7 +345,14 @@ export function handleRoute53(
     }
     case 'GetHostedZone': {
       const z = zoneById(state, op.zoneId);
+      // As AWS: a public zone has a delegation set (its four name servers, those of its NS
+      // record); a private zone has none, only its VPCs, whose resolver answers for it.
+      const ns = z.records.find((r) => r.type === 'NS' && r.name === z.name)?.values ?? [];
       return doc('GetHostedZoneResponse', [
+        !z.privateZone && [
+          'DelegationSet',
+          [list('NameServers', 'NameServer', ns, (v) => v.replace(/\.$/, ''))],
+        ],
         ['HostedZone', zoneXml(z)],
         z.privateZone && [
           'VPCs',

@@ -13,6 +13,7 @@ import {
   RECORD_NAME,
   SERVICES_HOST,
   type ServicesConfig,
+  sandboxLayout,
 } from './config.js';
 import { createDemoApp } from './demo-app.js';
 import { createDnsServer } from './dns-server.js';
@@ -33,7 +34,11 @@ function listen(server: http.Server, port: number, what: string): Promise<void> 
 }
 
 export async function startServices(cfg: ServicesConfig): Promise<RunningServices> {
-  const aws = new AwsController({ dbPort: cfg.ports.db, insyncDelayMs: cfg.insyncDelayMs });
+  const aws = new AwsController({
+    dbPort: cfg.ports.db,
+    insyncDelayMs: cfg.insyncDelayMs,
+    platform: cfg.platform ?? 'self',
+  });
   const awsServer = createAwsServer(aws);
   const dns = createDnsServer(() => aws.state);
   const app = createDemoApp({
@@ -48,7 +53,7 @@ export async function startServices(cfg: ServicesConfig): Promise<RunningService
     bypassToken: cfg.bypassToken,
     bypassCidr: BYPASS_CIDR,
   });
-  const fence = startFence(() => aws.state, cfg.ports.db);
+  const fence = startFence(() => aws.state, cfg.ports.db, sandboxLayout(cfg.dir).db.old.socket);
   aws.afterMutation = () => fence.sync();
   // Keep-alive connections from SDK clients would hold close() open for minutes.
   awsServer.keepAliveTimeout = 2000;

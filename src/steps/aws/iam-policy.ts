@@ -92,3 +92,37 @@ export function iamPolicy(steps: { kind: string; params: unknown }[], mode: 'pla
     })),
   };
 }
+
+// Actions IAM only grants on '*' (no resource-level permissions): '*' there is not a widening.
+const UNSCOPED = /^ec2:Describe/;
+
+/**
+ * Needs that fell back to Resource '*' because the runbook does not name the resource until run
+ * time (a step output, an unset variable): one line each, for `cutover iam-policy` to show (and a
+ * strict mode to refuse), since such a policy allows more than the runbook touches.
+ */
+export function widenedResources(
+  steps: { id?: string; kind: string; params: unknown }[],
+  mode: 'plan' | 'run',
+): string[] {
+  const out: string[] = [];
+  for (const step of steps) {
+    const kind = getKind(step.kind);
+    if (!kind?.iam) continue;
+    const parsed = kind.params.safeParse(step.params);
+    let got: IamNeed[];
+    try {
+      got = kind.iam(parsed.success ? parsed.data : step.params);
+    } catch {
+      continue;
+    }
+    const actions = got
+      .filter((n) => (mode === 'run' || n.mode === 'read') && (n.resources ?? ['*']).includes('*'))
+      .flatMap((n) => n.actions.filter((a) => !UNSCOPED.test(a)));
+    if (actions.length)
+      out.push(
+        `${step.id ? `step ${step.id} (${step.kind})` : step.kind}: ${[...new Set(actions)].sort().join(', ')} on Resource "*": the resource is only known at run time`,
+      );
+  }
+  return out;
+}

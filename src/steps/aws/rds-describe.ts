@@ -2,7 +2,7 @@
 // use them (${steps.rds.outputs.writerEndpoint} as the flip's value). Read-only.
 import { z } from 'zod';
 import { defineKind } from '../../engine/types.js';
-import { callOpts } from './common.js';
+import { asRecord, callOpts, literal } from './common.js';
 import { oneTarget, rds, rdsIam, Target, targetLabel } from './rds.js';
 
 const Params = z.object(Target).strict().superRefine(oneTarget);
@@ -23,6 +23,12 @@ type Outputs = {
   writerInstance: string;
   readerInstances: string[];
   role: 'cluster' | 'writer' | 'reader';
+  /** The cluster's or the instance's own endpoint. */
+  endpoint: string;
+  /** The Aurora cluster the instance belongs to ('' for RDS); the cluster's own id for a cluster. */
+  clusterId: string;
+  /** VPC security groups (VpcSecurityGroups): e.g. keepOpen.groupIds of the fence. */
+  securityGroupIds: string[];
 };
 
 export const rdsDescribe = defineKind<P, undefined, Outputs>({
@@ -42,9 +48,21 @@ export const rdsDescribe = defineKind<P, undefined, Outputs>({
     'writerInstance',
     'readerInstances',
     'role',
+    'endpoint',
+    'clusterId',
+    'securityGroupIds',
   ],
-  iam: rdsIam,
-  describe: (p) => [`would read the endpoints and status of RDS ${targetLabel(p)}`],
+  iam(p) {
+    const r = asRecord(p);
+    if (r.instance === undefined) return rdsIam(p);
+    // An Aurora instance's role comes from its cluster, which the runbook does not name.
+    const region = literal(r.region) ?? '*';
+    return [
+      ...rdsIam(p),
+      { mode: 'read', actions: ['rds:DescribeDBClusters'], resources: [`arn:aws:rds:${region}:*:cluster:*`] },
+    ];
+  },
+  describe: (p) => [`would read the endpoints, status and security groups of RDS ${targetLabel(p)}`],
   async apply(ctx, p) {
     const api = await rds(ctx, p.region);
     if (p.cluster) {
@@ -68,9 +86,38 @@ export const rdsDescribe = defineKind<P, undefined, Outputs>({
           .map((m) => m.instanceId)
           .sort(),
         role: 'cluster',
+        endpoint: c.endpoint ?? '',
+        clusterId: c.id,
+        securityGroupIds: c.securityGroupIds,
       };
     }
     const i = await api.instance(p.instance!, callOpts(ctx));
+    const common = { endpoint: i.endpoint ?? '', securityGroupIds: i.securityGroupIds };
+    if (i.clusterId) {
+      // An Aurora instance: its role is its cluster membership, and writes go to the cluster endpoint.
+      const c = await api.cluster(i.clusterId, callOpts(ctx));
+      const writer = c.members.find((m) => m.writer)?.instanceId ?? '';
+      const role = writer === i.id ? 'writer' : 'reader';
+      ctx.log(`instance ${i.id}: ${i.status}, ${role} of cluster ${c.id} (writer ${writer || '(none)'})`);
+      return {
+        id: i.id,
+        arn: i.arn ?? '',
+        status: i.status,
+        engine: i.engine,
+        engineVersion: i.engineVersion ?? '',
+        port: i.port ?? c.port ?? 0,
+        writerEndpoint: c.endpoint ?? '',
+        readerEndpoint: role === 'reader' ? (i.endpoint ?? '') : (c.readerEndpoint ?? ''),
+        writerInstance: writer,
+        readerInstances: c.members
+          .filter((m) => !m.writer)
+          .map((m) => m.instanceId)
+          .sort(),
+        role,
+        clusterId: c.id,
+        ...common,
+      };
+    }
     const replica = !!i.replicaSourceId;
     return {
       id: i.id,
@@ -84,6 +131,8 @@ export const rdsDescribe = defineKind<P, undefined, Outputs>({
       writerInstance: replica ? (i.replicaSourceId ?? '') : i.id,
       readerInstances: replica ? [i.id] : [],
       role: replica ? 'reader' : 'writer',
+      clusterId: '',
+      ...common,
     };
   },
 });

@@ -32,10 +32,12 @@ import {
   fqdn,
   normalizeValue,
   normalizeZoneId,
+  type RecordChange,
   type RecordSet,
   recordsEqual,
 } from './records.js';
 import { changeRecordIam, readRecordIam } from './route53-iam.js';
+import { type Lowering, pendingLowering, secondsLeft } from './ttl-history.js';
 
 const Alias = z
   .object({
@@ -69,7 +71,13 @@ const Params = z
       .array(z.string().min(1))
       .optional()
       .describe(
-        'DNS servers ("ip" or "ip:port") to check the answer with; default: the zone’s authoritative name servers',
+        'DNS servers ("ip" or "ip:port") to check the answer with; default: the zone’s authoritative name servers. Required for a Route 53 private hosted zone: its VPC resolver (169.254.169.253, or the VPC CIDR base +2), with the run inside an associated VPC',
+      ),
+    create: z
+      .boolean()
+      .optional()
+      .describe(
+        'create the record if the name has none (default false: a flip changes an existing record, so a typo in the name fails instead of creating one)',
       ),
     ...SyncParams,
     resolveInterval: Duration.optional().describe('how often to ask the DNS servers (default 1s)'),
@@ -121,6 +129,21 @@ export interface FlipSnapshot {
   setIdentifier?: string;
   /** The record sets at the name the flip replaces (same slot, and CNAME vs A/AAAA), as AWS returned them. */
   existing: RecordSet[];
+  /** An earlier aws.route53.set-ttl of this record whose old-TTL answers may still be cached. */
+  lowered?: Lowering;
+}
+
+/** The longest TTL a resolver may still hold an old answer with: the record's, or the pre-lowering one left. */
+function oldTtlOf(snap: FlipSnapshot, now = Date.now()): number | undefined {
+  const ttl = cachedTtl(snap.existing);
+  const left = secondsLeft(snap.lowered, now);
+  return ttl === undefined && !left ? undefined : Math.max(ttl ?? 0, left);
+}
+
+function loweredNote(snap: FlipSnapshot): string {
+  return snap.lowered
+    ? ` (lowered from ${snap.lowered.fromTtl}s: answers cached before may live until ${snap.lowered.until})`
+    : '';
 }
 
 type Outputs = {
@@ -131,6 +154,32 @@ type Outputs = {
   oldTtl?: number;
   changed: boolean;
 };
+
+/** Into an empty slot, CREATE (which fails if someone created it meanwhile) instead of UPSERT. */
+function creating(now: RecordSet[], changes: RecordChange[]): RecordChange[] {
+  return now.length ? changes : changes.map((c) => (c.Action === 'UPSERT' ? { ...c, Action: 'CREATE' } : c));
+}
+
+function requireRecord(p: P, existing: RecordSet[]): void {
+  if (!existing.length)
+    throw new StepError(
+      'RECORD_NOT_FOUND',
+      `zone ${normalizeZoneId(p.zoneId)} has no record at ${displayName(p.name)} to flip: check the name and the zone id, or set create: true to create it`,
+    );
+}
+
+async function withLowering(ctx: StepContext, p: P): Promise<{ lowered?: Lowering }> {
+  const journaled = pendingLowering(ctx.runDir, p);
+  // A plan has no journal of the steps before: the dry adapter remembers the lowerings it recorded.
+  const r53 = await ctx.adapters.use(route53Adapter, undefined);
+  const slot = { Name: p.name, Type: p.type, ...(p.setIdentifier ? { SetIdentifier: p.setIdentifier } : {}) };
+  const p2 = r53.plannedLowering(p.zoneId, slot);
+  const planned = p2 ? { ...p2, runDir: ctx.runDir } : undefined;
+  const lowered = [journaled, planned]
+    .filter((x): x is Lowering => !!x)
+    .sort((a, b) => Date.parse(b.until) - Date.parse(a.until))[0];
+  return lowered ? { lowered } : {};
+}
 
 function target(p: P): FlipTarget {
   const t: FlipTarget = { name: p.name, type: p.type };
@@ -172,6 +221,41 @@ function summarize(records: RecordSet[]): string {
         )
         .join('; ')
     : '(none)';
+}
+
+/** Servers checkDns would ask; for a private zone only listed resolvers can answer. */
+async function checkServers(ctx: StepContext, p: P): Promise<void> {
+  // A routing-policy record answers per query: checkDns skips it, so it needs no servers.
+  if (p.setIdentifier) return;
+  const r53 = await ctx.adapters.use(route53Adapter, undefined);
+  const zone = await r53.hostedZone(p.zoneId, callOpts(ctx));
+  if (!p.resolvers?.length) {
+    if (zone.privateZone)
+      throw new StepError(
+        'PRIVATE_ZONE_NEEDS_RESOLVERS',
+        `${label(p)}: ${displayName(zone.name)} is a Route 53 private hosted zone (VPC ${zone.vpcs.map((v) => v.id).join(', ') || '?'}): no public name server answers for it, so the flip could not be checked; list resolvers: [the VPC resolver, e.g. 169.254.169.253] and run from inside that VPC`,
+      );
+    if (!zone.nameServers.length)
+      throw new StepError(
+        'DNS_NO_SERVERS',
+        `${label(p)}: zone ${zone.id} lists no name servers: list resolvers: on the step`,
+      );
+    return;
+  }
+  if (!zone.privateZone) return;
+  // A resolver outside the VPC answers NXDOMAIN for a private zone: ask for a record it must know.
+  const existing = await concernedNow(ctx, p);
+  const probe = existing.find((r) => r.Type === p.type && !r.AliasTarget);
+  if (!probe) return;
+  const dns = await import('../../adapters/dns.js');
+  const addrs = await dns.serverAddresses(p.resolvers).catch(() => p.resolvers!);
+  const answers = await dns.queryAll(fqdn(p.name), p.type, addrs, 2000);
+  const blind = answers.filter((a) => !a.values.length);
+  if (blind.length)
+    throw new StepError(
+      'RESOLVER_CANNOT_SEE_ZONE',
+      `${label(p)}: ${blind.map((a) => `${a.server} answers ${a.error ?? 'nothing'}`).join('; ')} for a record the private zone has: that resolver does not serve the zone's VPC; list the VPC resolver and run from inside the VPC`,
+    );
 }
 
 /** Waits until every DNS server answers the flipped value. */
@@ -237,13 +321,23 @@ async function checkDns(ctx: StepContext, p: P, desired: RecordSet): Promise<voi
   });
 }
 
-/** Resolvers that cached the old answer just before INSYNC keep it for up to its TTL. */
-async function waitOutTtl(ctx: StepContext, p: P, oldTtl: number, since: number): Promise<void> {
-  const total = oldTtl * 1000;
-  const until = since + total;
+/**
+ * Resolvers that cached the old answer just before INSYNC keep it for up to its TTL; those that
+ * cached it before an earlier lowering keep it until that lowering's `until`.
+ */
+async function waitOutTtl(
+  ctx: StepContext,
+  p: P,
+  ttl: number,
+  since: number,
+  lowered: Lowering | undefined,
+): Promise<void> {
+  const until = Math.max(since + ttl * 1000, lowered ? Date.parse(lowered.until) : 0);
+  const total = until - since;
+  const what = lowered && Date.parse(lowered.until) > since + ttl * 1000 ? lowered.fromTtl : ttl;
   for (let left = until - Date.now(); left > 0; left = until - Date.now()) {
     ctx.progress({
-      label: `${displayName(p.name)}: waiting out the old TTL (${oldTtl}s) so cached answers expire — ${Math.ceil(left / 1000)}s left`,
+      label: `${displayName(p.name)}: waiting out the old TTL (${what}s) so cached answers expire — ${Math.ceil(left / 1000)}s left`,
       // No deadline: reaching the end is success, not giving up; the label counts down instead.
       current: total - left,
       total,
@@ -286,9 +380,14 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     const r = asRecord(p);
     const type = String(r.type ?? '');
     const types = type === 'CNAME' ? ['CNAME', 'A', 'AAAA'] : [type, 'CNAME'];
-    // GetHostedZone finds the authoritative servers when no resolvers are listed.
-    const extra = Array.isArray(r.resolvers) && r.resolvers.length ? [] : ['route53:GetHostedZone'];
-    return [...readRecordIam(r), ...changeRecordIam(r, types, ['UPSERT', 'DELETE', 'CREATE'], extra)];
+    // GetHostedZone tells a private zone, and finds the authoritative servers of a public one.
+    const actions = r.create === true ? ['UPSERT', 'DELETE', 'CREATE'] : ['UPSERT', 'DELETE'];
+    return [
+      ...readRecordIam(r),
+      // Read by plan too (preflight), so it is a read need.
+      { mode: 'read', actions: ['route53:GetHostedZone'], resources: readRecordIam(r)[0]!.resources! },
+      ...changeRecordIam(r, types, actions),
+    ];
   },
   describe(p, snap) {
     const t = target(p);
@@ -299,42 +398,55 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
         'then: wait for INSYNC, check the DNS answers, wait out the old TTL',
       ];
     const desired = desiredRecord(snap.existing, t);
-    const changes = changesToReach(snap.existing, [desired]);
+    const changes = creating(snap.existing, changesToReach(snap.existing, [desired]));
     if (!changes.length) return [`would leave ${label(p)} as is: already ${newValue}`];
-    const oldTtl = cachedTtl(snap.existing);
+    const oldTtl = oldTtlOf(snap);
     const lines = changes.map((c) => changeLine(snap.zoneId, c, snap.existing));
     const servers = p.resolvers?.length ? p.resolvers.join(', ') : 'the zone’s name servers';
     lines.push(
-      `then: wait for INSYNC (up to ${formatMs(ms(p.syncTimeout, 180_000))}), until ${servers} answer ${newValue}${p.waitForCaches !== false && oldTtl ? `, then wait out the old TTL (${oldTtl}s)` : ''}`,
+      `then: wait for INSYNC (up to ${formatMs(ms(p.syncTimeout, 180_000))}), until ${servers} answer ${newValue}${p.waitForCaches !== false && oldTtl ? `, then wait out the old TTL (${oldTtl}s${loweredNote(snap)})` : ''}`,
     );
     const w = ttlWarning(p, oldTtl, undefined);
     if (w) lines.push(`warning: ${w}`);
     return lines;
   },
+  // The zone, the name and the resolvers are known before the run even when the value is not.
+  preflightReads: ['zoneId', 'name', 'type', 'setIdentifier', 'resolvers', 'create', 'ttl', 'maxOldTtl'],
+  async preflight(ctx, p) {
+    await checkServers(ctx, p);
+    // Only a flip with create: true makes a record: a missing one is a typo, whatever runs before.
+    if (!p.create) requireRecord(p, await concernedNow(ctx, p));
+  },
   async snapshot(ctx, p) {
+    // Also here, so these checks hold before any change even when the engine calls no preflight.
+    await checkServers(ctx, p);
     const existing = await concernedNow(ctx, p);
+    if (!p.create) requireRecord(p, existing);
     return {
       zoneId: normalizeZoneId(p.zoneId),
       name: fqdn(p.name),
       type: p.type,
       ...(p.setIdentifier ? { setIdentifier: p.setIdentifier } : {}),
       existing,
+      ...(await withLowering(ctx, p)),
     };
   },
   async apply(ctx, p, snap) {
     const r53 = await ctx.adapters.use(route53Adapter, undefined);
     // The target comes from the snapshot (routing policy, default TTL): a re-apply builds the same one.
     const desired = desiredRecord(snap.existing, target(p));
-    const oldTtl = cachedTtl(snap.existing);
+    const oldTtl = oldTtlOf(snap);
     if (p.maxOldTtl !== undefined && oldTtl !== undefined && oldTtl > p.maxOldTtl)
       throw new StepError(
         'TTL_TOO_HIGH',
-        `${label(p)} has TTL ${oldTtl}s, above maxOldTtl ${p.maxOldTtl}s: waiting it out would stretch the window; lower it ahead of time with aws.route53.set-ttl`,
+        snap.lowered && secondsLeft(snap.lowered) > (cachedTtl(snap.existing) ?? 0)
+          ? `${label(p)} was lowered from TTL ${snap.lowered.fromTtl}s (in ${snap.lowered.runDir}): resolvers may serve the old answer until ${snap.lowered.until}, ${oldTtl}s from now, above maxOldTtl ${p.maxOldTtl}s: flip after that`
+          : `${label(p)} has TTL ${oldTtl}s, above maxOldTtl ${p.maxOldTtl}s: waiting it out would stretch the window; lower it ahead of time with aws.route53.set-ttl`,
       );
     const w = ttlWarning(p, oldTtl, budgetOf(ctx));
     if (w) ctx.warn(w);
     const now = await concernedNow(ctx, p);
-    const changes = changesToReach(now, [desired]);
+    const changes = creating(now, changesToReach(now, [desired]));
     const outputs: Outputs = {
       previous: summarize(snap.existing),
       current: summarize([desired]),
@@ -366,8 +478,9 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     }
     await checkDns(ctx, p, desired);
     const unchanged = snap.existing.length === 1 && recordsEqual(snap.existing[0], desired);
-    const oldTtl = cachedTtl(snap.existing);
-    if (p.waitForCaches !== false && oldTtl && !unchanged) await waitOutTtl(ctx, p, oldTtl, since);
+    const ttl = cachedTtl(snap.existing) ?? 0;
+    if (p.waitForCaches !== false && (ttl || snap.lowered) && !unchanged)
+      await waitOutTtl(ctx, p, ttl, since, snap.lowered);
   },
   async isApplied(ctx, p, snap) {
     const desired = desiredRecord(snap.existing, target(p));

@@ -8,6 +8,17 @@ function zoneResource(r: Record<string, unknown>): string[] {
   return [z ? `arn:aws:route53:::hostedzone/${normalizeZoneId(z)}` : '*'];
 }
 
+/**
+ * A record name as Route 53 compares it in this condition key: lower case, no trailing dot, and
+ * every character but a-z 0-9 - _ . as a backslash and three octal digits (a wildcard is \052).
+ */
+export function normalizedRecordName(name: string): string {
+  return displayName(name).replace(
+    /[^a-z0-9\-_.]/g,
+    (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`,
+  );
+}
+
 export function readRecordIam(r: Record<string, unknown>): AwsIamNeed[] {
   return [{ mode: 'read', actions: ['route53:ListResourceRecordSets'], resources: zoneResource(r) }];
 }
@@ -19,10 +30,11 @@ export function changeRecordIam(
   actions: string[],
   extraRead: string[] = [],
 ): AwsIamNeed[] {
-  const name = literal(r.name);
+  // Not literal(): a wildcard record name is a real name here, escaped below.
+  const name = typeof r.name === 'string' && r.name && !r.name.includes('${') ? r.name : undefined;
   const wantTypes = types.filter((t) => /^[A-Z]+$/.test(t));
   const condition: Record<string, string[]> = {};
-  if (name) condition['route53:ChangeResourceRecordSetsNormalizedRecordNames'] = [displayName(name)];
+  if (name) condition['route53:ChangeResourceRecordSetsNormalizedRecordNames'] = [normalizedRecordName(name)];
   if (wantTypes.length)
     condition['route53:ChangeResourceRecordSetsRecordTypes'] = [...new Set(wantTypes)].sort();
   condition['route53:ChangeResourceRecordSetsActions'] = [...new Set(actions)].sort();

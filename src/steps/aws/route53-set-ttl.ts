@@ -80,6 +80,10 @@ export const routeSetTtl = defineKind<P, Snapshot, Outputs>({
       );
     return lines;
   },
+  // Read-only and independent of earlier steps: a missing record fails before the run starts.
+  preflight: async (ctx, p) => {
+    await routeSetTtl.snapshot!(ctx, p);
+  },
   async snapshot(ctx, p) {
     const record = await currentRecord(ctx, p);
     if (!record)

@@ -164,13 +164,23 @@ export async function expectRules(
   }
 }
 
-/** What restrict and restore need: read any group, change rules only on the group the runbook names. */
+/** What restrict and restore need: read any group, change rules only on the groups the runbook names. */
 export function sgIam(params: unknown): AwsIamNeed[] {
   const p = asRecord(params);
-  const id = literal(p.groupId);
   const region = literal(p.region) ?? '*';
+  const listed = Array.isArray(p.groupIds) ? p.groupIds : p.groupIds === undefined ? [] : [undefined];
+  const named = p.groupId === undefined ? listed : [p.groupId, ...listed];
+  // Groups found through an RDS instance are not named by the runbook.
+  const ids = p.instance === undefined ? named.map(literal) : [undefined];
+  const resources = ids.every((x) => x)
+    ? ids.map((id) => `arn:aws:ec2:${region}:*:security-group/${id}`)
+    : ['*'];
   return [
-    { mode: 'read', actions: ['ec2:DescribeSecurityGroupRules'], resources: ['*'] },
+    {
+      mode: 'read',
+      actions: ['ec2:DescribeSecurityGroupRules', 'ec2:DescribeSecurityGroups'],
+      resources: ['*'],
+    },
     {
       mode: 'write',
       actions: [
@@ -178,27 +188,16 @@ export function sgIam(params: unknown): AwsIamNeed[] {
         'ec2:RevokeSecurityGroupIngress',
         'ec2:ModifySecurityGroupRules',
       ],
-      resources: [id ? `arn:aws:ec2:${region}:*:security-group/${id}` : '*'],
+      resources: resources.length ? resources : ['*'],
     },
   ];
 }
 
-/** The snapshot of restrict and restore: the group's whole ingress rule set (ids and properties). */
-export interface PortRules {
-  groupId: string;
-  port: number;
-  protocol: string;
-  /** Every ingress rule of the group before the change, with ids and all properties. */
-  rules: SgRule[];
-}
-
-export async function snapshotPortRules(
-  ctx: StepContext,
-  p: { groupId: string; port: number; protocol?: string | undefined; region?: string | undefined },
-): Promise<PortRules> {
-  const api = await ec2(ctx, p.region);
-  const rules = await api.ingressRules(p.groupId, callOpts(ctx));
-  return { groupId: p.groupId, port: p.port, protocol: p.protocol ?? 'tcp', rules };
+/** Fails (AWS_NOT_FOUND, naming the group) before any change when a group does not exist. */
+export async function requireGroups(ctx: StepContext, groupIds: string[], region: string | undefined) {
+  // DescribeSecurityGroupRules answers an empty list for a group that does not exist: ask for the group.
+  const api = await ec2(ctx, region);
+  return api.groups(groupIds, callOpts(ctx));
 }
 
 export const VerifyTimeout = Duration.optional().describe(

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getKind } from '../../../src/steps/registry.js';
-import { runCli } from '../../helpers/cli.js';
+import { runCli, runCliUntil } from '../../helpers/cli.js';
 import { type StepSpec, sh, writeRunbook } from '../../helpers/runbooks.js';
 import { events, onlyRunDir, readJournalLines, type Workspace, workspace } from '../../helpers/workspace.js';
 
@@ -86,6 +86,30 @@ describe.runIf(registered)('maintenance budget', () => {
     });
     expect(events(journal, ['undo-done'])).toEqual(['undo-done enter', 'undo-done before']);
     expect(journal.at(-1)).toMatchObject({ type: 'run-end', status: 'rolled-back', exitCode: 1 });
+  });
+
+  it('killed inside the window and resumed: the time already spent counts, and over budget it rolls back', async () => {
+    // 2 s of work fits a 4 s budget on its own; with the 2.5 s the run lay dead it does not.
+    const rb = await runbook('4s', [
+      sh('work', 'touch ${params.flag}-marker; sleep 2', { undo: 'rm -f ${params.flag}-marker' }),
+    ]);
+    const killed = await runCliUntil(['run', rb, '--execute', '--runs-dir', ws!.runsDir], {
+      cwd: ws!.dir,
+      markerFile: ws!.path('maintenance-on-marker'),
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(existsSync(ws!.path('maintenance-on'))).toBe(true);
+    await new Promise((r) => setTimeout(r, 2500));
+    const runDir = onlyRunDir(ws!.runsDir);
+    const r = await runCli(['resume', runDir, '--yes'], { cwd: ws!.dir });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/maintenance has been on since/);
+    expect(r.stdout).toMatch(/maintenance budget of 4\.0s exceeded/);
+    expect(r.durationMs).toBeLessThan(4000);
+    expect(existsSync(ws!.path('maintenance-on'))).toBe(false);
+    expect(ws!.read('files/out.txt')).toBe('start\n');
+    const status = JSON.parse((await runCli(['status', runDir, '--json'])).stdout);
+    expect(status).toMatchObject({ status: 'rolled-back', maintenance: { on: false } });
   });
 
   it('within the budget: the time in maintenance is tracked and journaled', async () => {

@@ -1,6 +1,14 @@
 // A run whose step k fails, for every k: the files are byte-identical to before and the journal
 // shows the undo of k-1 ... 1, in that order.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { undoList } from '../../../src/engine/undo.js';
+import type { JournalRecord } from '../../../src/journal/journal.js';
+import { reconstruct } from '../../../src/journal/state.js';
+import type { Step } from '../../../src/runbook/schema.js';
+import { getKind } from '../../../src/steps/registry.js';
 import { runCli } from '../../helpers/cli.js';
 import { sh, writeRunbook } from '../../helpers/runbooks.js';
 import {
@@ -45,6 +53,19 @@ function setup(ws: Workspace) {
 }
 
 const IDS = ['create', 'append', 'rename', 'edit', 'delete', 'last'];
+
+/**
+ * One undo rule: the list the in-process rollback journaled on its rollback-start equals what the
+ * rule computes from the journal before it (what `cutover rollback` would undo), with the same undo.
+ */
+function expectOneUndoRule(runDir: string) {
+  const records = readJournalLines(runDir) as unknown as JournalRecord[];
+  const cut = records.findIndex((r) => r.type === 'rollback-start');
+  expect(cut).toBeGreaterThan(0);
+  const steps = (parse(readFileSync(join(runDir, 'runbook.yaml'), 'utf8')) as { steps: Step[] }).steps;
+  const fromJournal = undoList(reconstruct(records.slice(0, cut)), steps, getKind);
+  expect(fromJournal.map(({ stepId, via }) => ({ stepId, via }))).toEqual(records[cut]!.undo);
+}
 
 describe('rollback when step k fails', () => {
   let ws: Workspace | undefined;
@@ -92,6 +113,7 @@ describe('rollback when step k fails', () => {
       );
       expect(journal.at(-1)).toMatchObject({ type: 'run-end', status: 'rolled-back', exitCode: 1 });
       expect(r.stdout).toContain('rolled-back (exit 1)');
+      expectOneUndoRule(onlyRunDir(ws.runsDir));
     },
   );
 
@@ -123,6 +145,7 @@ describe('rollback when step k fails', () => {
       'undo-start first',
       'undo-done first',
     ]);
+    expectOneUndoRule(onlyRunDir(ws.runsDir));
   });
 
   it('an undo that keeps failing is retried by every `cutover rollback` until it works', async () => {
@@ -185,5 +208,6 @@ describe('rollback when step k fails', () => {
       'undo-skipped note',
       'undo-done custom',
     ]);
+    expectOneUndoRule(onlyRunDir(ws.runsDir));
   });
 });

@@ -418,3 +418,42 @@ describe('sandbox AWS endpoint: faults and call counters', () => {
     expect((await calls(env)).total).toBe(0);
   });
 });
+
+describe('sandbox AWS endpoint: the rds profile', () => {
+  const reset = (body?: unknown) =>
+    fetch(`${env.SANDBOX_ADMIN_URL}/reset`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  afterEach(async () => {
+    expect((await reset({ platform: 'self' })).status).toBe(200);
+  });
+
+  it('POST /_sandbox/reset {platform: rds} seeds the RDS → Aurora shape; later resets keep it until self', async () => {
+    expect(await (await reset({ platform: 'rds' })).json()).toEqual({ ok: true, platform: 'rds' });
+    const old = (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'sandbox-rds' })))
+      .DBInstances?.[0];
+    expect(old).toMatchObject({
+      Engine: 'mysql',
+      Endpoint: { Address: env.SANDBOX_DB_OLD_NAME },
+      VpcSecurityGroups: [
+        { VpcSecurityGroupId: GroupId, Status: 'active' },
+        { VpcSecurityGroupId: 'sg-0sandbox0000003', Status: 'active' },
+      ],
+    });
+    expect(old?.DBClusterIdentifier).toBeUndefined();
+    // The replication path: old's group names new's group (a UserIdGroupPair) on 3306.
+    const pair = (await rules()).find(
+      (r) => r.ReferencedGroupInfo?.GroupId === env.SANDBOX_NEW_SECURITY_GROUP_ID,
+    );
+    expect(pair).toMatchObject({ IpProtocol: 'tcp', FromPort: 3306, ToPort: 3306, IsEgress: false });
+    // A reset without a body (resetSandbox) keeps the profile.
+    expect(await (await reset()).json()).toEqual({ ok: true, platform: 'rds' });
+    expect((await reset({ platform: 'aurora' })).status).toBe(400);
+    expect(await (await reset({ platform: 'self' })).json()).toEqual({ ok: true, platform: 'self' });
+    await expect(
+      rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'sandbox-rds' })),
+    ).rejects.toMatchObject({ name: 'DBInstanceNotFoundFault' });
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { iamPolicy } from '../../../src/steps/aws/iam-policy.js';
+import { iamPolicy, widenedResources } from '../../../src/steps/aws/iam-policy.js';
 
 const steps = [
   {
@@ -29,7 +29,13 @@ describe('iamPolicy', () => {
     const doc = iamPolicy(steps, 'plan');
     expect(doc.Version).toBe('2012-10-17');
     expect(doc.Statement).toEqual([
-      { Sid: 'CutoverPlan1', Effect: 'Allow', Action: ['ec2:DescribeSecurityGroupRules'], Resource: ['*'] },
+      {
+        Sid: 'CutoverPlan1',
+        Effect: 'Allow',
+        // DescribeSecurityGroups: a restrict of a group that does not exist fails before any change.
+        Action: ['ec2:DescribeSecurityGroupRules', 'ec2:DescribeSecurityGroups'],
+        Resource: ['*'],
+      },
       {
         Sid: 'CutoverPlan2',
         Effect: 'Allow',
@@ -45,7 +51,8 @@ describe('iamPolicy', () => {
       {
         Sid: 'CutoverPlan4',
         Effect: 'Allow',
-        Action: ['route53:ListResourceRecordSets'],
+        // GetHostedZone: the flip tells a private zone (C3) even with resolvers listed.
+        Action: ['route53:GetHostedZone', 'route53:ListResourceRecordSets'],
         Resource: ['arn:aws:route53:::hostedzone/Z0123'],
       },
     ]);
@@ -88,8 +95,11 @@ describe('iamPolicy', () => {
       ),
     ).toContainEqual(['UPSERT']);
     expect(find('route53:GetChange')[0]?.Resource).toEqual(['arn:aws:route53:::change/*']);
-    // resolvers are listed on the flip, set-ttl never needs name servers: no GetHostedZone.
-    expect(find('route53:GetHostedZone')).toEqual([]);
+    // The flip never sends CREATE unless the runbook says create: true (issue 13).
+    for (const s of change)
+      expect(
+        s.Condition!['ForAllValues:StringEquals']!['route53:ChangeResourceRecordSetsActions'],
+      ).not.toContain('CREATE');
     expect(new Set(doc.Statement.map((s) => s.Sid)).size).toBe(doc.Statement.length);
   });
 
@@ -106,5 +116,99 @@ describe('iamPolicy', () => {
     expect(doc.Statement.find((s) => s.Action.includes('ec2:RevokeSecurityGroupIngress'))?.Resource).toEqual([
       '*',
     ]);
+  });
+
+  it('M4c: a restrict of every group of an instance reads the instance (and keepOpen’s cluster) and changes groups it cannot name', () => {
+    const doc = iamPolicy(
+      [
+        {
+          kind: 'aws.security-group.restrict',
+          params: {
+            instance: 'shop-rds',
+            port: 3306,
+            allow: ['10.0.9.0/24'],
+            keepOpen: { cluster: 'shop-aurora' },
+            region: 'eu-west-1',
+          },
+        },
+      ],
+      'run',
+    );
+    const find = (action: string) => doc.Statement.filter((s) => s.Action.includes(action));
+    // keepOpen's cluster members are not named by the runbook: db:* covers shop-rds as well.
+    expect(find('rds:DescribeDBInstances')[0]?.Resource).toEqual(['arn:aws:rds:eu-west-1:*:db:*']);
+    const alone = iamPolicy(
+      [
+        {
+          kind: 'aws.security-group.restrict',
+          params: { instance: 'shop-rds', port: 3306, allow: [], region: 'eu-west-1' },
+        },
+      ],
+      'plan',
+    );
+    expect(alone.Statement.find((s) => s.Action.includes('rds:DescribeDBInstances'))?.Resource).toEqual([
+      'arn:aws:rds:eu-west-1:*:db:shop-rds',
+    ]);
+    expect(find('rds:DescribeDBClusters')[0]?.Resource).toEqual([
+      'arn:aws:rds:eu-west-1:*:cluster:shop-aurora',
+    ]);
+    expect(find('ec2:RevokeSecurityGroupIngress')[0]?.Resource).toEqual(['*']);
+    expect(find('ec2:DescribeSecurityGroups')).toHaveLength(1);
+  });
+
+  it('a restore of ${steps.x.outputs.groups} (known at run time) widens to * instead of failing', () => {
+    const doc = iamPolicy(
+      [
+        {
+          kind: 'aws.security-group.restore',
+          params: { groups: '${steps.fence.outputs.groups}', port: 3306 },
+        },
+      ],
+      'run',
+    );
+    expect(
+      doc.Statement.find((s) => s.Action.includes('ec2:AuthorizeSecurityGroupIngress'))?.Resource,
+    ).toEqual(['*']);
+  });
+
+  it('issue 13: a wildcard record name is escaped in the condition as Route 53 normalizes it (\\052)', () => {
+    const doc = iamPolicy(
+      [
+        {
+          kind: 'aws.route53.set-ttl',
+          params: { zoneId: 'Z1', name: '*.Shop.internal.', type: 'A', ttl: 5 },
+        },
+      ],
+      'run',
+    );
+    const change = doc.Statement.find((s) => s.Action.includes('route53:ChangeResourceRecordSets'));
+    expect(
+      change?.Condition?.['ForAllValues:StringEquals']?.[
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames'
+      ],
+    ).toEqual(['\\052.shop.internal']);
+  });
+
+  it('issue 13: says which steps widen to Resource "*" (an id only known at run time), and none when all are named', () => {
+    expect(
+      widenedResources(
+        [
+          {
+            id: 'fence',
+            kind: 'aws.security-group.restrict',
+            params: { groupId: '${steps.x.outputs.sg}', port: 3306, allow: [] },
+          },
+          {
+            id: 'ok',
+            kind: 'aws.security-group.restrict',
+            params: { groupId: 'sg-0abc', port: 3306, allow: [] },
+          },
+        ],
+        'run',
+      ),
+    ).toEqual([
+      'step fence (aws.security-group.restrict): ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "*": the resource is only known at run time',
+    ]);
+    expect(widenedResources(steps, 'run')).toEqual([]);
   });
 });

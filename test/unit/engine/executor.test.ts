@@ -1,6 +1,6 @@
 // The Engine class driven directly, with small step kinds defined here (test-only: they are put in
 // the registry for these tests and taken out after). A real journal in a temp dir underneath.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -8,13 +8,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../../../src/engine/events.js';
 import { Engine, type EngineOptions } from '../../../src/engine/executor.js';
 import { defineKind, type StepKind } from '../../../src/engine/types.js';
+import { undoList } from '../../../src/engine/undo.js';
 import { StepError } from '../../../src/errors.js';
 import { Journal, readJournal, verifyJournal } from '../../../src/journal/journal.js';
 import { Redactor } from '../../../src/journal/redact.js';
 import { reconstruct } from '../../../src/journal/state.js';
 import { loadRunbookText } from '../../../src/runbook/load.js';
 import { prepareRunbook } from '../../../src/runbook/validate.js';
-import { kinds } from '../../../src/steps/registry.js';
+import { getKind, kinds } from '../../../src/steps/registry.js';
 
 /** What the fake kinds did, in order: "apply:a", "undo:a", ... */
 let calls: string[] = [];
@@ -30,6 +31,8 @@ const Params = z
     failVerify: z.boolean().optional(),
     undoFails: z.boolean().optional(),
     undoHangs: z.boolean().optional(),
+    undoRefuses: z.boolean().optional(),
+    failDetails: z.record(z.string(), z.unknown()).optional(),
     healthy: z.boolean().optional(),
   })
   .strict();
@@ -53,7 +56,7 @@ function fake(
       const n = (attempts.get(p.name) ?? 0) + 1;
       attempts.set(p.name, n);
       if (p.fail || (p.failTimes !== undefined && n <= p.failTimes))
-        throw new StepError('FAKE_FAILED', `${p.name} failed (attempt ${n})`);
+        throw new StepError('FAKE_FAILED', `${p.name} failed (attempt ${n})`, p.failDetails);
       return { n };
     },
     async verify(_ctx, p) {
@@ -63,6 +66,11 @@ function fake(
       calls.push(`undo:${p.name}:${snapshot.before}`);
       if (p.undoHangs) await ctx.sleep(60_000);
       if (p.undoFails) throw new StepError('FAKE_UNDO', `undo of ${p.name} failed`);
+      if (p.undoRefuses)
+        throw new StepError(
+          'UNDO_UNSAFE_NEW_WRITES',
+          `new has taken writes old does not have; not undoing ${p.name}`,
+        );
     },
     ...extra,
   });
@@ -70,6 +78,19 @@ function fake(
 
 const testKinds: StepKind[] = [
   fake('test.change'),
+  // Takes a snapshot but has no undo of its own: the runbook's `rollback:` override is its only undo.
+  fake('test.noundo', { undo: undefined }),
+  fake('test.read', { readOnly: true }),
+  fake('test.guard', { undoUnsafeAfterNewWrites: true }),
+  defineKind<P>({
+    kind: 'test.fix',
+    summary: 'test override',
+    params: Params,
+    describe: (p) => [`would fix ${p.name}`],
+    async apply(_ctx, p) {
+      calls.push(`fix:${p.name}`);
+    },
+  }),
   fake('test.enter', { maintenance: 'enter' }),
   fake('test.exit', { maintenance: 'exit' }),
   fake('test.net', {
@@ -100,7 +121,15 @@ type StepDef = { id: string; kind?: string } & Partial<P> & Record<string, unkno
 
 /** A runbook of fake steps; step-level keys (retries, pointOfNoReturn...) pass through. */
 function yaml(steps: StepDef[], top = ''): string {
-  const stepKeys = ['retries', 'retryDelay', 'timeout', 'undoTimeout', 'pointOfNoReturn', 'approval'];
+  const stepKeys = [
+    'retries',
+    'retryDelay',
+    'timeout',
+    'undoTimeout',
+    'pointOfNoReturn',
+    'approval',
+    'rollback',
+  ];
   const lines = [`version: 1`, `name: engine-test`, top, 'steps:'];
   for (const s of steps) {
     const w: Record<string, unknown> = { name: s.id };
@@ -151,6 +180,7 @@ async function run(steps: StepDef[], opts: { top?: string; engine?: Partial<Engi
     events,
     records,
     wallMs,
+    prepared,
     types: (t: string) => records.filter((r) => r.type === t).map((r) => r.stepId),
   };
 }
@@ -308,12 +338,26 @@ describe('Engine: point of no return', () => {
     expect(result.message).toMatch(/Past the point of no return \("flip"\)/);
   });
 
-  it('with a healthy safety net (reverse replication), it rolls back after all', async () => {
-    const { result } = await run([
+  it('by default a later failure stops even with a healthy safety net: the data is not moved back on its own', async () => {
+    const { result, types } = await run([
       { id: 'net', kind: 'test.net', healthy: true },
       { id: 'flip', pointOfNoReturn: true },
       { id: 'c', fail: true },
     ]);
+    expect(result).toMatchObject({ status: 'halted', exitCode: 3 });
+    expect(types('undo-start')).toEqual([]);
+    expect(result.message).toMatch(/afterPointOfNoReturn: stop/);
+  });
+
+  it('with `rollback: { afterPointOfNoReturn: auto }` and a healthy safety net, it rolls back after all', async () => {
+    const { result } = await run(
+      [
+        { id: 'net', kind: 'test.net', healthy: true },
+        { id: 'flip', pointOfNoReturn: true },
+        { id: 'c', fail: true },
+      ],
+      { top: 'rollback: { afterPointOfNoReturn: auto }' },
+    );
     expect(result.status).toBe('rolled-back');
     expect(calls.filter((c) => c.startsWith('undo')).map((c) => c.split(':')[1])).toEqual([
       'c',
@@ -323,11 +367,14 @@ describe('Engine: point of no return', () => {
   });
 
   it('an unhealthy safety net does not count', async () => {
-    const { result } = await run([
-      { id: 'net', kind: 'test.net', healthy: false },
-      { id: 'flip', pointOfNoReturn: true },
-      { id: 'c', fail: true },
-    ]);
+    const { result } = await run(
+      [
+        { id: 'net', kind: 'test.net', healthy: false },
+        { id: 'flip', pointOfNoReturn: true },
+        { id: 'c', fail: true },
+      ],
+      { top: 'rollback: { afterPointOfNoReturn: auto }' },
+    );
     expect(result.status).toBe('halted');
   });
 });
@@ -372,5 +419,328 @@ describe('Engine: lifecycle hooks', () => {
     });
     expect(result.status).toBe('rolled-back');
     expect(calls).toEqual(['apply:a', 'undo:a:state-of-a']);
+  });
+});
+
+/**
+ * `cutover rollback` on a copy of the run's journal cut just before its rollback-start: what the
+ * journal alone says to undo. Returns the undo list it journaled and the kind calls it made.
+ */
+async function rollbackFromCopy(runDir: string, prepared: ReturnType<typeof prepareRunbook>) {
+  const lines = readFileSync(join(runDir, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean);
+  const cut = lines.findIndex((l) => JSON.parse(l).type === 'rollback-start');
+  const copy = mkdtempSync(join(tmpdir(), 'cutover-engine-copy-'));
+  try {
+    writeFileSync(join(copy, 'journal.jsonl'), `${lines.slice(0, cut).join('\n')}\n`);
+    const redactor = new Redactor(prepared.secrets);
+    const journal = Journal.open(copy, prepared.loaded.sha256, redactor);
+    const engine = new Engine({
+      prepared,
+      runId: 'test-run',
+      runDir: copy,
+      mode: 'run',
+      journal,
+      redactor,
+      emit() {},
+    });
+    calls = [];
+    const result = await engine.rollbackFromJournal(reconstruct(readJournal(copy)), 'from the journal');
+    journal.close();
+    const start = readJournal(copy).find((r) => r.type === 'rollback-start')!;
+    return { result, undo: start.undo, calls: [...calls] };
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+const undoCalls = (c: string[]) => c.filter((x) => x.startsWith('undo:') || x.startsWith('fix:'));
+
+describe('Engine: one undo rule (in-process == from the journal)', () => {
+  it('probe: a step whose apply fails halfway, with a rollback override, is undone in-process too', async () => {
+    const { result, records, prepared } = await run([
+      { id: 'a' },
+      { id: 's', kind: 'test.noundo', fail: true, rollback: { kind: 'test.fix', with: { name: 's' } } },
+    ]);
+    // Before the one rule, in-process skipped the override and said "Rolled back 1 step(s)".
+    expect(undoCalls(calls)).toEqual(['fix:s', 'undo:a:state-of-a']);
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(result.message).toMatch(/Rolled back 2 step\(s\)/);
+    const inProcess = records.find((r) => r.type === 'rollback-start')!.undo;
+    expect(inProcess).toEqual([
+      { stepId: 's', via: 'override' },
+      { stepId: 'a', via: 'kind' },
+    ]);
+    const fromJournal = await rollbackFromCopy(dir!, prepared);
+    expect(fromJournal.undo).toEqual(inProcess);
+    expect(fromJournal.calls).toEqual(['fix:s', 'undo:a:state-of-a']);
+  });
+
+  const cases: { name: string; steps: StepDef[]; top?: string; engine?: Partial<EngineOptions> }[] = [
+    { name: 'plain failure', steps: [{ id: 'a' }, { id: 'b' }, { id: 'c', fail: true }, { id: 'd' }] },
+    {
+      name: 'verify fails after apply; an undo fails',
+      steps: [{ id: 'a' }, { id: 'b', undoFails: true }, { id: 'c', failVerify: true }],
+    },
+    {
+      name: 'rollback: none, a read-only step, no-undo kinds',
+      steps: [
+        { id: 'a', rollback: 'none' },
+        { id: 'r', kind: 'test.read' },
+        { id: 'n', kind: 'test.noundo' },
+        { id: 'o', kind: 'test.noundo', rollback: { kind: 'test.fix', with: { name: 'o' } } },
+        { id: 'c', kind: 'test.noundo', failVerify: true },
+      ],
+    },
+    {
+      name: 'budget exceeded inside the window',
+      steps: [
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'slow', sleepMs: 5000 },
+        { id: 'exit', kind: 'test.exit' },
+      ],
+      top: 'maintenance: { budget: 300ms }',
+    },
+    {
+      name: 'declined gate',
+      steps: [{ id: 'a' }, { id: 'b', approval: true }],
+      engine: { approve: async () => false },
+    },
+    {
+      name: 'past the point of no return with a healthy net (auto)',
+      steps: [
+        { id: 'net', kind: 'test.net', healthy: true },
+        { id: 'flip', pointOfNoReturn: true },
+        { id: 'c', fail: true },
+      ],
+      top: 'rollback: { afterPointOfNoReturn: auto }',
+    },
+  ];
+  for (const c of cases)
+    it(`same list and same undos: ${c.name}`, async () => {
+      const { records, prepared } = await run(c.steps, {
+        ...(c.top ? { top: c.top } : {}),
+        ...(c.engine ? { engine: c.engine } : {}),
+      });
+      const inProcessCalls = undoCalls(calls);
+      const cut = records.findIndex((r) => r.type === 'rollback-start');
+      expect(cut).toBeGreaterThan(0);
+      const inProcess = records[cut]!.undo;
+      // The pure function on the journal prefix, and the real `cutover rollback` path, agree with it.
+      const state = reconstruct(records.slice(0, cut));
+      expect(
+        undoList(state, prepared.runbook.steps, getKind).map(({ stepId, via }) => ({ stepId, via })),
+      ).toEqual(inProcess);
+      attempts.clear();
+      const fromJournal = await rollbackFromCopy(dir!, prepared);
+      expect(fromJournal.undo).toEqual(inProcess);
+      expect(undoCalls(fromJournal.calls)).toEqual(inProcessCalls);
+    });
+});
+
+describe('Engine: a data-guarding undo that refuses stops the rollback', () => {
+  it('UNDO_UNSAFE_*: the steps before it are left as they are, each named, exit 3', async () => {
+    const { result, records, types } = await run([
+      { id: 'fence' },
+      { id: 'stop', undoRefuses: true },
+      { id: 'flip' },
+      { id: 'smoke', fail: true },
+    ]);
+    expect(result).toMatchObject({ status: 'rollback-incomplete', exitCode: 3 });
+    // flip was undone before the refusal; fence (reopening the old side) must not be.
+    expect(types('undo-done')).toEqual(['smoke', 'flip']);
+    expect(types('undo-failed')).toEqual(['stop']);
+    expect(calls).not.toContain('undo:fence:state-of-fence');
+    expect(records.find((r) => r.type === 'rollback-stopped')).toMatchObject({
+      stepId: 'stop',
+      notUndone: ['fence'],
+    });
+    expect(result.leftovers.map((l) => [l.stepId, l.problem.split(':')[0]])).toEqual([
+      ['stop', 'undo refused to protect data'],
+      ['fence', 'not undone, on purpose'],
+    ]);
+    expect(result.message).toMatch(
+      /Rollback stopped at "stop".*Undone: smoke, flip\. Left as they are, on purpose: fence/,
+    );
+    expect(reconstruct(records).rollbackStopped).toMatchObject({ stepId: 'stop', notUndone: ['fence'] });
+  });
+
+  it('any failure of an undoUnsafeAfterNewWrites kind stops it too; an ordinary failed undo does not', async () => {
+    const { result, types } = await run([
+      { id: 'a' },
+      { id: 'g', kind: 'test.guard', undoFails: true },
+      { id: 'b', undoFails: true },
+      { id: 'c', fail: true },
+    ]);
+    expect(result.exitCode).toBe(3);
+    // b's plain failure lets the rollback go on to g; g's stops it before a.
+    expect(types('undo-failed')).toEqual(['b', 'g']);
+    expect(types('undo-done')).toEqual(['c']);
+    expect(calls).not.toContain('undo:a:state-of-a');
+  });
+});
+
+describe('Engine: the journal says whether maintenance is on, undos included', () => {
+  it('a rollback that undoes the enter step journals maintenance off', async () => {
+    const { records } = await run(
+      [
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'x', fail: true },
+      ],
+      { top: 'maintenance: { budget: 10s }' },
+    );
+    const m = records.filter((r) => r.type === 'maintenance').map((r) => [r.state, r.via]);
+    expect(m).toEqual([
+      ['entered', undefined],
+      ['exited', 'undo'],
+    ]);
+    expect(reconstruct(records).maintenance.on).toBe(false);
+  });
+
+  it('`cutover rollback` of a finished run: undoing exit puts maintenance on, undoing enter takes it off', async () => {
+    const { result, prepared } = await run([
+      { id: 'enter', kind: 'test.enter' },
+      { id: 'work' },
+      { id: 'exit', kind: 'test.exit' },
+    ]);
+    expect(result.status).toBe('succeeded');
+    const redactor = new Redactor();
+    const journal = Journal.open(dir!, prepared.loaded.sha256, redactor);
+    const engine = new Engine({
+      prepared,
+      runId: 'test-run',
+      runDir: dir!,
+      mode: 'run',
+      journal,
+      redactor,
+      emit() {},
+    });
+    const r = await engine.rollbackFromJournal(reconstruct(readJournal(dir!)), 'on purpose');
+    journal.close();
+    expect(r.status).toBe('rolled-back');
+    const records = readJournal(dir!);
+    const after = records.slice(records.findIndex((x) => x.type === 'rollback-start'));
+    expect(
+      after.filter((x) => x.type === 'maintenance' || x.type === 'undo-done').map((x) => x.state ?? x.stepId),
+    ).toEqual(['exit', 'entered', 'work', 'enter', 'exited']);
+    expect(reconstruct(records).maintenance.on).toBe(false);
+  });
+});
+
+describe('Engine: journal records', () => {
+  it('StepError.details reach the step-failed record, redacted like every other field', async () => {
+    const { records } = await run(
+      [
+        {
+          id: 'smoke',
+          fail: true,
+          failDetails: { http: [{ url: 'https://app', status: 500, body: 'pw=hunter22' }] },
+        },
+      ],
+      { top: 'params: { pw: { default: hunter22, secret: true } }' },
+    );
+    const failed = records.find((r) => r.type === 'step-failed')!;
+    expect(failed.error).toMatchObject({
+      code: 'FAKE_FAILED',
+      details: { http: [{ url: 'https://app', status: 500, body: 'pw=***' }] },
+    });
+  });
+
+  it('every record the engine writes is a type of the union, and reduce takes each', async () => {
+    const { RECORD_TYPES } = await import('../../../src/journal/records.js');
+    const seen = new Set<string>();
+    for (const steps of [
+      [{ id: 'a' }, { id: 'b', failTimes: 1, retries: 1, retryDelay: '1ms' }, { id: 'c', fail: true }],
+      [
+        { id: 'enter', kind: 'test.enter' },
+        { id: 'flip', pointOfNoReturn: true, approval: true },
+        { id: 'exit', kind: 'test.exit' },
+      ],
+    ] as StepDef[][]) {
+      const { records } = await run(steps, { engine: { yes: true } });
+      for (const r of records) seen.add(r.type);
+      expect(() => reconstruct(records)).not.toThrow();
+      rmSync(dir!, { recursive: true, force: true });
+    }
+    expect([...seen].filter((t) => !(RECORD_TYPES as readonly string[]).includes(t))).toEqual([]);
+    expect(seen.size).toBeGreaterThanOrEqual(12);
+  });
+});
+
+describe('Engine: resume keeps the maintenance budget', () => {
+  /**
+   * A run killed inside its window: the journal says `enter` is done and maintenance went on, then
+   * the process died. After `deadMs`, `cutover resume` (an Engine with `resume`) continues it.
+   */
+  async function killedThenResumed(deadMs: number, budget: string, steps: StepDef[]) {
+    dir = mkdtempSync(join(tmpdir(), 'cutover-engine-'));
+    const loaded = loadRunbookText(
+      join(dir, 'runbook.yaml'),
+      yaml(steps, `maintenance: { budget: ${budget} }`),
+    );
+    const prepared = prepareRunbook(loaded, { envStrict: true });
+    const redactor = new Redactor(prepared.secrets);
+    let journal = Journal.open(dir, loaded.sha256, redactor);
+    journal.append('run-start', {
+      v: 2,
+      runId: 'test-run',
+      mode: 'run',
+      runbook: { file: loaded.file, name: prepared.runbook.name, sha256: loaded.sha256 },
+      vars: {},
+      budgetMs: prepared.budgetMs,
+      steps: prepared.runbook.steps.map((s) => ({ id: s.id, kind: s.kind })),
+    });
+    journal.append('step-start', { stepId: 'enter', kind: 'test.enter', inputs: {} });
+    journal.append('snapshot', { stepId: 'enter', snapshot: { before: 'state-of-enter' } });
+    journal.append('maintenance', { state: 'entered', budgetMs: prepared.budgetMs });
+    journal.append('step-done', { stepId: 'enter', outputs: {}, durationMs: 1 });
+    journal.close(); // the process dies here
+    await new Promise((r) => setTimeout(r, deadMs));
+    journal = Journal.open(dir, loaded.sha256, redactor);
+    const engine = new Engine({
+      prepared,
+      runId: 'test-run',
+      runDir: dir,
+      mode: 'run',
+      journal,
+      redactor,
+      emit() {},
+      resume: reconstruct(readJournal(dir)),
+    });
+    const t0 = performance.now();
+    const result = await engine.execute();
+    const wallMs = performance.now() - t0;
+    journal.close();
+    return { result, wallMs, records: readJournal(dir) };
+  }
+
+  const steps: StepDef[] = [
+    { id: 'enter', kind: 'test.enter' },
+    { id: 'work', sleepMs: 900 },
+    { id: 'exit', kind: 'test.exit' },
+  ];
+
+  it('time spent before the kill counts: over the budget during the resumed run, it aborts and rolls back', async () => {
+    // 600 ms dead + 900 ms of work > 1 s; the work alone would fit.
+    const { result, wallMs, records } = await killedThenResumed(600, '1s', steps);
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(result.message).toMatch(/maintenance budget of 1\.0s exceeded|maintenance budget of 1s exceeded/);
+    expect(wallMs).toBeLessThan(850);
+    expect(calls).toEqual(['apply:work', 'undo:work:state-of-work', 'undo:enter:state-of-enter']);
+    expect(reconstruct(records).maintenance.on).toBe(false);
+    expect(result.maintenanceMs).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('already over the budget when resumed: stops before changing anything more, and rolls back', async () => {
+    const { result, records } = await killedThenResumed(1100, '1s', steps);
+    expect(result).toMatchObject({ status: 'rolled-back', exitCode: 1 });
+    expect(calls).toEqual(['undo:enter:state-of-enter']);
+    expect(result.message).toMatch(/^run stopped: maintenance budget/);
+    expect(records.filter((r) => r.type === 'step-start').map((r) => r.stepId)).toEqual(['enter']);
+  });
+
+  it('within the budget the resumed run finishes, the window measured from the first entry', async () => {
+    const { result } = await killedThenResumed(200, '5s', steps);
+    expect(result.status).toBe('succeeded');
+    expect(result.maintenanceMs).toBeGreaterThanOrEqual(1100);
   });
 });

@@ -80,6 +80,14 @@ async function go(mode: 'plan' | 'run', steps: (Partial<P> & { id: string; timeo
   const prepared = prepareRunbook(loaded, { envStrict: true });
   const redactor = new Redactor(prepared.secrets);
   const journal = Journal.open(dir, loaded.sha256, redactor);
+  // The session writes run-start; the engine reads its state from the journal.
+  journal.append('run-start', {
+    runId: 'test-run',
+    mode,
+    runbook: { file: loaded.file, name: prepared.runbook.name, sha256: loaded.sha256 },
+    vars: {},
+    steps: prepared.runbook.steps.map((s) => ({ id: s.id, kind: s.kind })),
+  });
   const events: EngineEvent[] = [];
   const engine = new Engine({
     prepared,
@@ -171,5 +179,21 @@ describe('plan tells the truth', () => {
     expect(calls).toContain('preflight:a');
     expect(calls).not.toContain('preflight:b');
     expect(result.exitCode).toBe(0);
+  });
+
+  it('C3: a step whose preflight reads only known keys is preflighted while another key waits on an output', async () => {
+    const k = kind as { preflightReads?: readonly string[] };
+    k.preflightReads = ['name', 'refuse'];
+    try {
+      const { result, errors } = await go('plan', [
+        { id: 'a' },
+        { id: 'flip', from: '${steps.a.outputs.v}', refuse: 'PRIVATE_ZONE_NEEDS_RESOLVERS' },
+      ]);
+      expect(calls.slice(0, 2)).toEqual(['preflight:a', 'preflight:flip']);
+      expect(result.exitCode).toBe(1);
+      expect(errors).toEqual([expect.objectContaining({ stepId: 'flip' })]);
+    } finally {
+      delete k.preflightReads;
+    }
   });
 });

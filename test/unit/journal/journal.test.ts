@@ -18,8 +18,15 @@ const lines = () => readFileSync(file(), 'utf8').split('\n').filter(Boolean);
 
 function write(n: number, secrets: string[] = []): Journal {
   const j = Journal.open(dir, SHA, new Redactor(secrets));
-  j.append('run-start', { runId: 'r1' });
-  for (let i = 2; i <= n; i++) j.append('step-start', { stepId: `s${i}`, n: i });
+  j.append('run-start', {
+    runId: 'r1',
+    mode: 'run',
+    runbook: { file: '/rb.yaml', name: 'rb', sha256: SHA },
+    vars: {},
+    steps: [],
+  });
+  for (let i = 2; i <= n; i++)
+    j.append('step-start', { stepId: `s${i}`, kind: 'shell.run', inputs: { n: i } });
   return j;
 }
 
@@ -35,7 +42,7 @@ describe('journal hash chain', () => {
       expect(createHash('sha256').update(body).digest('hex')).toBe(recs[i]!.hash);
       if (i > 0) expect(recs[i]!.prev).toBe(recs[i - 1]!.hash);
     }
-    expect(recs[1]).toMatchObject({ type: 'step-start', stepId: 's2', runbookSha256: SHA, n: 2 });
+    expect(recs[1]).toMatchObject({ type: 'step-start', stepId: 's2', runbookSha256: SHA, inputs: { n: 2 } });
     expect(recs[0]!.by).toMatch(/@/);
     expect(recs[0]!.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(verifyJournal(dir)).toEqual({ ok: true, records: 4, headHash: recs[3]!.hash });
@@ -53,7 +60,11 @@ describe('journal hash chain', () => {
   });
 
   it('redacts before writing', () => {
-    write(1, ['hunter2']).append('step-done', { stepId: 's', outputs: { stdout: 'pw hunter2' } });
+    write(1, ['hunter2']).append('step-done', {
+      stepId: 's',
+      outputs: { stdout: 'pw hunter2' },
+      durationMs: 1,
+    });
     expect(readFileSync(file(), 'utf8')).not.toContain('hunter2');
     expect(readJournal(dir)[1]!.outputs).toEqual({ stdout: 'pw ***' });
     expect(verifyJournal(dir).ok).toBe(true);
