@@ -29,6 +29,12 @@ import {
 } from './binlog.js';
 import { applyReadOnly, DbName, db, ms } from './common.js';
 
+// A binlog position from an earlier step's outputs; before that step ran (preflight), a placeholder.
+const BinlogPos = z.preprocess(
+  (v) => (typeof v === 'string' ? (/^\d+$/.test(v) ? Number(v) : undefined) : v),
+  z.number().int().nullable().optional(),
+);
+
 const Params = z
   .object({
     source: DbName.describe('the new primary to replicate from (e.g. new)'),
@@ -53,7 +59,7 @@ const Params = z
       .nullable()
       .optional()
       .describe("the new primary's binlog file when it became writable: ${steps.<stop>.outputs.switchFile}"),
-    startPos: z.number().int().nullable().optional().describe('${steps.<stop>.outputs.switchPos}'),
+    startPos: BinlogPos.describe('${steps.<stop>.outputs.switchPos}'),
     startGtid: z
       .string()
       .nullable()
@@ -66,7 +72,7 @@ const Params = z
       .describe(
         "the old primary's frozen coordinates (${steps.<stop>.outputs.sourceFile}/sourcePos): only application writes after them count as divergence",
       ),
-    frozenPos: z.number().int().nullable().optional(),
+    frozenPos: BinlogPos.describe('${steps.<stop>.outputs.sourcePos}'),
     fence: z
       .enum(['account-lock', 'read-only', 'none'])
       .optional()
@@ -252,6 +258,18 @@ export const replicationReverse = defineKind<P, Snap, Out>({
   params: Params,
   outputs: ['sourceHost', 'sourcePort', 'user', 'alreadyRunning', 'startedAt', 'skipped'],
   keepsRollbackSafe: true,
+  // The start/frozen coordinates come from mysql.replication.stop's outputs; preflight needs none.
+  preflightReads: [
+    'source',
+    'replica',
+    'replicationAccount',
+    'sourceHost',
+    'sourcePort',
+    'ssl',
+    'mode',
+    'fence',
+    'accounts',
+  ],
   validate(p, v) {
     if (p.source === p.replica) v.issue(['replica'], 'source and replica are the same database');
     if (p.mode === 'position' && (!p.startFile || p.startPos === undefined))

@@ -201,6 +201,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
     'stoppedAt',
   ],
   undoUnsafeAfterNewWrites: true,
+  preflightReads: ['source', 'replica', 'freeze', 'accounts', 'makeWritable'],
   validate(p, v) {
     if (p.source === p.replica) v.issue(['replica'], 'source and replica are the same database');
     if (p.freeze === 'account-lock' && !p.accounts.length)
