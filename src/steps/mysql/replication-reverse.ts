@@ -109,14 +109,16 @@ interface Out extends Record<string, unknown> {
 const modeOf = (p: P): 'gtid' | 'position' => p.mode ?? (p.startFile ? 'position' : 'gtid');
 
 /**
- * Without `mode`: the way the new primary itself replicated from the old one (its stopped
- * replication is still configured), so a GTID-off pair reverses by file/position.
+ * Without `mode`: with the switch coordinates, the way the new primary itself replicated from the
+ * old one (its stopped replication is still configured), so a GTID-off pair reverses by
+ * file/position; without them, GTIDs (MariaDB always has them; MySQL with gtid_mode OFF is refused
+ * at preflight).
  */
 async function resolveMode(s: MysqlAdapter, p: P): Promise<'gtid' | 'position'> {
   if (p.mode) return p.mode;
+  if (!p.startFile) return 'gtid';
   const st = await s.replicaStatus().catch(() => undefined);
-  if (st) return st.gtidMode === 'off' ? 'position' : 'gtid';
-  return modeOf(p);
+  return st && st.gtidMode !== 'off' ? 'gtid' : 'position';
 }
 const fenceOf = (p: P): 'account-lock' | 'read-only' | 'none' =>
   p.fence ?? (p.accounts.length ? 'account-lock' : 'read-only');
