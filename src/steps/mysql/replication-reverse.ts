@@ -176,6 +176,23 @@ async function startAfterServiceWrites(
   return { at: skipped.at(-1)?.end ?? from, skipped };
 }
 
+/**
+ * MariaDB without the switch position: per domain, the last of the replica's own transactions the
+ * source has (its gtid_binlog_state entry for the replica's server_id), else the replica's
+ * gtid_current_pos. The replica's own later writes there (rdsadmin heartbeats after the freeze) are
+ * not in the source's binlog: starting from them fails with 1236.
+ */
+async function gtidStartFromSource(s: MysqlAdapter, r: MysqlAdapter): Promise<string> {
+  const [cur, state] = await Promise.all([
+    r.variables(['gtid_current_pos']).then((v) => parseMariaGtids(v.gtid_current_pos)),
+    s.variables(['gtid_binlog_state']).then((v) => parseMariaGtids(v.gtid_binlog_state)),
+  ]);
+  return cur
+    .map((g) => state.find((x) => x.domain === g.domain && x.server === r.server.serverId) ?? g)
+    .map((g) => `${g.domain}-${g.server}-${g.seq}`)
+    .join(',');
+}
+
 /** MariaDB: the GTID position with each skipped transaction's domain moved to it. */
 export function gtidAfter(start: string, skipped: readonly BinlogTxn[]): string {
   const byDomain = new Map(parseMariaGtids(start).map((g) => [g.domain, `${g.domain}-${g.server}-${g.seq}`]));
@@ -375,7 +392,7 @@ export const replicationReverse = defineKind<P, Snap, Out>({
           const start = await startAfterServiceWrites(s, { file: p.startFile, pos: p.startPos });
           skipped = start.skipped;
           gtidStart = gtidAfter(p.startGtid, skipped);
-        } else gtidStart = (await r.variables(['gtid_current_pos'])).gtid_current_pos ?? '';
+        } else gtidStart = await gtidStartFromSource(s, r);
       } else if (p.startFile && p.startPos !== null && p.startPos !== undefined) {
         const start = await startAfterServiceWrites(s, { file: p.startFile, pos: p.startPos });
         if (start.skipped.some((x) => x.objects.some((o) => o.startsWith('mysql:'))))

@@ -124,6 +124,59 @@ for (const target of TARGETS) {
       }, 60_000);
     }
 
+    it('M1: reverse replication’s DIVERGED check ignores old’s service writes after the freeze and names an application write', async () => {
+      const h = createHarness({ mode: 'live', env: e });
+      try {
+        const stop = await runStep(h, 'mysql.replication.stop', stopParams);
+        const reverse = {
+          source: 'new',
+          replica: 'old',
+          replicationAccount: 'repl',
+          frozenFile: stop.outputs.sourceFile,
+          frozenPos: stop.outputs.sourcePos,
+          ...(target.name === 'managed' ? { accounts: [e.SANDBOX_APP_DB_USER!] } : {}),
+        };
+        // An application write on the frozen old side (through an account outside the fence).
+        await privilegedWrite(e, 'old', 9191);
+        const svc = serviceWrites(e, 'old');
+        await sleep(200);
+        await svc.stop();
+        const err = await fails(runStep(h, 'mysql.replication.reverse', reverse));
+        expect(err.code).toBe('DIVERGED');
+        expect(err.message).toMatch(
+          /took 1 application write to shop\.orders \(0-1-\d+\) after it was frozen/,
+        );
+        expect(err.message).toMatch(/service writes? \(mysql\.rds_heartbeat2[^)]*\) ignored/);
+      } finally {
+        await h.close();
+      }
+    }, 60_000);
+
+    it('M1: with only service writes on old after the freeze, reverse replication starts', async () => {
+      const h = createHarness({ mode: 'live', env: e });
+      try {
+        const stop = await runStep(h, 'mysql.replication.stop', stopParams);
+        const svc = serviceWrites(e, 'old');
+        await sleep(200);
+        await svc.stop();
+        await runStep(h, 'mysql.replication.reverse', {
+          source: 'new',
+          replica: 'old',
+          replicationAccount: 'repl',
+          frozenFile: stop.outputs.sourceFile,
+          frozenPos: stop.outputs.sourcePos,
+          ...(target.name === 'managed' ? { accounts: [e.SANDBOX_APP_DB_USER!] } : {}),
+        });
+        expect((await state()).old).toMatchObject({
+          io: 'Yes',
+          sql: 'Yes',
+          masterHost: e.SANDBOX_NEW_DB_HOST,
+        });
+      } finally {
+        await h.close();
+      }
+    }, 60_000);
+
     it('C5: undo detects the new side’s application writes with GTID off, and ignores its service writes (M10)', async () => {
       await useFilePosition(e);
       const h = createHarness({ mode: 'live', env: e });
