@@ -249,14 +249,17 @@ export function buildProgram(): Command {
             default: false,
           }))
         ) {
+          process.stderr.write(
+            `cutover: not rolled back at your request: ${runDir} is left as it is (exit 3)\n`,
+          );
           exitCode = ExitCode.manualActionNeeded;
           return;
         }
       }
       const r = await runSession({ mode: 'rollback', runDir }, { ...(await sessionOptions(o)), yes: true });
-      // For `cutover rollback`, "rolled back" is the success asked for (0); a rollback that stopped
-      // at a data-guarding refusal, or left anything for a human, stays 3.
-      exitCode = r.exitCode === ExitCode.failedRolledBack ? ExitCode.ok : r.exitCode;
+      // The engine ends a requested rollback with 0 when everything was put back, 3 when anything is
+      // left for a human: the code printed on its run-end line, never remapped here.
+      exitCode = r.exitCode;
     });
 
   program

@@ -42,7 +42,10 @@ function toUndo(
   try {
     // session.ts RUNBOOK_COPY; not imported, so status does not load the engine's session code.
     const doc = parse(readFileSync(join(runDir, 'runbook.yaml'), 'utf8')) as { steps?: Step[] };
-    return undoList(s, doc.steps ?? [], getKind).map(({ stepId, via }) => ({ stepId, via }));
+    // A step with no undo (shell.run without one) is not something `cutover rollback` would undo.
+    return undoList(s, doc.steps ?? [], getKind)
+      .filter((u) => !u.noUndo)
+      .map(({ stepId, via }) => ({ stepId, via }));
   } catch {
     return undefined; // no copy (or unreadable): status still says what the journal says
   }
