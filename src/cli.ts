@@ -326,10 +326,25 @@ export function buildProgram(): Command {
     )
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
-    .action(async (file: string, o: { mode: 'plan' | 'run'; var: Record<string, string> }) => {
-      const { iamPolicyForRunbook } = await import('./report/iam.js');
-      console.log(JSON.stringify(await iamPolicyForRunbook(file, o.mode, o.var), null, 2));
-    });
+    .option(
+      '--strict',
+      'refuse (exit 2) when a resource cannot be named before the run and the policy would allow Resource "*"',
+    )
+    .action(
+      async (file: string, o: { mode: 'plan' | 'run'; var: Record<string, string>; strict?: boolean }) => {
+        const { iamPolicyForRunbook } = await import('./report/iam.js');
+        const { policy, widened } = await iamPolicyForRunbook(file, o.mode, o.var);
+        const ids = [...new Set(widened.map((w) => w.replace(/^step (.*?) \[.*$/s, '$1')))];
+        if (widened.length && o.strict)
+          throw new InputError(
+            'IAM_WIDENED',
+            `--strict: ${ids.join(', ')} would be allowed on Resource "*" (a resource not named before the run): set the variables it needs, or drop --strict`,
+          );
+        // A wider policy than the runbook touches is still a working one: said, not refused.
+        for (const w of widened) process.stderr.write(`cutover: warning: ${w}\n`);
+        console.log(JSON.stringify(policy, null, 2));
+      },
+    );
 
   withRunFlags(program.command('rehearse'))
     .description(

@@ -207,7 +207,7 @@ describe('iamPolicy', () => {
         'run',
       ),
     ).toEqual([
-      'step fence (aws.security-group.restrict): ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "*": the resource is only known at run time',
+      'step fence [aws.security-group.restrict]: ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "*": the resource is not named before the run (a step output, or an unset variable)',
     ]);
     expect(widenedResources(steps, 'run')).toEqual([]);
   });
