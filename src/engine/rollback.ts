@@ -127,7 +127,9 @@ export abstract class Rollbacks extends StepLifecycle {
         const params = this.resolveParams(step, kind);
         lines = kind.restoreHint
           ? kind.restoreHint(params, s?.snapshot ?? undefined, s?.outputs ?? undefined)
-          : kind.describe(params, s?.snapshot ?? undefined).map((l) => `reverse: ${l}`);
+          : kind
+              .describe(params, s?.snapshot ?? undefined)
+              .map((l) => `reverse what the step did: ${l.replace(/^would /, '')}`);
       }
       return lines.map((l) => this.o.redactor.text(l));
     } catch {
