@@ -62,6 +62,8 @@ export class CanaryLoad {
     private readonly runId: string,
     private readonly writers: number,
     private readonly oldAddress: string,
+    /** false: a pooled client that keeps its connection whatever DNS says, resolving only to reconnect. */
+    private readonly followTtl = true,
   ) {}
 
   start(): void {
@@ -76,7 +78,7 @@ export class CanaryLoad {
     let seq = 0;
     while (!this.stopped) {
       try {
-        if (!conn || Date.now() > expires) {
+        if (!conn || (this.followTtl && Date.now() > expires)) {
           // Like a pooled app: look the name up again when reconnecting or when the TTL ran out.
           const r = await resolveHost(this.db.host, this.db.resolvers);
           if (!conn || r.address !== address) {
