@@ -77,7 +77,10 @@ export function statusOf(runDir: string): RunStatusView {
   else if (s.end.status === 'rollback-incomplete')
     next = s.rollbackStopped
       ? `reconcile what the refused undo of "${s.rollbackStopped.stepId}" names (writes only on one server), then \`cutover rollback ${runDir}\` again`
-      : `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
+      : [...s.steps.values()].some((x) => x.status === 'undo-failed')
+        ? `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`
+        : // Only steps without an undo are left: another rollback cannot do them.
+          `put back by hand what the steps left as they are (no undo) changed: \`cutover report ${runDir}\` says what, step by step`;
   return {
     runDir,
     runId: s.runId,

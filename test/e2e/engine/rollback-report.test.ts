@@ -40,6 +40,15 @@ describe('rollback reports (issue 13)', () => {
     expect(journal.find((l) => l.type === 'undo-skipped')).toMatchObject({
       reason: 'left as it is: shell.run has no undo here',
     });
+    const status = JSON.parse((await runCli(['status', onlyRunDir(ws.runsDir), '--json'])).stdout);
+    expect(status).toMatchObject({ status: 'rollback-incomplete', exitCode: 3, toUndo: [] });
+    expect(status.next).toMatch(
+      /^put back by hand what the steps left as they are \(no undo\) changed: `cutover report /,
+    );
+    const report = await runCli(['report', onlyRunDir(ws.runsDir)]);
+    expect(report.stdout).toMatch(
+      /## Needs a human\n\n- \*\*note\*\* \(`shell\.run`\): left as it is: shell\.run has no undo here\n {2}- reverse by hand what this command did/,
+    );
     // Said once: a later `cutover rollback` has nothing left that it could undo.
     const again = await runCli(['rollback', onlyRunDir(ws.runsDir)], { cwd: ws.dir });
     expect(again.code, again.stdout + again.stderr).toBe(0);
