@@ -338,7 +338,7 @@ export function buildProgram(): Command {
         if (widened.length && o.strict)
           throw new InputError(
             'IAM_WIDENED',
-            `--strict: ${ids.join(', ')} would be allowed on Resource "*" (a resource not named before the run): set the variables it needs, or drop --strict`,
+            `--strict: ${ids.join(', ')} would be allowed on Resource "*" (a resource not named before the run): name it (set the variable, list groupIds rather than an instance), or drop --strict`,
           );
         // A wider policy than the runbook touches is still a working one: said, not refused.
         for (const w of widened) process.stderr.write(`cutover: warning: ${w}\n`);

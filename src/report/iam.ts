@@ -51,5 +51,20 @@ export async function iamPolicyForRunbook(
   const p = prepareRunbookFile(file, { vars });
   const scope: Scope = { params: p.params, env: p.env, steps: {} };
   const calls = iamCalls(p.runbook.steps, scope, mode);
-  return { policy: iamPolicy(calls, mode), widened: widenedResources(calls, mode) };
+  const widened = calls.flatMap((c) =>
+    widenedResources([c], mode).map((line) => {
+      const keys = unnamed(c.params);
+      return keys.length ? `${line}; not named: ${keys.join(', ')}` : line;
+    }),
+  );
+  return { policy: iamPolicy(calls, mode), widened };
+}
+
+/** Params (dotted paths) still a template or empty after rendering: what the operator can set. */
+function unnamed(v: unknown, path = ''): string[] {
+  if (typeof v === 'string') return v === '' || v.includes('${') ? [path || '(value)'] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => unnamed(x, `${path}[${i}]`));
+  if (v && typeof v === 'object')
+    return Object.entries(v).flatMap(([k, x]) => unnamed(x, path ? `${path}.${k}` : k));
+  return [];
 }

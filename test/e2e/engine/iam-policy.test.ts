@@ -92,10 +92,10 @@ describe('cutover iam-policy (issue 13)', () => {
     const lines = wide.stderr.trim().split('\n');
     expect(lines).toEqual([
       expect.stringMatching(
-        /^cutover: warning: step fence \[aws\.security-group\.restrict\]: ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "\*"/,
+        /^cutover: warning: step fence \[aws\.security-group\.restrict\]: ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "\*": .*; not named: groupId$/,
       ),
       expect.stringMatching(
-        /^cutover: warning: step ttl \[aws\.route53\.set-ttl\]: route53:ChangeResourceRecordSets, route53:ListResourceRecordSets on Resource "\*"/,
+        /^cutover: warning: step ttl \[aws\.route53\.set-ttl\]: route53:ChangeResourceRecordSets, route53:ListResourceRecordSets on Resource "\*": .*; not named: zoneId$/,
       ),
     ]);
 
@@ -103,7 +103,7 @@ describe('cutover iam-policy (issue 13)', () => {
     expect(strict.code).toBe(2);
     expect(strict.stdout).toBe('');
     expect(strict.stderr.trim().split('\n')).toEqual([
-      'cutover: --strict: fence, ttl would be allowed on Resource "*" (a resource not named before the run): set the variables it needs, or drop --strict',
+      'cutover: --strict: fence, ttl would be allowed on Resource "*" (a resource not named before the run): name it (set the variable, list groupIds rather than an instance), or drop --strict',
     ]);
     // Every resource named: --strict passes.
     const named = await runCli(['iam-policy', rb, '--strict'], { cwd: ws.dir, ...NAMED });
