@@ -66,6 +66,11 @@ export class CanaryLoad {
     private readonly followTtl = true,
   ) {}
 
+  /** Acknowledged writes so far (the load keeps running). */
+  get acknowledged(): number {
+    return this.acks.length;
+  }
+
   start(): void {
     for (let w = 0; w < this.writers; w++) this.loops.push(this.writer(w));
   }
