@@ -249,14 +249,17 @@ export function buildProgram(): Command {
             default: false,
           }))
         ) {
+          process.stderr.write(
+            `cutover: not rolled back at your request: ${runDir} is left as it is (exit 3)\n`,
+          );
           exitCode = ExitCode.manualActionNeeded;
           return;
         }
       }
       const r = await runSession({ mode: 'rollback', runDir }, { ...(await sessionOptions(o)), yes: true });
-      // For `cutover rollback`, "rolled back" is the success asked for (0); a rollback that stopped
-      // at a data-guarding refusal, or left anything for a human, stays 3.
-      exitCode = r.exitCode === ExitCode.failedRolledBack ? ExitCode.ok : r.exitCode;
+      // The engine ends a requested rollback with 0 when everything was put back, 3 when anything is
+      // left for a human: the code printed on its run-end line, never remapped here.
+      exitCode = r.exitCode;
     });
 
   program
@@ -323,10 +326,25 @@ export function buildProgram(): Command {
     )
     .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
-    .action(async (file: string, o: { mode: 'plan' | 'run'; var: Record<string, string> }) => {
-      const { iamPolicyForRunbook } = await import('./report/iam.js');
-      console.log(JSON.stringify(await iamPolicyForRunbook(file, o.mode, o.var), null, 2));
-    });
+    .option(
+      '--strict',
+      'refuse (exit 2) when a resource cannot be named before the run and the policy would allow Resource "*"',
+    )
+    .action(
+      async (file: string, o: { mode: 'plan' | 'run'; var: Record<string, string>; strict?: boolean }) => {
+        const { iamPolicyForRunbook } = await import('./report/iam.js');
+        const { policy, widened } = await iamPolicyForRunbook(file, o.mode, o.var);
+        const ids = [...new Set(widened.map((w) => w.replace(/^step (.*?) \[.*$/s, '$1')))];
+        if (widened.length && o.strict)
+          throw new InputError(
+            'IAM_WIDENED',
+            `--strict: ${ids.join(', ')} would be allowed on Resource "*" (a resource not named before the run): name it (set the variable, list groupIds rather than an instance), or drop --strict`,
+          );
+        // A wider policy than the runbook touches is still a working one: said, not refused.
+        for (const w of widened) process.stderr.write(`cutover: warning: ${w}\n`);
+        console.log(JSON.stringify(policy, null, 2));
+      },
+    );
 
   withRunFlags(program.command('rehearse'))
     .description(

@@ -34,7 +34,7 @@ export interface Leftover {
   stepId: string;
   kind: string;
   problem: string;
-  /** What the change was, in plan wording, so the operator knows what to put back. */
+  /** What to put back (from the snapshot), said as the work to do by hand. */
   change: string[];
 }
 

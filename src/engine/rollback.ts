@@ -101,15 +101,37 @@ export abstract class Rollbacks extends StepLifecycle {
 
   protected leftover(stepId: string, problem: string): Leftover {
     const step = this.stepOf(stepId);
-    return { stepId, kind: step.kind, problem, change: this.safeDescribe(step) };
+    return { stepId, kind: step.kind, problem, change: this.restoreLines(step) };
   }
 
-  protected safeDescribe(step: Step): string[] {
+  /**
+   * What a human puts back for this step: the runbook's `rollback:` override, the kind's own
+   * restore hint from the snapshot, or failing those the change itself, said as one to reverse.
+   */
+  protected restoreLines(step: Step): string[] {
+    const s = this.run.steps.get(step.id);
     try {
       const kind = getKind(step.kind)!;
-      const params = this.resolveParams(step, kind);
-      const snapshot = this.run.steps.get(step.id)?.snapshot;
-      return kind.describe(params, snapshot ?? undefined).map((l) => this.o.redactor.text(l));
+      let lines: string[];
+      if (step.rollback && step.rollback !== 'none') {
+        const rk = getKind(step.rollback.kind)!;
+        const rp = this.resolveParams(
+          { id: `${step.id} rollback`, kind: rk.kind, with: step.rollback.with },
+          rk,
+          step.rollback.with ?? {},
+        );
+        lines = rk
+          .describe(rp, undefined)
+          .map((l) => `do what the runbook's rollback does: ${l.replace(/^would /, '')}`);
+      } else {
+        const params = this.resolveParams(step, kind);
+        lines = kind.restoreHint
+          ? kind.restoreHint(params, s?.snapshot ?? undefined, s?.outputs ?? undefined)
+          : kind
+              .describe(params, s?.snapshot ?? undefined)
+              .map((l) => `reverse what the step did: ${l.replace(/^would /, '')}`);
+      }
+      return lines.map((l) => this.o.redactor.text(l));
     } catch {
       return [];
     }
@@ -120,7 +142,7 @@ export abstract class Rollbacks extends StepLifecycle {
    * all — until an undo that guards data refuses: undoing earlier steps then (reopening the old
    * server, maintenance off) would split writes between two servers, so the rest is left on purpose.
    */
-  protected async rollback(reason: string, todo: UndoItem[]): Promise<RunResult> {
+  protected async rollback(reason: string, todo: UndoItem[], requested = false): Promise<RunResult> {
     const ids = todo.map((u) => u.stepId);
     this.journal('rollback-start', {
       reason,
@@ -138,6 +160,14 @@ export abstract class Rollbacks extends StepLifecycle {
       if (item.via === 'none') {
         this.journal('undo-skipped', { stepId: id, reason: 'rollback: none' });
         this.emitStep(id, 'skipped', { note: 'rollback: none' });
+        continue;
+      }
+      if (item.noUndo) {
+        // Nothing can put it back: saying "rolled back" would hide a change that is still in place.
+        const why = `left as it is: ${step.kind} has no undo here`;
+        this.journal('undo-skipped', { stepId: id, reason: why });
+        this.emitStep(id, 'skipped', { note: why });
+        leftovers.push(this.leftover(id, why));
         continue;
       }
       const t0 = performance.now();
@@ -209,9 +239,11 @@ export abstract class Rollbacks extends StepLifecycle {
         `${reason}. Rollback incomplete: ${leftovers.length} step(s) need a human (listed below)`,
         leftovers,
       );
+    // Asked for (`cutover rollback`), "rolled back" is the success: the event, the journal and the
+    // process all carry the same 0, so what is printed is what the shell sees.
     return this.finish(
       'rolled-back',
-      ExitCode.failedRolledBack,
+      requested ? ExitCode.ok : ExitCode.failedRolledBack,
       `${reason}. Rolled back ${todo.length} step(s); everything is as it was`,
       [],
     );
@@ -261,7 +293,7 @@ export abstract class Rollbacks extends StepLifecycle {
       const s = state.steps.get(step.id);
       if (s) this.scope.steps[step.id] = { outputs: s.outputs ?? {} };
     }
-    return this.rollback(reason, this.undoList());
+    return this.rollback(reason, this.undoList(), true);
   }
 }
 

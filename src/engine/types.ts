@@ -106,6 +106,16 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   verify?(ctx: StepContext, p: P, snapshot: S, outputs: O): Promise<void>;
   /** Put back what the snapshot recorded. Must be safe to call twice. */
   undo?(ctx: StepContext, p: P, snapshot: S, outputs: O | undefined): Promise<void>;
+  /**
+   * Whether this step's raw `with` gives it an undo (default yes when `undo` exists). No: a rollback
+   * leaves the change as it is and lists it for a human instead of calling it rolled back.
+   */
+  hasUndo?(rawWith: Record<string, unknown>): boolean;
+  /**
+   * For a human, when the undo did not run or failed: what to put back, from the snapshot and the
+   * outputs (imperative: "put back tcp/3306 from 10.0.0.0/24 on sg-1 (was revoked)"), not what apply did.
+   */
+  restoreHint?(p: P, snapshot: S | undefined, outputs: O | undefined): string[];
   /** After a crash mid-apply: did the change happen? Defaults to verify() passing. */
   isApplied?(ctx: StepContext, p: P, snapshot: S): Promise<boolean>;
   /** For keepsRollbackSafe kinds: is the safety net healthy right now? */

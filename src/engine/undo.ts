@@ -12,6 +12,8 @@ export interface UndoItem {
   via: UndoVia;
   /** What the step ran to before any undo: done, or a partial change (failed / in-flight). */
   ranTo: 'done' | 'partial';
+  /** The kind has an undo but this step's `with` gives it none (shell.run without `undo`): left as it is, for a human. */
+  noUndo?: true;
 }
 
 /** What a step had reached going forward, whatever undos happened since. */
@@ -60,7 +62,9 @@ export function undoList(
     if (!s || !kind) continue;
     const ranTo = changed(s, kind);
     const via = ranTo && undoVia(step, kind);
-    if (ranTo && via) out.push({ stepId: step.id, via, ranTo });
+    if (!ranTo || !via) continue;
+    const noUndo = via === 'kind' && kind.hasUndo?.(step.with ?? {}) === false;
+    out.push({ stepId: step.id, via, ranTo, ...(noUndo ? { noUndo: true as const } : {}) });
   }
   return out;
 }

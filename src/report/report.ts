@@ -222,6 +222,11 @@ export function renderMarkdown(m: ReportModel): string {
       `| ${i + 1} | ${s.id} | \`${s.kind}\` | ${s.status}${s.error ? ` — ${s.error.replace(/\|/g, '\\|')}` : ''} | ${s.startMs !== undefined ? `+${formatMs(s.startMs)}` : ''} | ${s.durationMs !== undefined ? formatMs(s.durationMs) : ''} |`,
     );
   });
+  if (m.leftovers.length) {
+    lines.push('', '## Needs a human', '');
+    for (const l of m.leftovers)
+      lines.push(`- **${l.stepId}** (\`${l.kind}\`): ${l.problem}`, ...l.change.map((c) => `  - ${c}`));
+  }
   if (m.changes.length) {
     lines.push('', '## Changed resources (state before each step)', '');
     for (const c of m.changes)

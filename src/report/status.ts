@@ -42,7 +42,10 @@ function toUndo(
   try {
     // session.ts RUNBOOK_COPY; not imported, so status does not load the engine's session code.
     const doc = parse(readFileSync(join(runDir, 'runbook.yaml'), 'utf8')) as { steps?: Step[] };
-    return undoList(s, doc.steps ?? [], getKind).map(({ stepId, via }) => ({ stepId, via }));
+    // A step with no undo (shell.run without one) is not something `cutover rollback` would undo.
+    return undoList(s, doc.steps ?? [], getKind)
+      .filter((u) => !u.noUndo)
+      .map(({ stepId, via }) => ({ stepId, via }));
   } catch {
     return undefined; // no copy (or unreadable): status still says what the journal says
   }
@@ -74,7 +77,10 @@ export function statusOf(runDir: string): RunStatusView {
   else if (s.end.status === 'rollback-incomplete')
     next = s.rollbackStopped
       ? `reconcile what the refused undo of "${s.rollbackStopped.stepId}" names (writes only on one server), then \`cutover rollback ${runDir}\` again`
-      : `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`;
+      : [...s.steps.values()].some((x) => x.status === 'undo-failed')
+        ? `fix what the failed undo names, then \`cutover rollback ${runDir}\` again`
+        : // Only steps without an undo are left: another rollback cannot do them.
+          `put back by hand what the steps left as they are (no undo) changed: \`cutover report ${runDir}\` says what, step by step`;
   return {
     runDir,
     runId: s.runId,

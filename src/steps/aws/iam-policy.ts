@@ -121,7 +121,7 @@ export function widenedResources(
       .flatMap((n) => n.actions.filter((a) => !UNSCOPED.test(a)));
     if (actions.length)
       out.push(
-        `${step.id ? `step ${step.id} (${step.kind})` : step.kind}: ${[...new Set(actions)].sort().join(', ')} on Resource "*": the resource is only known at run time`,
+        `${step.id ? `step ${step.id} [${step.kind}]` : step.kind}: ${[...new Set(actions)].sort().join(', ')} on Resource "*": the runbook does not name the resource before the run (a step output, an unset variable, or groups found on an instance)`,
       );
   }
   return out;

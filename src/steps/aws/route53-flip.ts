@@ -29,6 +29,7 @@ import {
   desiredRecord,
   displayName,
   type FlipTarget,
+  formatRecord,
   fqdn,
   normalizeValue,
   normalizeZoneId,
@@ -488,6 +489,15 @@ export const routeFlip = defineKind<P, FlipSnapshot, Outputs>({
     // In place, but the waits after it (INSYNC, DNS, old TTL) may not have finished: do them now.
     await routeFlip.verify!(ctx, p, snap, { previous: '', current: '', changed: true });
     return true;
+  },
+  restoreHint(p, snap) {
+    if (!snap) return [`compare ${label(p)} with your records: its records were not journaled`];
+    const to = target(p);
+    const flipped = to.alias ? `alias ${to.alias.DNSName}` : (to.values ?? []).join(', ');
+    if (!snap.existing.length) return [`delete ${label(snap)} (the flip created it, pointing at ${flipped})`];
+    return [
+      `point ${label(snap)} back at ${snap.existing.map(formatRecord).join('; ')} (was flipped to ${flipped})`,
+    ];
   },
   async undo(ctx, p, snap) {
     const r53 = await ctx.adapters.use(route53Adapter, undefined);

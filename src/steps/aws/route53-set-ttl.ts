@@ -135,6 +135,10 @@ export const routeSetTtl = defineKind<P, Snapshot, Outputs>({
   async isApplied(ctx, p) {
     return (await currentRecord(ctx, p))?.TTL === p.ttl;
   },
+  restoreHint: (p, snap) =>
+    snap?.record.TTL !== undefined
+      ? [`set the TTL of ${label(p)} back to ${snap.record.TTL}s (was lowered to ${p.ttl}s)`]
+      : [`compare the TTL of ${label(p)} with your records: it was not journaled`],
   async undo(ctx, p, snap) {
     const r53 = await ctx.adapters.use(route53Adapter, undefined);
     const now = await currentRecord(ctx, p);

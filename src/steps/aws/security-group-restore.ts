@@ -9,6 +9,7 @@ import { coversPort, planRestore, ruleKey, type SgRule } from './rules.js';
 import {
   ec2,
   GroupId,
+  handRestoreLines,
   Port,
   Protocol,
   requireGroups,
@@ -108,6 +109,19 @@ export const securityGroupRestore = defineKind<P, RestoreSnapshot, { added: numb
       lines.push(...(plan.length ? plan : [`would leave ${t.groupId} as is: the rules already match`]));
     }
     return lines;
+  },
+  restoreHint(p, snap) {
+    const proto = p.protocol ?? 'tcp';
+    if (!snap)
+      return targets(p).map(
+        (t) => `compare the ${proto}/${p.port} rules of ${t.groupId} with your records: none were journaled`,
+      );
+    return targets(p).flatMap((t) => {
+      const before = snapGroups(snap).find((g) => g.groupId === t.groupId)?.rules ?? [];
+      const change = planRestore(before, t.rules, (r) => coversPort(r, proto, p.port));
+      const lines = handRestoreLines(t.groupId, change, 'the restore');
+      return lines.length ? lines : [`${t.groupId}: the restore changed no rule`];
+    });
   },
   preflight: async (ctx, p) => {
     await requireGroups(

@@ -25,6 +25,7 @@ import {
   ec2,
   expectRules,
   GroupId,
+  handRestoreLines,
   Port,
   Protocol,
   requireGroups,
@@ -368,6 +369,17 @@ export const securityGroupRestrict = defineKind<P, RestrictSnapshot, Outputs>({
       if (pl.add.length || pl.revoke.length) return false;
     }
     return true;
+  },
+  restoreHint(p, snap) {
+    if (!snap)
+      return [
+        `compare the ${p.protocol ?? 'tcp'}/${p.port} rules of ${what(p)} with your records: none were journaled`,
+      ];
+    // What the fence did, planned from the journaled rules: reversing it is the undo's work.
+    const lines = snapGroups(snap).flatMap((g) =>
+      handRestoreLines(g.groupId, { ...plan(p, g.rules), redescribe: [] }, 'the fence'),
+    );
+    return lines.length ? lines : [`${what(p)}: the fence changed no rule`];
   },
   async undo(ctx, p, snap) {
     const proto = snap.protocol ?? p.protocol ?? 'tcp';

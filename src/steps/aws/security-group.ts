@@ -10,11 +10,13 @@ import {
   type AllowEntry,
   coversPort,
   diffRuleSets,
+  formatPorts,
   formatRule,
   normalizeProtocol,
   planRestore,
   type RestorePlan,
   ruleKey,
+  ruleSource,
   type SgRule,
   sourceFields,
 } from './rules.js';
@@ -95,6 +97,26 @@ export async function applyRestore(
   await api.authorizeIngress(groupId, plan.add, o);
   await api.setDescriptions(groupId, plan.redescribe, o);
   await api.revokeIngress(groupId, plan.revoke, o);
+}
+
+/** "tcp/3306 from 10.0.0.0/24 (app) on sg-0abc": a rule as a human puts it back or takes it away. */
+export function ruleOn(groupId: string, r: SgRule): string {
+  return `${formatPorts(r)} from ${ruleSource(r)}${r.description ? ` (${r.description})` : ''} on ${groupId}`;
+}
+
+/**
+ * What a human does to reverse a change from `before` to `after` on one group (the undo's work,
+ * said from the snapshot): put back what was revoked, take away what was added.
+ */
+export function handRestoreLines(groupId: string, change: RestorePlan, by: string): string[] {
+  return [
+    ...change.revoke.map((r) => `put back ${ruleOn(groupId, r)} (was revoked by ${by})`),
+    ...change.redescribe.map(
+      (c) =>
+        `describe ${ruleOn(groupId, { ...c.rule, description: undefined })} as "${c.rule.description ?? ''}" again (${by} made it "${c.description ?? ''}")`,
+    ),
+    ...change.add.map((r) => `revoke ${ruleOn(groupId, r)} (was added by ${by})`),
+  ];
 }
 
 export function restoreLines(groupId: string, plan: RestorePlan): string[] {

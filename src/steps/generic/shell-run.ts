@@ -54,4 +54,10 @@ export const shellRun = defineKind<z.infer<typeof Params>, undefined, { stdout: 
   async undo(ctx, p) {
     if (p.undo) await ctx.adapters.shell.run(p.undo, { cwd: p.cwd, env: p.env, signal: ctx.signal });
   },
+  // Without `undo` nothing can reverse the command: a rollback leaves it, listed for a human.
+  hasUndo: (w) => w.undo !== undefined,
+  restoreHint: (p) =>
+    p.undo
+      ? [`run the undo command by hand: ${p.undo}`]
+      : [`reverse by hand what this command did (it has no undo): ${p.command}`],
 });

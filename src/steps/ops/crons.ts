@@ -457,6 +457,16 @@ function makeKind(dir: Direction): StepKind<P, CronsSnapshot, Outputs> {
       }
     },
 
+    restoreHint: (_p, snap) =>
+      snap
+        ? snap.hosts.flatMap((h) => [
+            ...h.targets.map(
+              (t) =>
+                `put back ${targetLabel(t.target)} on ${h.host} as it was before the step (the journal's snapshot holds it; jobs were ${dir === 'disable' ? 'commented out' : 're-enabled'} with marker ${snap.marker})`,
+            ),
+            ...h.timers.map((t) => `set timer ${t.unit} on ${h.host} back to ${t.state}`),
+          ])
+        : [],
     async undo(ctx, _p, snap) {
       const problems = await restoreAll(ctx, snap.hosts, snap.marker, dir);
       if (problems.length)

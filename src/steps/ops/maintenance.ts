@@ -529,6 +529,17 @@ function makeKind(dir: Direction): StepKind<P, MaintenanceSnapshot, Record<strin
       }
     },
 
+    restoreHint(p, snap) {
+      const back = on ? 'off' : 'back on';
+      if (snap?.wasOn === on)
+        return [`nothing: maintenance was already ${on ? 'on' : 'off'} before the step`];
+      const how = p.undoCommand
+        ? `: ${p.undoCommand}`
+        : p.undoHttp
+          ? `: ${p.undoHttp.method ?? 'POST'} ${p.undoHttp.url}`
+          : ' by hand (the step has no undoCommand or undoHttp)';
+      return [`switch maintenance ${back}${how} (was switched ${on ? 'on' : 'off'})`];
+    },
     async undo(ctx, p, snap) {
       if (snap.wasOn === on) {
         ctx.log(`maintenance was already ${on ? 'on' : 'off'} before the step: left ${on ? 'on' : 'off'}`);

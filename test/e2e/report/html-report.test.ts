@@ -81,6 +81,8 @@ steps:
     with:
       command: |
         printf '%s\\n' '${HOSTILE}'
+      # Printing changes nothing; without an undo the rollback would leave it for a human (issue 13).
+      undo: echo nothing to put back
   - id: never-reached
     kind: shell.run
     with:

@@ -207,7 +207,7 @@ describe('iamPolicy', () => {
         'run',
       ),
     ).toEqual([
-      'step fence (aws.security-group.restrict): ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "*": the resource is only known at run time',
+      'step fence [aws.security-group.restrict]: ec2:AuthorizeSecurityGroupIngress, ec2:ModifySecurityGroupRules, ec2:RevokeSecurityGroupIngress on Resource "*": the runbook does not name the resource before the run (a step output, an unset variable, or groups found on an instance)',
     ]);
     expect(widenedResources(steps, 'run')).toEqual([]);
   });

@@ -228,7 +228,12 @@ describe('Engine: failure and rollback', () => {
     expect(types('undo-failed')).toEqual(['b']);
     expect(types('undo-done')).toEqual(['c', 'a']);
     expect(result.leftovers).toEqual([
-      { stepId: 'b', kind: 'test.change', problem: 'undo failed: undo of b failed', change: ['would do b'] },
+      {
+        stepId: 'b',
+        kind: 'test.change',
+        problem: 'undo failed: undo of b failed',
+        change: ['reverse what the step did: do b'],
+      },
     ]);
   });
 
