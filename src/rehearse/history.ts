@@ -142,10 +142,13 @@ interface SizesFile {
   bytes: Record<string, number>;
 }
 
-const hostKey = (db: DatabaseConfig) => `${db.host}:${db.port}`;
+const hostKey = (db: Pick<DatabaseConfig, 'host' | 'port'>) => `${db.host}:${db.port}`;
 
 /** The latest table sizes a plan read from this database. */
-export function tableSizesIn(runsDir: string, db: DatabaseConfig | undefined): SizesFile | undefined {
+export function tableSizesIn(
+  runsDir: string,
+  db: Pick<DatabaseConfig, 'host' | 'port'> | undefined,
+): SizesFile | undefined {
   if (!db) return undefined;
   let best: SizesFile | undefined;
   for (const dir of runDirs(runsDir)) {
