@@ -3,6 +3,7 @@
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CutoverError, ExitCode, InputError, RunbookError, formatIssue } from './errors.js';
+import { parseDuration } from './duration.js';
 import { readVarFile } from './runbook/var-file.js';
 
 const HELP_FOOTER = `
@@ -27,6 +28,18 @@ function collectVar(value: string, prev: Record<string, string>): Record<string,
 function collectVarFile(file: string, prev: Record<string, string>): Record<string, string> {
   return { ...prev, ...readVarFile(file) };
 }
+
+function durationOption(flag: string) {
+  return (value: string): number => {
+    const ms = parseDuration(value);
+    if (ms === undefined)
+      throw new InputError('BAD_DURATION', `${flag} ${value}: expected a duration, e.g. 45s`);
+    return ms;
+  };
+}
+
+const R53_HELP =
+  'Route 53 change → INSYNC on the target zone, e.g. 40s (default: measured by earlier runs in --runs-dir, else assumed)';
 
 const VAR_FILE_HELP = 'KEY=value lines, the same as repeated --var (repeatable; --var wins)';
 
@@ -191,10 +204,13 @@ export function buildProgram(): Command {
       'dry run against the live systems: real reads, recorded writes; prints what each step would change (exit 1 if a check fails)',
     )
     .argument('<file>', 'runbook YAML')
-    .action(async (file: string, o: Common) => {
+    .option('--route53-propagation <duration>', R53_HELP, durationOption('--route53-propagation'))
+    .action(async (file: string, o: Common & { route53Propagation?: number }) => {
       const { runSession } = await import('./session.js');
       const r = await runSession({ mode: 'plan', file }, await sessionOptions(o));
       exitCode = r.exitCode;
+      const { planPrediction } = await import('./rehearse/window.js');
+      await planPrediction(file, r.runDir, o);
     });
 
   withRunFlags(program.command('run'))
@@ -335,14 +351,78 @@ export function buildProgram(): Command {
     .argument('<file>', 'runbook YAML')
     .option('--writers <n>', 'concurrent canary writers', '2')
     .option('--report <file>', 'also write the HTML report here')
-    .action(async (file: string, o: Common & { writers: string; report?: string }) => {
-      const { rehearse } = await import('./rehearse/rehearse.js');
-      exitCode = await rehearse(
-        file,
-        { ...(await sessionOptions(o)), yes: true },
-        { writers: Number(o.writers), ...(o.report ? { report: o.report } : {}) },
-      );
-    });
+    .option(
+      '--production-var-file <file>',
+      "production's parameters, for the predicted production window (default: the runbook's own)",
+      collectVarFile,
+    )
+    .option('--route53-propagation <duration>', R53_HELP, durationOption('--route53-propagation'))
+    .action(
+      async (
+        file: string,
+        o: Common & {
+          writers: string;
+          report?: string;
+          productionVarFile?: Record<string, string>;
+          route53Propagation?: number;
+        },
+      ) => {
+        const { rehearse } = await import('./rehearse/rehearse.js');
+        exitCode = await rehearse(
+          file,
+          { ...(await sessionOptions(o)), yes: true },
+          {
+            writers: Number(o.writers),
+            ...(o.report ? { report: o.report } : {}),
+            ...(o.productionVarFile ? { productionVars: o.productionVarFile } : {}),
+            ...(o.route53Propagation !== undefined ? { route53Ms: o.route53Propagation } : {}),
+          },
+        );
+      },
+    );
+
+  program
+    .command('announce')
+    .description(
+      'the maintenance announcement for the comms team: start, end (predicted high end + margin), what customers will see',
+    )
+    .argument('<file>', 'runbook YAML')
+    .requiredOption('--at <time>', 'when maintenance starts, with its zone: 2026-12-05T22:00Z')
+    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
+    .option(
+      '--runs-dir <dir>',
+      'where earlier rehearsals and runs are read from',
+      process.env.CUTOVER_RUNS_DIR ?? './runs',
+    )
+    .option('--margin <margin>', 'added to the predicted high end: a duration (10m) or a share (25%)', '25%')
+    .addOption(new Option('--format <format>', 'output format').choices(['md', 'text']).default('md'))
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .option('--time-zone <tz>', 'time zone the times are written in (e.g. Europe/Paris)', 'UTC')
+    .option('--route53-propagation <duration>', R53_HELP, durationOption('--route53-propagation'))
+    .action(
+      async (
+        file: string,
+        o: {
+          at: string;
+          var: Record<string, string>;
+          runsDir: string;
+          margin: string;
+          format: 'md' | 'text';
+          output?: string;
+          timeZone: string;
+          route53Propagation?: number;
+        },
+      ) => {
+        const { announceText } = await import('./rehearse/window.js');
+        const text = announceText(file, o);
+        if (o.output) {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(o.output, text);
+          console.error(`announcement written to ${o.output}`);
+        } else process.stdout.write(text);
+      },
+    );
 
   return program;
 }
