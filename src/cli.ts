@@ -54,6 +54,29 @@ interface Common {
   region?: string;
   plain?: boolean;
   hooksDir?: string;
+  statusPort?: number;
+  statusHost?: string;
+}
+
+function portOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535)
+    throw new InputError('BAD_PORT', `--status-port ${value}: expected a port number (0-65535)`);
+  return n;
+}
+
+/** `--status-port`: the read-only status page (run, rehearse, resume, rollback). */
+function withStatusFlags(c: Command): Command {
+  return c
+    .option(
+      '--status-port <port>',
+      'serve a read-only live status page on this port (off by default)',
+      portOption,
+    )
+    .option(
+      '--status-host <address>',
+      'address the status page binds to (default 127.0.0.1: this host only)',
+    );
 }
 
 function withRunFlags(c: Command): Command {
@@ -85,6 +108,9 @@ async function sessionOptions(o: Common) {
     yes: !!o.yes,
     vars: o.var,
     ...(o.plain ? { render: 'plain' as const } : {}),
+    ...(o.statusPort !== undefined
+      ? { status: { port: o.statusPort, ...(o.statusHost ? { host: o.statusHost } : {}) } }
+      : {}),
     aws: {
       ...((o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT)
         ? { endpoint: o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT }
@@ -213,7 +239,7 @@ export function buildProgram(): Command {
       await planPrediction(file, r.runDir, o);
     });
 
-  withRunFlags(program.command('run'))
+  withStatusFlags(withRunFlags(program.command('run')))
     .description('run a runbook for real (requires --execute; without it, see `cutover plan`)')
     .argument('<file>', 'runbook YAML')
     .option('--execute', 'actually make the changes')
@@ -232,7 +258,7 @@ export function buildProgram(): Command {
       exitCode = r.exitCode;
     });
 
-  withRunFlags(program.command('resume'))
+  withStatusFlags(withRunFlags(program.command('resume')))
     .description(
       'continue an interrupted run from its journal (an in-flight step is verified, not blindly re-applied)',
     )
@@ -244,7 +270,7 @@ export function buildProgram(): Command {
       exitCode = r.exitCode;
     });
 
-  withRunFlags(program.command('rollback'))
+  withStatusFlags(withRunFlags(program.command('rollback')))
     .description('undo a finished or interrupted run from its journal, in reverse order')
     .argument('<run-dir>', 'the run directory (runs/<run-id>)')
     .option('-y, --yes', 'do not ask for confirmation')
@@ -344,7 +370,7 @@ export function buildProgram(): Command {
       console.log(JSON.stringify(await iamPolicyForRunbook(file, o.mode, o.var), null, 2));
     });
 
-  withRunFlags(program.command('rehearse'))
+  withStatusFlags(withRunFlags(program.command('rehearse')))
     .description(
       'run the runbook for real in the sandbox or staging under a canary write load, and measure write-unavailability and lost writes',
     )
