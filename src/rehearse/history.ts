@@ -213,6 +213,8 @@ export interface PredictOptions {
   route53Ms?: number;
   /** A rehearsal just made (not yet in the journals read). */
   extra?: Rehearsal;
+  /** The Route 53 zones that rehearsal changed: its INSYNC waits count for a target on the same zones. */
+  extraZones?: string[];
   sizes?: SizesFile;
 }
 
@@ -221,6 +223,13 @@ export function predictionInput(p: PreparedRunbook, runsDir: string, o: PredictO
   const steps = stepInfos(p);
   const zones = zonesOf(steps);
   const measured = route53Figures(runsDir, zones);
+  if (o.extra && o.extraZones?.some((z) => zones.includes(z))) {
+    const more = Object.values(o.extra)
+      .map((r) => r.env.insync)
+      .filter((x): x is number => typeof x === 'number');
+    measured.figuresMs.push(...more);
+    if (more.length) measured.runs++;
+  }
   const sizes = o.sizes ?? tableSizesIn(runsDir, checksumSource(p, steps));
   const rehearsals = rehearsalsIn(runsDir, p.runbook.name);
   const ttls = recordTtlsIn(runsDir, zones);
@@ -242,7 +251,7 @@ export function predictionInput(p: PreparedRunbook, runsDir: string, o: PredictO
             route53: {
               figuresMs: measured.figuresMs,
               source: 'measured' as const,
-              note: `measured on zone ${zones.join(', ')}: ${measured.figuresMs.length} change(s) in ${measured.runs} earlier run(s)`,
+              note: `measured on zone ${zones.join(', ')}: ${measured.figuresMs.length} change(s) in ${measured.runs} run(s)`,
             },
           }
         : {}),

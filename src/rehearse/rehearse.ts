@@ -11,7 +11,7 @@ import { runSession, type SessionOptions } from '../session.js';
 import { resolveHost } from '../adapters/resolve.js';
 import { parseDuration } from '../duration.js';
 import type { PreparedRunbook } from '../runbook/validate.js';
-import { EnvTimer, predictFor } from './history.js';
+import { EnvTimer, predictFor, stepInfos, zonesOf } from './history.js';
 import { CanaryLoad, countLostWrites, createCanaryTable, DEFAULT_TABLE } from './load.js';
 import { type EnvTimes, type Prediction, renderPrediction } from './predict.js';
 
@@ -33,6 +33,8 @@ export interface RehearsalResult {
   predicted?: { lowMs: number; highMs: number };
   /** The window predicted for production (the runbook's own parameters, or --production-var-file). */
   production?: Prediction;
+  /** True when production's parameters are the ones rehearsed (no --var, no --production-var-file). */
+  productionIsRehearsed?: boolean;
   rehearsalsSeen: number;
 }
 
@@ -125,11 +127,14 @@ export async function rehearseRunbook(
       )
     : undefined;
   // This environment (same parameters) from this and earlier rehearsals; and production's.
-  const here = predictFor(prepared, runsDir, extra ? { extra } : {});
+  const extraZones = zonesOf(stepInfos(prepared));
+  const here = predictFor(prepared, runsDir, extra ? { extra, extraZones } : {});
+  // Without --var or --production-var-file the runbook's own parameters are what was rehearsed.
+  const sameTarget = !opts.productionVars && !Object.keys(o.vars ?? {}).length;
   const prod = productionRunbook(file, opts.productionVars);
   const production = prod
     ? predictFor(prod, runsDir, {
-        ...(extra ? { extra } : {}),
+        ...(extra ? { extra, extraZones } : {}),
         ...(opts.route53Ms !== undefined ? { route53Ms: opts.route53Ms } : {}),
       })
     : undefined;
@@ -149,7 +154,7 @@ export async function rehearseRunbook(
     ...(here.rehearsals
       ? { predictedWindowMs: here.highMs, predicted: { lowMs: here.lowMs, highMs: here.highMs } }
       : {}),
-    ...(production ? { production } : {}),
+    ...(production ? { production, productionIsRehearsed: sameTarget } : {}),
     rehearsalsSeen: here.rehearsals,
   };
   const journal = Journal.open(run.runDir, prepared.loaded.sha256, new Redactor(prepared.secrets));
@@ -196,7 +201,15 @@ export function renderRehearsal(r: RehearsalResult): string {
   const lines = ['', 'Rehearsal', ...rows.map(([k, v]) => `  ${k.padEnd(26)} ${v}`), '  step durations:'];
   for (const [id, ms] of Object.entries(r.stepDurationsMs))
     lines.push(`    ${id.padEnd(24)} ${formatMs(ms).padEnd(8)}${envText(r.environmentMs[id])}`);
-  if (r.production) lines.push(renderPrediction(r.production));
+  if (r.production)
+    lines.push(
+      renderPrediction(
+        r.production,
+        r.productionIsRehearsed
+          ? "Predicted window (the runbook's own parameters: the environment rehearsed)"
+          : 'Predicted production window',
+      ),
+    );
   return lines.join('\n');
 }
 

@@ -274,7 +274,7 @@ table{border-collapse:collapse;width:100%}td{padding:4px 8px;border-top:1px soli
 td.state{white-space:nowrap;font-weight:600}tr.done td.state{color:#1f7a3a}tr.failed td.state,tr.rollback-failed td.state{color:#b3261e}
 tr.active{background:#fff8e1}.muted{color:#778}.warn{color:#9a6700}.error{color:#b3261e}
 #outcome{font-size:18px;font-weight:600}#outcome.ok{color:#1f7a3a}#outcome.bad{color:#b3261e}
-ol{margin:0;padding-left:20px;max-height:320px;overflow:auto}
+ol{margin:0;padding-left:36px;max-height:480px;overflow:auto}
 </style></head><body>
 <header><h1 id="title">cutover</h1><span id="mode" class="badge"></span><span id="conn" class="badge lost">connecting…</span></header>
 <main>

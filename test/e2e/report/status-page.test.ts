@@ -289,6 +289,12 @@ describe('status page during a sandbox rehearsal', () => {
       }
       const result = await run.done;
       expect(result.code, result.stderr).toBe(0);
+      // rehearse prints the window predicted from this rehearsal, split into what it is made of.
+      console.log(result.stdout.slice(result.stdout.indexOf('\nRehearsal')));
+      expect(result.stdout).toMatch(
+        /Predicted window \(the runbook's own parameters: the environment rehearsed\) \(time in maintenance\): \S+/,
+      );
+      expect(result.stdout).toMatch(/flip-dns: Route 53 propagation \(INSYNC\)\s+\S+\s+measured/);
       const html = await page.content();
       for (const secret of [
         env.SANDBOX_DB_PASSWORD,
