@@ -3,7 +3,7 @@
 // maintenance clock run, shows the connection lost while the proxy is down and catches up when it
 // is back, and ends on the outcome. Everything the status server sent (page, /state, the raw SSE
 // stream) is searched for the sandbox's secrets, and writes are refused with 405.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { get, request } from 'node:http';
 import { createServer, type Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
 import { REPO, startCli } from '../../helpers/cli.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
-import { cliEnv, hooksDir, RUNBOOK, removeTemps, tempDir } from '../../integration/cutover/harness.js';
+import {
+  cliEnv,
+  hooksDir,
+  RUNBOOK,
+  removeTemps,
+  sandboxSteps,
+  tempDir,
+} from '../../integration/cutover/harness.js';
+import { Journal } from '../../../src/journal/journal.js';
+import { Redactor } from '../../../src/journal/redact.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SKIP = !existsSync(CHROMIUM);
@@ -158,6 +167,23 @@ describe('status page during a sandbox rehearsal', () => {
     'steps advance, the maintenance clock runs, a dropped connection comes back, the outcome shows; no secret, no write',
     async () => {
       const runsDir = tempDir('status-runs');
+      // An earlier rehearsal in the runs dir: the page has a predicted end to show.
+      const seed = join(runsDir, '20260101T000000Z-sandbox-cutover-seed');
+      mkdirSync(seed);
+      const j = Journal.open(seed, 'a'.repeat(64), new Redactor([]));
+      j.append('step-start', {
+        stepId: 'flip-dns',
+        kind: 'aws.route53.flip',
+        inputs: { zoneId: env.SANDBOX_ZONE_ID, name: env.SANDBOX_RECORD_NAME, type: 'CNAME' },
+      });
+      j.append('rehearsal', {
+        result: {
+          status: 'succeeded',
+          stepDurationsMs: { ...Object.fromEntries(sandboxSteps().map((s) => [s.id, 900])), 'flip-dns': 2900 },
+          environmentMs: { 'flip-dns': { insync: 1000, ttl: 1000 } },
+        },
+      });
+      j.close();
       const port = await freePort();
       const proxy = new CutProxy(await freePort(), port);
       await proxy.restore();
