@@ -61,7 +61,7 @@ interface Common {
 function portOption(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535)
-    throw new InputError('BAD_PORT', `--status-port ${value}: expected a port number (0-65535)`);
+    throw new InputError('BAD_PORT', `port ${value}: expected a port number (0-65535)`);
   return n;
 }
 
@@ -341,18 +341,44 @@ export function buildProgram(): Command {
         .default('md'),
     )
     .option('-o, --output <file>', 'write to a file instead of stdout')
-    .action(async (runDir: string, o: { format: string; output?: string }) => {
-      const { renderReport } = await import('./report/report.js');
-      const text = renderReport(
-        runDir,
-        o.format === 'markdown' ? 'md' : (o.format as 'md' | 'html' | 'json'),
-      );
-      if (o.output) {
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(o.output, text);
-        console.error(`report written to ${o.output}`);
-      } else process.stdout.write(text);
-    });
+    .option('--serve', 'serve the live status page from the journal (follows a run in progress) until Ctrl-C')
+    .option('--port <port>', 'with --serve: the port (default: any free one)', portOption, 0)
+    .option('--host <address>', 'with --serve: the address to bind (default 127.0.0.1)')
+    .action(
+      async (
+        runDir: string,
+        o: { format: string; output?: string; serve?: boolean; port: number; host?: string },
+      ) => {
+        if (o.serve) {
+          const { existsSync } = await import('node:fs');
+          if (!existsSync(`${runDir}/journal.jsonl`))
+            throw new InputError('NO_JOURNAL', `${runDir}: no journal.jsonl here`);
+          const { serveJournal } = await import('./report/status-page.js');
+          const s = await serveJournal(runDir, { port: o.port, ...(o.host ? { host: o.host } : {}) });
+          console.error(`status page: ${s.url} (read-only; Ctrl-C to stop)`);
+          await new Promise<void>((done) => {
+            const stop = () => {
+              process.off('SIGINT', stop);
+              process.off('SIGTERM', stop);
+              void s.stop().then(done);
+            };
+            process.on('SIGINT', stop);
+            process.on('SIGTERM', stop);
+          });
+          return;
+        }
+        const { renderReport } = await import('./report/report.js');
+        const text = renderReport(
+          runDir,
+          o.format === 'markdown' ? 'md' : (o.format as 'md' | 'html' | 'json'),
+        );
+        if (o.output) {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(o.output, text);
+          console.error(`report written to ${o.output}`);
+        } else process.stdout.write(text);
+      },
+    );
 
   program
     .command('iam-policy')

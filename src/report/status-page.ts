@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { EngineEvent } from '../engine/events.js';
 import { InputError } from '../errors.js';
+import type { JournalRecord } from '../journal/journal.js';
 
 export interface StatusStep {
   id: string;
@@ -95,16 +96,20 @@ export class StatusServer {
   }
 
   private note(text: string, level?: 'info' | 'warn' | 'error') {
-    this.state.timeline.push({ at: Date.now(), text, ...(level && level !== 'info' ? { level } : {}) });
+    this.state.timeline.push({ at: this.at, text, ...(level && level !== 'info' ? { level } : {}) });
   }
+
+  /** When the event being handled happened (now, or a journal record's time when replaying). */
+  private at = Date.now();
 
   private step(id: string): StatusStep | undefined {
     return this.state.steps.find((s) => s.id === id);
   }
 
   /** Feed it the session's redacted events. */
-  on = (e: EngineEvent): void => {
-    const now = Date.now();
+  on = (e: EngineEvent, at = Date.now()): void => {
+    this.at = at;
+    const now = at;
     let push = true;
     switch (e.type) {
       case 'run-start':
@@ -160,6 +165,7 @@ export class StatusServer {
           this.note('maintenance entered: customers see the maintenance page');
         } else if (e.state === 'exited') {
           this.state.maintenance = { ...m, exitedAt: now, elapsedMs: e.elapsedMs };
+          if (m.enteredAt === undefined) this.state.maintenance.enteredAt = now - e.elapsedMs;
           this.note(`maintenance exited after ${(e.elapsedMs / 1000).toFixed(1)}s`);
         } else if (e.state === 'over-budget') {
           this.state.maintenance = { ...m, over: true };
@@ -253,6 +259,125 @@ export class StatusServer {
     s.closeAllConnections?.();
     await new Promise<void>((r) => s.close(() => r()));
   }
+}
+
+type Rec = JournalRecord & Record<string, unknown>;
+
+/** A journal record as the event the engine emitted for it (what the page needs of it). */
+export function eventOf(r: Rec): EngineEvent | undefined {
+  const id = r.stepId ?? '';
+  const err = r.error as { code: string; message: string } | undefined;
+  switch (r.type) {
+    case 'run-start': {
+      const rb = r.runbook as { name?: string } | undefined;
+      return {
+        type: 'run-start',
+        runId: String(r.runId ?? ''),
+        runDir: '',
+        mode: r.mode === 'plan' ? 'plan' : 'run',
+        runbook: rb?.name ?? '',
+        steps: (r.steps as { id: string; kind: string }[]) ?? [],
+        ...(typeof r.budgetMs === 'number' ? { budgetMs: r.budgetMs } : {}),
+        resumed: false,
+      };
+    }
+    case 'step-start':
+      return { type: 'step', stepId: id, state: 'running' };
+    case 'step-done':
+      return { type: 'step', stepId: id, state: 'done', durationMs: Number(r.durationMs) };
+    case 'step-failed':
+      return {
+        type: 'step',
+        stepId: id,
+        state: 'failed',
+        durationMs: Number(r.durationMs),
+        ...(err ? { error: { code: err.code, message: err.message } } : {}),
+      };
+    case 'gate':
+      return r.decision === 'needs-approval'
+        ? { type: 'step', stepId: id, state: 'awaiting-approval' }
+        : undefined;
+    case 'undo-start':
+      return { type: 'step', stepId: id, state: 'rolling-back' };
+    case 'undo-done':
+      return { type: 'step', stepId: id, state: 'rolled-back', durationMs: Number(r.durationMs) };
+    case 'undo-failed':
+      return {
+        type: 'step',
+        stepId: id,
+        state: 'rollback-failed',
+        ...(err ? { error: { code: err.code, message: err.message } } : {}),
+      };
+    case 'warning':
+      return { type: 'log', stepId: id, level: 'warn', message: String(r.message ?? '') };
+    case 'maintenance':
+      return {
+        type: 'maintenance',
+        state: r.state === 'exited' ? 'exited' : 'entered',
+        elapsedMs: Number(r.elapsedMs ?? 0),
+        ...(typeof r.budgetMs === 'number' ? { budgetMs: r.budgetMs } : {}),
+      };
+    case 'point-of-no-return':
+      return { type: 'point-of-no-return', stepId: id };
+    case 'rollback-start':
+      return { type: 'rollback-start', reason: String(r.reason ?? ''), steps: (r.steps as string[]) ?? [] };
+    case 'run-end':
+      return {
+        type: 'run-end',
+        status: String(r.status) as Extract<EngineEvent, { type: 'run-end' }>['status'],
+        exitCode: Number(r.exitCode),
+        durationMs: Number(r.durationMs ?? 0),
+        message: String(r.message ?? ''),
+        leftovers: [],
+        ...(typeof r.maintenanceMs === 'number' ? { maintenanceMs: r.maintenanceMs } : {}),
+      };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * `cutover report RUN --serve`: the same page from the journal alone (already redacted), followed
+ * while another process appends to it.
+ */
+export async function serveJournal(
+  runDir: string,
+  o: { port: number; host?: string },
+): Promise<{ server: StatusServer; url: string; stop: () => Promise<void> }> {
+  const { readJournal } = await import('../journal/journal.js');
+  const first = readJournal(runDir) as Rec[];
+  const start = first.find((r) => r.type === 'run-start');
+  const server = new StatusServer({
+    port: o.port,
+    ...(o.host ? { host: o.host } : {}),
+    runbook: (start?.runbook as { name?: string } | undefined)?.name ?? runDir,
+    mode: String(start?.mode ?? 'run'),
+  });
+  let seen = 0;
+  const follow = () => {
+    let records: Rec[];
+    try {
+      records = readJournal(runDir) as Rec[];
+    } catch {
+      return; // a line being written: next time
+    }
+    for (const r of records.slice(seen)) {
+      const e = eventOf(r);
+      if (e) server.on(e, Date.parse(r.ts));
+    }
+    seen = records.length;
+  };
+  follow();
+  const url = await server.start();
+  const timer = setInterval(follow, 500);
+  return {
+    server,
+    url,
+    stop: async () => {
+      clearInterval(timer);
+      await server.close(0);
+    },
+  };
 }
 
 const PAGE = `<!doctype html>

@@ -127,3 +127,58 @@ describe('status server', () => {
     );
   });
 });
+
+describe('cutover report --serve: the page from the journal alone', () => {
+  it('replays a run and follows what is appended to its journal', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { Journal } = await import('../../../src/journal/journal.js');
+    const { Redactor } = await import('../../../src/journal/redact.js');
+    const { serveJournal } = await import('../../../src/report/status-page.js');
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-serve-'));
+    const j = Journal.open(dir, 'a'.repeat(64), new Redactor([]));
+    j.append('run-start', {
+      runId: 'r',
+      mode: 'run',
+      runbook: { file: '/rb.yaml', name: 'shop', sha256: 'a'.repeat(64) },
+      vars: {},
+      budgetMs: 600_000,
+      steps: [
+        { id: 'enter', kind: 'maintenance.enter' },
+        { id: 'flip', kind: 'aws.route53.flip' },
+      ],
+    });
+    j.append('step-start', { stepId: 'enter', kind: 'maintenance.enter', inputs: {} });
+    j.append('maintenance', { state: 'entered', budgetMs: 600_000 });
+    j.append('step-done', { stepId: 'enter', outputs: {}, durationMs: 1200 });
+    j.append('step-start', { stepId: 'flip', kind: 'aws.route53.flip', inputs: {} });
+    const s = await serveJournal(dir, { port: 0 });
+    try {
+      const a = JSON.parse((await call(`${s.url}state`, 'GET')).body) as Record<string, unknown>;
+      expect(a.runbook).toBe('shop');
+      expect((a.steps as { state: string }[]).map((x) => x.state)).toEqual(['done', 'running']);
+      expect(a.current).toEqual({ stepId: 'flip' });
+      expect(a.end).toBeUndefined();
+      j.append('step-done', { stepId: 'flip', outputs: {}, durationMs: 3000 });
+      j.append('maintenance', { state: 'exited', elapsedMs: 4200 });
+      j.append('run-end', {
+        status: 'succeeded',
+        exitCode: 0,
+        message: 'cutover complete',
+        durationMs: 5000,
+        leftovers: [],
+      });
+      await new Promise((r) => setTimeout(r, 800));
+      const b = JSON.parse((await call(`${s.url}state`, 'GET')).body) as Record<string, unknown>;
+      expect((b.steps as { state: string }[]).map((x) => x.state)).toEqual(['done', 'done']);
+      expect(b.end).toEqual(expect.objectContaining({ status: 'succeeded', exitCode: 0 }));
+      expect(b.maintenance).toEqual(expect.objectContaining({ elapsedMs: 4200 }));
+      expect((await call(s.url, 'POST')).status).toBe(405);
+    } finally {
+      j.close();
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
