@@ -305,7 +305,9 @@ export function renderPrediction(p: Prediction, title = 'Predicted production wi
     `  whole run, steps before maintenance included: ${range(p.totalLowMs, p.totalHighMs)}`,
     `  made of (${p.rehearsals} rehearsal(s); measured/given/runbook/plan figures are production's, assumed ones are stated):`,
   ];
-  const inside = p.parts.filter((x) => x.inWindow && x.highMs > 0);
+  // Without a maintenance window, what makes up the whole run.
+  const windowed = p.parts.some((x) => x.inWindow);
+  const inside = p.parts.filter((x) => (x.inWindow || !windowed) && x.highMs > 0);
   const own = inside.filter((x) => x.transfers);
   const ownSrc = own.some((x) => x.source === 'assumed') ? 'rehearsed+assumed' : 'rehearsed';
   lines.push(

@@ -3,6 +3,8 @@
 // rehearsals of runbooks/sandbox.yaml in a row, the sandbox reset between them; each prediction
 // (from all rehearsals so far, `cutover rehearse --json`) is checked against the next one's actual,
 // and `cutover announce` is run after each to check its end covers the next window too.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RehearsalResult } from '../../../src/rehearse/rehearse.js';
 import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
@@ -75,4 +77,43 @@ describe(`the predicted sandbox window brackets the next rehearsal (${REHEARSALS
       }
     }, 120_000);
   }
+});
+
+describe('cutover plan reads table sizes for the prediction', () => {
+  it('a checksum step: plan reads its tables’ sizes, keeps them in the run dir and prints the data part', async () => {
+    const dir = tempDir('plan-sizes');
+    const file = join(dir, 'sizes.yaml');
+    const db = (host: string) =>
+      `{ host: "\${env.${host}}", port: "\${env.SANDBOX_DB_PORT}", user: "\${env.SANDBOX_DB_USER}", password: { env: SANDBOX_DB_PASSWORD }, database: "\${env.SANDBOX_DB_NAME}" }`;
+    writeFileSync(
+      file,
+      `version: 1
+name: plan-sizes
+databases:
+  old: ${db('SANDBOX_OLD_DB_HOST')}
+  new: ${db('SANDBOX_NEW_DB_HOST')}
+steps:
+  - id: checksum
+    kind: mysql.checksum
+    with: { source: old, replica: new, tables: ["${env.SANDBOX_DB_NAME}.orders", "${env.SANDBOX_DB_NAME}.products"] }
+`,
+    );
+    const runs = join(dir, 'runs');
+    const r = await cli(env, ['plan', file, '--runs-dir', runs, '--plain']);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toMatch(/Predicted window for this target/);
+    expect(r.stdout).toMatch(
+      /checksum: data read \(2 table\(s\), \d+(\.\d)? [KM]?B\)\s+\S+\s+plan — read by plan at /,
+    );
+    const planDir = readdirSync(runs).find((d) => d.includes('-plan-sizes-'))!;
+    const sizes = JSON.parse(readFileSync(join(runs, planDir, 'table-sizes.json'), 'utf8')) as {
+      bytes: Record<string, number>;
+    };
+    expect(Object.keys(sizes.bytes).sort()).toEqual([
+      `${env.SANDBOX_DB_NAME}.orders`,
+      `${env.SANDBOX_DB_NAME}.products`,
+    ]);
+    for (const b of Object.values(sizes.bytes)) expect(b).toBeGreaterThan(0);
+    expect(existsSync(join(runs, planDir, 'journal.jsonl'))).toBe(true);
+  }, 60_000);
 });
