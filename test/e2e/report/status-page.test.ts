@@ -179,7 +179,10 @@ describe('status page during a sandbox rehearsal', () => {
       j.append('rehearsal', {
         result: {
           status: 'succeeded',
-          stepDurationsMs: { ...Object.fromEntries(sandboxSteps().map((s) => [s.id, 900])), 'flip-dns': 2900 },
+          stepDurationsMs: {
+            ...Object.fromEntries(sandboxSteps().map((s) => [s.id, 900])),
+            'flip-dns': 2900,
+          },
           environmentMs: { 'flip-dns': { insync: 1000, ttl: 1000 } },
         },
       });
