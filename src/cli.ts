@@ -17,7 +17,9 @@ A cutover, start to finish:
   cutover status runs/<run-id>                  where a run stands
   cutover rollback runs/<run-id>                undo a run from its journal
   cutover report runs/<run-id> --format html    timeline for the change ticket
-Rehearse locally first: cutover sandbox up && cutover rehearse runbooks/sandbox.yaml`;
+Rehearse locally first: cutover sandbox up && cutover rehearse runbooks/sandbox.yaml
+Tell customers what the rehearsals say: cutover announce FILE --at 2026-12-05T22:00Z
+Let others watch: --status-port 8080 on run, rehearse, resume, rollback (read-only page)`;
 
 function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
