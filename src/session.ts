@@ -366,6 +366,11 @@ export async function runSession(
       );
     } else {
       result = await engine.execute();
+      // The most common surprise in the sandbox: a second run against a sandbox the first cut over.
+      if (result.exitCode === ExitCode.failedRolledBack && p.prepared.env.SANDBOX_DIR)
+        process.stderr.write(
+          `hint: if an earlier run cut the sandbox over, \`cutover sandbox reset --dir ${p.prepared.env.SANDBOX_DIR}\` puts it back to its seed state\n`,
+        );
     }
     return { ...result, runDir, runId };
   } finally {

@@ -77,6 +77,20 @@ export interface Position {
   pos: number | null;
 }
 
+export interface BinlogEventRow {
+  Log_name: string;
+  Pos: number;
+  Event_type: string;
+  Server_id: number;
+  End_log_pos: number;
+  Info: string;
+}
+
+export interface AccountName {
+  user: string;
+  host: string;
+}
+
 export interface ServerIdentity {
   serverId: number;
   /** MySQL's server_uuid; null on MariaDB. */
@@ -308,6 +322,14 @@ export interface MysqlAdapter {
   variables(names: string[]): Promise<Record<string, string | null>>;
   replicaStatus(opts?: QueryOptions): Promise<ReplicaStatus | undefined>;
   position(opts?: QueryOptions): Promise<Position>;
+  /** SHOW BINARY LOGS, oldest first. */
+  binaryLogs(): Promise<{ name: string; size: number }[]>;
+  /** SHOW BINLOG EVENTS IN file FROM pos LIMIT n (pos must start an event). */
+  binlogEvents(file: string, pos: number, limit: number): Promise<BinlogEventRow[]>;
+  /** Lock state of accounts ("user"@"host"), from SHOW CREATE USER; missing accounts are left out. */
+  accountLocks(accounts: readonly AccountName[]): Promise<{ account: AccountName; locked: boolean }[]>;
+  /** Re-reads server_id/uuid: a reconnect through a cluster endpoint may reach another server. */
+  reprobe(): Promise<ServerIdentity>;
   readOnly(): Promise<{ readOnly: boolean; superReadOnly: boolean | null }>;
   grants(): Promise<Grants>;
   /** Throws DB_PRIVILEGE_MISSING when the account certainly lacks what `need` requires. */
@@ -476,9 +498,14 @@ class Adapter implements MysqlAdapter {
   private async conn(): Promise<Opened> {
     if (this.closed) throw new MysqlError('DB_CLOSED', `${this.label}: connection already closed`);
     if (this.current) return this.current;
-    this.reopening ??= openConnection(this.db).finally(() => {
-      this.reopening = undefined;
-    });
+    this.reopening ??= openConnection(this.db)
+      .then(async (o) => {
+        await this.refreshIdentity(o.conn).catch(() => {});
+        return o;
+      })
+      .finally(() => {
+        this.reopening = undefined;
+      });
     const o = await this.reopening;
     if (this.current !== o) this.adopt(o);
     return o;
@@ -611,6 +638,71 @@ class Adapter implements MysqlAdapter {
       if ((e as MysqlError).code !== 'DB_PRIVILEGE_MISSING') throw e;
     }
     return { gtid: (g?.g ?? '').replace(/\s+/g, ''), file, pos };
+  }
+
+  async binaryLogs(): Promise<{ name: string; size: number }[]> {
+    const rows = await this.query('SHOW BINARY LOGS', [], { op: 'binary-logs' });
+    return rows.map((r) => ({ name: String(r.Log_name), size: Number(r.File_size ?? 0) }));
+  }
+
+  async binlogEvents(file: string, pos: number, limit: number): Promise<BinlogEventRow[]> {
+    const rows = await this.query(
+      `SHOW BINLOG EVENTS IN ? FROM ${Math.max(4, Math.floor(pos))} LIMIT ${Math.max(1, Math.floor(limit))}`,
+      [file],
+      { op: 'binlog-events' },
+    );
+    return rows.map((r) => ({
+      Log_name: String(r.Log_name),
+      Pos: Number(r.Pos),
+      Event_type: String(r.Event_type),
+      Server_id: Number(r.Server_id),
+      End_log_pos: Number(r.End_log_pos),
+      Info: r.Info === null || r.Info === undefined ? '' : String(r.Info),
+    }));
+  }
+
+  async accountLocks(accounts: readonly AccountName[]): Promise<{ account: AccountName; locked: boolean }[]> {
+    const out: { account: AccountName; locked: boolean }[] = [];
+    for (const account of accounts) {
+      try {
+        const [row] = await this.query('SHOW CREATE USER ?@?', [account.user, account.host], {
+          op: 'show-create-user',
+        });
+        out.push({ account, locked: /\bACCOUNT\s+LOCK\b/i.test(String(Object.values(row ?? {})[0] ?? '')) });
+      } catch (e) {
+        // ER_CANNOT_USER (1396): no such account on this server.
+        if ((e as MysqlError).details && (e as { details?: { errno?: number } }).details?.errno === 1396)
+          continue;
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  async reprobe(): Promise<ServerIdentity> {
+    const o = await this.conn();
+    await this.refreshIdentity(o.conn);
+    return this.server;
+  }
+
+  /** m4: after a reconnect (an Aurora failover behind the cluster endpoint) the server may differ. */
+  private async refreshIdentity(c: Connection): Promise<void> {
+    const [rows] = await c.query('SELECT @@server_id AS serverId, @@hostname AS hostname, @@port AS port');
+    const [vars] = await c.query("SHOW GLOBAL VARIABLES WHERE Variable_name = 'server_uuid'");
+    const r = (rows as Row[])[0];
+    if (!r) return;
+    const uuid = (vars as Row[])[0]?.Value;
+    const serverId = Number(r.serverId);
+    const hostname = String(r.hostname);
+    const port = Number(r.port);
+    const u = uuid === undefined || uuid === null ? null : String(uuid);
+    Object.assign(this.server, {
+      serverId,
+      uuid: u,
+      hostname,
+      port,
+      key: u ?? `${hostname}:${port}:${serverId}`,
+    });
   }
 
   async readOnly(): Promise<{ readOnly: boolean; superReadOnly: boolean | null }> {

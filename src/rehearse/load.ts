@@ -62,7 +62,14 @@ export class CanaryLoad {
     private readonly runId: string,
     private readonly writers: number,
     private readonly oldAddress: string,
+    /** false: a pooled client that keeps its connection whatever DNS says, resolving only to reconnect. */
+    private readonly followTtl = true,
   ) {}
+
+  /** Acknowledged writes so far (the load keeps running). */
+  get acknowledged(): number {
+    return this.acks.length;
+  }
 
   start(): void {
     for (let w = 0; w < this.writers; w++) this.loops.push(this.writer(w));
@@ -76,7 +83,7 @@ export class CanaryLoad {
     let seq = 0;
     while (!this.stopped) {
       try {
-        if (!conn || Date.now() > expires) {
+        if (!conn || (this.followTtl && Date.now() > expires)) {
           // Like a pooled app: look the name up again when reconnecting or when the TTL ran out.
           const r = await resolveHost(this.db.host, this.db.resolvers);
           if (!conn || r.address !== address) {

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_DIR, type SandboxPorts } from './config.js';
 import { SandboxError } from './errors.js';
-import { sandboxDown, sandboxStatus, sandboxUp } from './index.js';
+import { readSandboxEnv, resetSandbox, sandboxDown, sandboxStatus, sandboxUp } from './index.js';
 
 const progress = (line: string) => process.stderr.write(`sandbox: ${line}\n`);
 
@@ -122,6 +122,27 @@ export function sandboxCommand(): Command {
     .option('--dir <dir>', 'sandbox directory', DEFAULT_DIR)
     .action(async (o: { dir: string }) => {
       await sandboxDown({ dir: o.dir, log: progress });
+    });
+
+  cmd
+    .command('reset')
+    .description(
+      'put a running sandbox back to its seed state (after a run cut it over): databases re-seeded and replicating old → new, DNS, security groups, maintenance off, crontabs',
+    )
+    .option('--dir <dir>', 'sandbox directory', DEFAULT_DIR)
+    .addOption(
+      new Option('--gtid <mode>', 'replication by GTID or by file/position (default: as started)').choices([
+        'on',
+        'off',
+      ]),
+    )
+    .action(async (o: { dir: string; gtid?: 'on' | 'off' }) => {
+      const t0 = performance.now();
+      const env = readSandboxEnv(o.dir);
+      await resetSandbox(env, o.gtid ? { gtid: o.gtid } : {});
+      progress(
+        `back to the seed state in ${((performance.now() - t0) / 1000).toFixed(1)}s (${env.SANDBOX_DIR})`,
+      );
     });
 
   cmd

@@ -124,6 +124,9 @@ export function startFence(
       await drop(); // old is down, restarting, or our session was killed: retry once at once
       await lockAll(want).catch(drop); // else next tick
     }
+    // No session of ours stays on old between changes: AWS's fence is not a database client, and a
+    // lingering one would be one more session for a drain to count and end.
+    await drop();
   };
   const drop = async () => {
     const c = conn;

@@ -3,6 +3,7 @@ import type { MysqlAdapter, Position, Session } from '../../adapters/mysql.js';
 import { defineKind, type StepContext } from '../../engine/types.js';
 import { formatMs, StepError } from '../../errors.js';
 import { Duration } from '../../runbook/schema.js';
+import { type BinlogWrites, describeWrites, nonService, writesBetween } from './binlog.js';
 import {
   allowed,
   DbName,
@@ -120,6 +121,26 @@ function samePosition(a: Position, b: Position): boolean {
   return a.gtid === b.gtid && a.file === b.file && a.pos === b.pos;
 }
 
+/**
+ * M1: what moved the position. Rotation and service writes (rdsadmin heartbeats, mysql.rds_*,
+ * account statements) are not the application: only the rest breaks the quiet interval. Without
+ * coordinates (no BINLOG MONITOR) any movement counts, as before.
+ */
+async function appWritesBetween(
+  a: MysqlAdapter,
+  before: Position,
+  after: Position,
+): Promise<{ quiet: boolean; seen?: BinlogWrites }> {
+  if (samePosition(before, after)) return { quiet: true };
+  if (!before.file || before.pos === null || !after.file || after.pos === null) return { quiet: false };
+  const seen = await writesBetween(
+    a,
+    { file: before.file, pos: before.pos },
+    { file: after.file, pos: after.pos },
+  );
+  return { quiet: nonService(seen).length === 0, seen };
+}
+
 export const connectionsDrain = defineKind<DP, DrainSnap, DrainOut>({
   kind: 'mysql.connections.drain',
   summary:
@@ -134,7 +155,9 @@ export const connectionsDrain = defineKind<DP, DrainSnap, DrainOut>({
     ];
     if (p.kill) lines.push(`would KILL the sessions still connected after ${formatMs(ms(p.grace))}`);
     if (ms(p.quiet) > 0)
-      lines.push(`would check that ${p.on}'s binlog position stays still for ${formatMs(ms(p.quiet))}`);
+      lines.push(
+        `would check that ${p.on} takes no application write for ${formatMs(ms(p.quiet))} (binlog rotation and service writes to the mysql schema are ignored)`,
+      );
     if (p.allowUsers.length) lines.push(`  allowed to stay: ${p.allowUsers.join(', ')}`);
     return lines;
   },
@@ -208,7 +231,11 @@ export const connectionsDrain = defineKind<DP, DrainSnap, DrainOut>({
       const before = await a.position();
       await ctx.sleep(quietMs);
       const after = await a.position();
-      if (samePosition(before, after)) return;
+      const moved = await appWritesBetween(a, before, after);
+      if (moved.quiet) {
+        if (moved.seen) ctx.log(`${a.label}: quiet for ${formatMs(quietMs)}: ${describeWrites(moved.seen)}`);
+        return;
+      }
       const now = (await a.sessions()).filter(isClientSession);
       const back = now.filter((x) => !allowed(x, p.allowUsers));
       if (p.kill && back.length && Date.now() + quietMs < fenceDeadline) {
@@ -226,8 +253,12 @@ export const connectionsDrain = defineKind<DP, DrainSnap, DrainOut>({
         : `connected now: ${describeGroups(groupSessions(now))}; check allowed accounts, events and replication into this server`;
       throw new StepError(
         'WRITES_NOT_FENCED',
-        `${a.label}: the binlog position moved during the ${formatMs(quietMs)} quiet interval (${positionText(before)} → ${positionText(after)}): something still writes — ${hint}`,
-        { before, after },
+        `${a.label}: the binlog position moved during the ${formatMs(quietMs)} quiet interval (${positionText(before)} → ${positionText(after)}${moved.seen ? `: ${describeWrites(moved.seen)}` : ''}): something still writes — ${hint}`,
+        {
+          before,
+          after,
+          ...(moved.seen ? { writes: moved.seen.transactions.filter((t) => t.class !== 'service') } : {}),
+        },
       );
     }
   },

@@ -16,6 +16,15 @@ import { defineKind, type StepContext } from '../../engine/types.js';
 import { formatMs, StepError } from '../../errors.js';
 import { Duration } from '../../runbook/schema.js';
 import {
+  type AccountState,
+  Accounts,
+  accountText,
+  endSessionsOf,
+  resolveAccounts,
+  setLocked,
+} from './accounts.js';
+import { currentCoord, describeWrites, lackingOn, nonService, writesBetween, writesText } from './binlog.js';
+import {
   applyReadOnly,
   blockerText,
   DbName,
@@ -38,11 +47,12 @@ const Params = z
       'deadline for the replica to execute the source’s final position',
     ),
     freeze: z
-      .enum(['read-only', 'none'])
+      .enum(['read-only', 'account-lock', 'none'])
       .default('read-only')
       .describe(
-        'read-only: SET GLOBAL read_only on the source; none: writes are already fenced (RDS: security group + drain), the position is only checked to stay still',
+        'read-only: SET GLOBAL read_only on the source (self-managed); account-lock: ALTER USER ... ACCOUNT LOCK of `accounts` on the source and end their sessions (RDS/Aurora: the master user has CREATE USER); none: writes are already fenced, the source is only checked to take no application write',
       ),
+    accounts: Accounts,
     lockWaitTimeout: Duration.default('2s').describe(
       'how long the freeze may wait for locks before the step fails',
     ),
@@ -66,8 +76,9 @@ interface Side extends ReadOnlyState {
 }
 
 interface Snap {
-  source: Side & { position: Position };
+  source: Side & { position: Position; accounts?: AccountState[] };
   replica: Side & {
+    accounts?: AccountState[];
     ioRunning: boolean;
     sqlRunning: boolean;
     gtidMode: string;
@@ -79,10 +90,22 @@ interface Snap {
 }
 
 interface Out extends Record<string, unknown> {
+  /** The source's position read after the freeze (C4: guarded against, not the post-stop one). */
   sourceGtid: string;
   sourceFile: string | null;
   sourcePos: number | null;
+  /** The source's coordinates once replication was stopped (information). */
+  sourceStoppedFile: string | null;
+  sourceStoppedPos: number | null;
   replicaGtid: string;
+  /** The replica's own binlog the moment it became the primary: where its writes begin (C5). */
+  switchFile: string | null;
+  switchPos: number | null;
+  switchGtid: string;
+  /** How the replica replicated: 'gtid' or 'position' (file/position). */
+  replicationMode: 'gtid' | 'position';
+  /** Accounts this step locked on the source (freeze: account-lock). */
+  lockedAccounts: string[];
   /** Writes blocked: freeze issued → replica writable, as seen from the tool. */
   frozenMs: number;
   waitMs: number;
@@ -116,6 +139,21 @@ async function everything(a: MysqlAdapter): Promise<string> {
   return [v.gtid_binlog_state, v.gtid_slave_pos].filter(Boolean).join(',');
 }
 
+/** MySQL: Executed_Gtid_Set of the same row; MariaDB: BINLOG_GTID_POS(file, pos). */
+async function switchGtidAt(
+  r: MysqlAdapter,
+  row: Record<string, unknown> | undefined,
+  file: string | null,
+  pos: number | null,
+): Promise<string> {
+  if (r.flavor.vendor === 'mysql') return String(row?.Executed_Gtid_Set ?? '').replace(/\s+/g, '');
+  if (file === null || pos === null) return '';
+  const [g] = await r
+    .query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, pos], { op: 'switch-gtid' })
+    .catch(() => [] as Record<string, unknown>[]);
+  return String(g?.g ?? '').replace(/\s+/g, '');
+}
+
 async function stopped(ctx: StepContext, p: P): Promise<boolean> {
   const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
   const st = await r.replicaStatus();
@@ -125,19 +163,60 @@ async function stopped(ctx: StepContext, p: P): Promise<boolean> {
   return true;
 }
 
+/** The kind's own static checks (also run by the mysql preflight wrapper). */
+export async function stopPreflight(ctx: StepContext, p: P): Promise<void> {
+  const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+  if (p.freeze === 'read-only' && !s.sql.canSetReadOnly)
+    throw new StepError(
+      'READ_ONLY_UNSUPPORTED',
+      `${s.label} is ${s.flavor.label}: SQL cannot set read_only there — use freeze: account-lock with the application accounts`,
+    );
+  if (p.freeze === 'account-lock') await resolveAccounts(s, p.accounts);
+  // The writes-after-freeze guard and the undo read both binlogs.
+  await currentCoord(s);
+  await currentCoord(r);
+  await s.binaryLogs();
+  await r.binaryLogs();
+}
+
 export const replicationStop = defineKind<P, Snap, Out>({
   kind: 'mysql.replication.stop',
   summary:
     'freeze the source, wait until the replica has its exact final position, stop replication, make the replica writable',
   params: Params,
-  outputs: ['sourceGtid', 'sourceFile', 'sourcePos', 'replicaGtid', 'frozenMs', 'waitMs', 'stoppedAt'],
+  outputs: [
+    'sourceGtid',
+    'sourceFile',
+    'sourcePos',
+    'sourceStoppedFile',
+    'sourceStoppedPos',
+    'replicaGtid',
+    'switchFile',
+    'switchPos',
+    'switchGtid',
+    'replicationMode',
+    'lockedAccounts',
+    'frozenMs',
+    'waitMs',
+    'stoppedAt',
+  ],
   undoUnsafeAfterNewWrites: true,
+  preflightReads: ['source', 'replica', 'freeze', 'accounts', 'makeWritable'],
   validate(p, v) {
     if (p.source === p.replica) v.issue(['replica'], 'source and replica are the same database');
+    if (p.freeze === 'account-lock' && !p.accounts.length)
+      v.issue(['accounts'], 'freeze: account-lock needs accounts: the application accounts to lock');
+    if (p.freeze !== 'account-lock' && p.accounts.length)
+      v.issue(['accounts'], 'accounts: is only used with freeze: account-lock', 'warning');
   },
+  preflight: (ctx, p) => stopPreflight(ctx, p),
   databases: (p) => [p.source, p.replica],
   describe(p, snap) {
     const lines: string[] = [];
+    if (p.freeze === 'account-lock')
+      lines.push(
+        `would ALTER USER ${p.accounts.join(', ')} ACCOUNT LOCK on ${p.source} and end their open sessions`,
+      );
     if (p.freeze === 'read-only')
       lines.push(
         `would SET GLOBAL ${snap?.source.superReadOnly !== null && snap ? 'super_read_only' : 'read_only'} = ON on ${p.source}${snap ? ` (was ${readOnlyText(snap.source)})` : ''}`,
@@ -148,12 +227,14 @@ export const replicationStop = defineKind<P, Snap, Out>({
     lines.push(
       `would stop replication on ${p.replica}${snap ? ` (IO ${snap.replica.ioRunning ? 'running' : 'stopped'}, SQL ${snap.replica.sqlRunning ? 'running' : 'stopped'})` : ''}`,
     );
+    if (p.freeze === 'account-lock')
+      lines.push(`would ALTER USER ... ACCOUNT UNLOCK on ${p.replica} (the lock replicated there)`);
     if (p.makeWritable)
       lines.push(
         `would SET GLOBAL read_only = OFF on ${p.replica}${snap ? ` (was ${readOnlyText(snap.replica)})` : ''}`,
       );
     lines.push(
-      `  undo: ${p.replica} read-only again, replication restarted from the recorded position, ${p.source} as it was — refused once ${p.replica} has taken writes ${p.source} lacks`,
+      `  undo: ${p.replica} fenced again, replication restarted from the recorded position, ${p.source} as it was — refused once ${p.replica} has taken application writes ${p.source} lacks`,
     );
     return lines;
   },
@@ -167,10 +248,15 @@ export const replicationStop = defineKind<P, Snap, Out>({
       r.replicaStatus(),
       r.variables([ownStateVar(r), ...(r.flavor.vendor === 'mariadb' ? ['gtid_slave_pos'] : [])]),
     ]);
+    const locks = p.freeze === 'account-lock';
+    const [srcAcc, repAcc] = locks
+      ? await Promise.all([resolveAccounts(s, p.accounts), resolveAccounts(r, p.accounts).catch(() => [])])
+      : [undefined, undefined];
     return {
-      source: { ...src, position: pos },
+      source: { ...src, position: pos, ...(srcAcc ? { accounts: srcAcc } : {}) },
       replica: {
         ...rep,
+        ...(repAcc ? { accounts: repAcc } : {}),
         ioRunning: !!st?.ioRunning,
         sqlRunning: !!st?.sqlRunning,
         gtidMode: st?.gtidMode ?? 'none',
@@ -204,10 +290,11 @@ export const replicationStop = defineKind<P, Snap, Out>({
         `${s.label}: neither GTIDs nor a binlog position are readable — grant BINLOG MONITOR (REPLICATION CLIENT) to ${s.user}`,
       );
     const freeze = p.freeze === 'read-only';
+    const lockAccounts = p.freeze === 'account-lock';
     if (freeze && !s.sql.canSetReadOnly)
       throw new StepError(
         'READ_ONLY_UNSUPPORTED',
-        `${s.label} is ${s.flavor.label}: SQL cannot set read_only there — fence writes first (security group, mysql.connections.drain) and use freeze: none`,
+        `${s.label} is ${s.flavor.label}: SQL cannot set read_only there — use freeze: account-lock with the application accounts`,
       );
     if (freeze) await s.requirePrivilege('set-read-only', `freezing ${p.source}`);
     if (r.sql.procedures)
@@ -223,6 +310,14 @@ export const replicationStop = defineKind<P, Snap, Out>({
     if (unfreeze.length) await r.requirePrivilege('set-read-only', `making ${p.replica} writable`);
     const srcRo = freeze ? await s.readOnly() : snap.source;
     const freezeStmts = freeze ? readOnlyStatements(srcRo, superTarget(srcRo, true)) : [];
+    // account-lock: the accounts unlocked now are locked in the window; the replica's copies that
+    // were unlocked before are unlocked again once it stops (the lock replicates to it).
+    const toLock = lockAccounts ? (snap.source.accounts ?? []).filter((x) => !x.locked) : [];
+    const toUnlockOnReplica = lockAccounts
+      ? (snap.replica.accounts ?? []).filter((x) => !x.locked).map(({ user, host }) => ({ user, host }))
+      : [];
+    const lockUsers = [...new Set((snap.source.accounts ?? []).map((x) => x.user))];
+    if (lockAccounts) await s.requirePrivilege('kill-others', `ending sessions of ${lockUsers.join(', ')}`);
     if (freezeStmts.length) {
       const blockers = await findBlockers(s);
       if (blockers.length && p.killBlockers) {
@@ -235,7 +330,6 @@ export const replicationStop = defineKind<P, Snap, Out>({
       ]);
     }
     const timeoutSec = Math.max(1, Math.ceil(ms(p.timeout) / 1000));
-    const posSql = useGtid ? `SELECT @@GLOBAL.${s.sql.gtidVariable} AS g` : s.sql.binlogStatus;
     const freezeChanges = freezeStmts.map((x) => ({
       sql: x.sql,
       change: readOnlyChange(x, p.source, srcRo, 'freeze the source'),
@@ -253,8 +347,20 @@ export const replicationStop = defineKind<P, Snap, Out>({
 
     // ---- frozen: round trips only
     const t0 = performance.now();
+    let endedSessions = '';
     try {
       for (const f of freezeChanges) await s.exec(f.sql, [], f.change, { op: 'freeze' });
+      if (toLock.length) {
+        await setLocked(s, toLock, true, 'freeze the source: no new logins of the application', true);
+        // A lock refuses new logins only: sessions still open could write after the position read.
+        endedSessions = await endSessionsOf(
+          ctx,
+          s,
+          lockUsers,
+          ms(p.lockWaitTimeout),
+          'freeze: account locked',
+        );
+      }
     } catch (e) {
       if ((e as StepError).code === 'DB_LOCK_WAIT_TIMEOUT') {
         const blockers = await findBlockers(s).catch(() => []);
@@ -266,14 +372,20 @@ export const replicationStop = defineKind<P, Snap, Out>({
       throw e;
     }
     const tFrozen = performance.now();
-    const [posRow] = await s.query(posSql, [], { op: 'position' });
-    const position: Position = useGtid
-      ? { gtid: String(posRow?.g ?? '').replace(/\s+/g, ''), file: null, pos: null }
-      : {
-          gtid: '',
-          file: posRow?.File === undefined ? null : String(posRow.File),
-          pos: posRow?.Position === undefined ? null : Number(posRow.Position),
-        };
+    // Coordinates first, then the GTID position: a write between the two is after the coordinates,
+    // so the writes-after-freeze guard sees it.
+    const [binlogRow] = await s.query(s.sql.binlogStatus, [], { op: 'position' }).catch((e) => {
+      if (!useGtid) throw e;
+      return [] as Record<string, unknown>[];
+    });
+    const frozenFile = binlogRow?.File === undefined ? null : String(binlogRow.File);
+    const frozenPos = binlogRow?.Position === undefined ? null : Number(binlogRow.Position);
+    let frozenGtid = '';
+    if (useGtid) {
+      const [g] = await s.query(`SELECT @@GLOBAL.${s.sql.gtidVariable} AS g`, [], { op: 'position-gtid' });
+      frozenGtid = String(g?.g ?? '').replace(/\s+/g, '');
+    }
+    const position: Position = { gtid: frozenGtid, file: frozenFile, pos: frozenPos };
     const wait = useGtid
       ? r.sql.gtidWait(position.gtid, timeoutSec)
       : r.sql.posWait(position.file ?? '', position.pos ?? 0, timeoutSec);
@@ -289,8 +401,20 @@ export const replicationStop = defineKind<P, Snap, Out>({
       );
     }
     const tCaught = performance.now();
+    await stopHooks.beforeStop?.();
     await r.exec(r.sql.stopReplica, [], stopChange, { op: 'stop-replica' });
     const tStopped = performance.now();
+    // C5: where the replica's own writes begin, read before anything can write there.
+    // One round trip: the GTID position at these coordinates is derived after the window.
+    const [switchRow] = await r.query(r.sql.binlogStatus, [], { op: 'switch-position' }).catch(() => []);
+    if (toUnlockOnReplica.length)
+      await setLocked(
+        r,
+        toUnlockOnReplica,
+        false,
+        'the lock replicated here: the new primary takes the logins',
+        true,
+      );
     for (const u of unfreezeChanges) await r.exec(u.sql, [], u.change, { op: 'unfreeze' });
     const t1 = performance.now();
     const frozenMs = t1 - t0;
@@ -299,37 +423,62 @@ export const replicationStop = defineKind<P, Snap, Out>({
     // ---- after: journal material
     if (freezeStmts.length) await s.session('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
     const [srcPos, rv] = await Promise.all([s.position(), r.variables([appliedVar(r)])]);
+    const switchFile = switchRow?.File === undefined ? null : String(switchRow.File);
+    const switchPos = switchRow?.Position === undefined ? null : Number(switchRow.Position);
+    const switchGtid = await switchGtidAt(r, switchRow, switchFile, switchPos);
     ctx.log(
-      `writes blocked ${frozenMs.toFixed(1)} ms (${phases}); final position ${position.gtid || `${srcPos.file}:${srcPos.pos}`}`,
+      `writes blocked ${frozenMs.toFixed(1)} ms (${phases}); frozen position ${[position.gtid, position.file && `${position.file}:${position.pos}`].filter(Boolean).join(', ')}${toLock.length ? `; locked ${toLock.map(accountText).join(', ')}` : ''}${endedSessions ? `; ended ${endedSessions}` : ''}`,
     );
     return {
       sourceGtid: position.gtid,
-      sourceFile: srcPos.file,
-      sourcePos: srcPos.pos,
+      sourceFile: position.file,
+      sourcePos: position.pos,
+      sourceStoppedFile: srcPos.file,
+      sourceStoppedPos: srcPos.pos,
       replicaGtid: rv[appliedVar(r)] ?? '',
+      switchFile,
+      switchPos,
+      switchGtid,
+      replicationMode: useGtid ? 'gtid' : 'position',
+      lockedAccounts: toLock.map(accountText),
       frozenMs: Math.round(frozenMs * 1000) / 1000,
       waitMs: Math.round(waitMs * 1000) / 1000,
       stoppedAt: new Date().toISOString(),
     };
   },
 
-  async verify(ctx, p, _snap, out) {
+  async verify(ctx, p, snap, out) {
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
     const [pos, st, ro] = await Promise.all([s.position(), r.replicaStatus(), r.readOnly()]);
-    if (
+    // C4 + M1: against the frozen coordinates, and only application writes count.
+    if (out.sourceFile && out.sourcePos !== null && pos.file !== null) {
+      const seen = await writesBetween(s, { file: out.sourceFile, pos: out.sourcePos });
+      const app = nonService(seen);
+      if (app.length)
+        throw new StepError(
+          'WRITES_AFTER_FREEZE',
+          `${s.label} took writes after the freeze (${out.sourceFile}:${out.sourcePos} → ${seen.to.file}:${seen.to.pos}: ${describeWrites(seen)}) — an account outside the fence or an event wrote; ${p.replica} may not have them`,
+          { writes: app },
+        );
+      if (seen.transactions.length || seen.rotations)
+        ctx.log(`${s.label}: no application write after the freeze (${describeWrites(seen)})`);
+    } else if (
       out.sourceGtid &&
       pos.gtid !== out.sourceGtid &&
       !gtidIncludes(s.flavor.vendor, out.sourceGtid, pos.gtid)
     )
       throw new StepError(
         'WRITES_AFTER_FREEZE',
-        `${s.label} took writes after the freeze (position ${out.sourceGtid} → ${pos.gtid}) — an account with READ ONLY ADMIN/SUPER or an event wrote; those writes are not on ${p.replica}`,
+        `${s.label} took writes after the freeze (position ${out.sourceGtid} → ${pos.gtid}) — an account with READ ONLY ADMIN/SUPER or an event wrote; those writes are not on ${p.replica} (grant BINLOG MONITOR to tell service writes apart)`,
       );
-    if (!out.sourceGtid && out.sourceFile && (pos.file !== out.sourceFile || pos.pos !== out.sourcePos))
-      throw new StepError(
-        'WRITES_AFTER_FREEZE',
-        `${s.label} took writes after the freeze (${out.sourceFile}:${out.sourcePos} → ${pos.file}:${pos.pos})`,
-      );
+    if (out.lockedAccounts?.length) {
+      const open = (await s.accountLocks(snap.source.accounts ?? [])).filter((x) => !x.locked);
+      if (open.length)
+        throw new StepError(
+          'FREEZE_LIFTED',
+          `${s.label}: ${open.map((x) => accountText(x.account)).join(', ')} unlocked again after the freeze — someone else changes these accounts`,
+        );
+    }
     if (st && (st.ioRunning || st.sqlRunning))
       throw new StepError(
         'REPLICATION_STILL_RUNNING',
@@ -344,35 +493,82 @@ export const replicationStop = defineKind<P, Snap, Out>({
   async undo(ctx, p, snap, out) {
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
     const lockMs = ms(p.lockWaitTimeout);
-    // 1. Freeze the replica again first, so nothing lands on it while we decide.
+    // m4: a reconnect may have reached another server (Aurora failover): compare identities first.
+    await Promise.all([s.reprobe(), r.reprobe()]);
+    if (
+      r.server.serverId !== snap.replica.serverId ||
+      (snap.replica.uuid && r.server.uuid !== snap.replica.uuid)
+    )
+      throw new StepError(
+        'UNDO_SERVER_CHANGED',
+        `${r.label} is now server_id ${r.server.serverId}${r.server.uuid ? ` (${r.server.uuid})` : ''}, not the server_id ${snap.replica.serverId} this step stopped (a failover?) — its recorded positions do not apply; undo refused, nothing changed`,
+      );
+    // 1. Fence the replica again first, so nothing lands on it while we decide.
     const repNow = await r.readOnly();
     const repWas = { readOnly: snap.replica.readOnly, superReadOnly: snap.replica.superReadOnly };
     const refroze = readOnlyStatements(repNow, repWas).length > 0;
     if (refroze) await applyReadOnly(r, repNow, repWas, lockMs, `undo: ${p.replica} read-only again`);
+    const appAccounts = (snap.source.accounts ?? []).map(({ user, host }) => ({ user, host }));
+    const lockedHere =
+      p.freeze === 'account-lock' && appAccounts.length
+        ? await setLocked(r, appAccounts, true, `undo: no application logins on ${p.replica} while deciding`)
+        : [];
+    if (lockedHere.length)
+      await endSessionsOf(ctx, r, [...new Set(appAccounts.map((a) => a.user))], lockMs, 'undo: fence');
+    const leaveAsFound = async () => {
+      if (refroze)
+        await applyReadOnly(
+          r,
+          await r.readOnly(),
+          repNow,
+          lockMs,
+          `undo refused: ${p.replica} left as found`,
+        );
+      if (lockedHere.length)
+        await setLocked(r, lockedHere, false, `undo refused: ${p.replica} left as found`);
+    };
 
-    // 2. Writes the replica took as a primary are lost by restarting replication — unless the old
-    //    source has them (reverse replication carried them over).
-    const current = (await r.variables([ownStateVar(r)]))[ownStateVar(r)] ?? '';
-    const own = ownWritesSince(r.flavor.vendor, ownId(r), snap.replica.ownState, current);
-    if (own) {
-      const onSource = await everything(s);
-      if (!hasTransactions(r.flavor.vendor, onSource, own.position)) {
-        if (refroze)
-          await applyReadOnly(
-            r,
-            await r.readOnly(),
-            repNow,
-            lockMs,
-            `undo refused: ${p.replica} left as found`,
-          );
+    // 2. Application writes the replica took as a primary are lost by restarting replication —
+    //    unless the old source has them (reverse replication carried them over). Service writes
+    //    (mysql.rds_*, the tool's own ACCOUNT LOCK/UNLOCK) are not the application's (M10).
+    if (out?.switchFile && out.switchPos !== null && out.switchPos !== undefined) {
+      const seen = await writesBetween(r, { file: out.switchFile, pos: out.switchPos }, undefined, {
+        maxEvents: 1_000_000,
+      });
+      const missing = await lackingOn(s, r, nonService(seen));
+      // Past the cap nothing is proven about the rest: refuse rather than guess.
+      if (seen.truncated && !missing.length) {
+        await leaveAsFound();
         throw new StepError(
           'UNDO_UNSAFE_NEW_WRITES',
-          `${r.label} has taken ${own.count} write(s) since replication stopped (up to ${own.last}) that ${p.source} does not have: restarting replication would lose them — undo refused, ${p.replica} left as it was. Keep ${p.replica} as the primary, or replicate them back first (mysql.replication.reverse)`,
-          { own },
+          `${r.label} has written more than 1,000,000 binlog events since it became the primary (${describeWrites(seen)}); the tool cannot prove ${p.source} has all of them — undo refused, ${p.replica} left as it was`,
         );
       }
+      if (missing.length) {
+        await leaveAsFound();
+        throw new StepError(
+          'UNDO_UNSAFE_NEW_WRITES',
+          `${r.label} has taken ${seen.truncated ? 'at least ' : ''}${writesText(missing)} since it became the primary that ${p.source} does not have${missing.length < nonService(seen).length ? ` (${nonService(seen).length - missing.length} more it has)` : ''}: restarting replication would lose them — undo refused, ${p.replica} left as it was. Keep ${p.replica} as the primary, or replicate them back first (mysql.replication.reverse)`,
+          { missing: missing.length, writes: missing.slice(0, 100), seen: describeWrites(seen) },
+        );
+      }
+      if (seen.transactions.length)
+        ctx.log(`${r.label} since it became the primary: ${describeWrites(seen)}`);
+    } else {
+      const current = (await r.variables([ownStateVar(r)]))[ownStateVar(r)] ?? '';
+      const own = ownWritesSince(r.flavor.vendor, ownId(r), snap.replica.ownState, current);
+      if (own) {
+        const onSource = await everything(s);
+        if (!hasTransactions(r.flavor.vendor, onSource, own.position)) {
+          await leaveAsFound();
+          throw new StepError(
+            'UNDO_UNSAFE_NEW_WRITES',
+            `${r.label} has taken ${own.count} write(s) since replication stopped (up to ${own.last}) that ${p.source} does not have: restarting replication would lose them — undo refused, ${p.replica} left as it was. Keep ${p.replica} as the primary, or replicate them back first (mysql.replication.reverse)`,
+            { own },
+          );
+        }
+      }
     }
-
     // 3. Restart replication where it stopped.
     const st = await r.replicaStatus();
     if (!st) throw notReplicaError(r);
@@ -425,9 +621,26 @@ export const replicationStop = defineKind<P, Snap, Out>({
       }
     }
 
-    // 4. The source as it was.
+    // 4. The source as it was. Its ACCOUNT UNLOCK replicates to the replica (running again), which
+    //    restores the replica's copies too; any left locked are unlocked there directly.
     const srcNow = await s.readOnly();
     const srcWas = { readOnly: snap.source.readOnly, superReadOnly: snap.source.superReadOnly };
     await applyReadOnly(s, srcNow, srcWas, lockMs, `undo: ${p.source} as it was`);
+    const srcUnlocked = (snap.source.accounts ?? []).filter((x) => !x.locked);
+    if (srcUnlocked.length) await setLocked(s, srcUnlocked, false, `undo: ${p.source} takes logins again`);
+    const repUnlocked = (snap.replica.accounts ?? []).filter((x) => !x.locked);
+    if (repUnlocked.length) {
+      const deadline = Date.now() + 5000;
+      while (
+        (await r.accountLocks(repUnlocked)).some((x) => x.locked) &&
+        Date.now() < deadline &&
+        r.mode === 'live'
+      )
+        await ctx.sleep(100);
+      await setLocked(r, repUnlocked, false, `undo: ${p.replica}'s accounts as they were`);
+    }
   },
 });
+
+/** Test seam: runs between the replica's wait and the stop (C4 tests inject a write there). */
+export const stopHooks: { beforeStop?: () => Promise<void> } = {};

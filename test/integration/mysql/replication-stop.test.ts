@@ -66,6 +66,15 @@ describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
         h.close(),
       );
       expect((await serverState(n)).io).toBe('No');
+      // C5: new's own coordinates when it became the primary (nothing has written there since).
+      const nm = await one<{ File: string; Position: number }>(n, 'SHOW MASTER STATUS');
+      expect(run.outputs).toMatchObject({
+        switchFile: nm.File,
+        switchPos: Number(nm.Position),
+        switchGtid: (await serverState(n)).gtidBinlogPos,
+        sourceFile: expect.any(String),
+        replicationMode: 'gtid',
+      });
 
       await undoStep(e, 'mysql.replication.stop', run);
       const after = { old: await serverState(o), new: await serverState(n) };
@@ -108,7 +117,7 @@ describe.skipIf(!env)('mysql.replication.stop on the sandbox', () => {
       );
       expect(err?.code).toBe('UNDO_UNSAFE_NEW_WRITES');
       expect(err?.message).toMatch(
-        /database "new" \(.+\) has taken 1 write\(s\) since replication stopped \(up to 0-2-\d+\) that old does not have/,
+        /database "new" \(.+\) has taken 1 application write to shop\.orders \(0-2-\d+\) since it became the primary that old does not have/,
       );
       expect({ old: await serverState(o), new: await serverState(n) }).toEqual(before);
     } finally {

@@ -4,6 +4,7 @@ import { RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { calls, resetCalls, setMaintenance } from '../../../src/sandbox/admin-client.js';
 import { captureSandboxState, resetSandbox } from '../../../src/sandbox/index.js';
+import { runCli } from '../../helpers/cli.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
 import { connect } from '../mysql/harness.js';
 import { awsClients, upsertRecord } from './helpers.js';
@@ -92,6 +93,19 @@ describe('captureSandboxState / resetSandbox', () => {
     expect(changed.servers.new.replication[0]).toMatchObject({ ioRunning: false, sqlRunning: false });
 
     await resetSandbox(env);
+    expect(await captureSandboxState(env)).toEqual(seed);
+  });
+
+  it('`cutover sandbox reset` (the CLI) puts a cut-over sandbox back to its seed state', async () => {
+    const seed = await captureSandboxState(env);
+    await setMaintenance(env, { enabled: true, scope: 'all' });
+    const o = await connect(env, 'old', 'tool');
+    await o.query('SET GLOBAL read_only = 1');
+    await o.end();
+    expect(await captureSandboxState(env)).not.toEqual(seed);
+    const r = await runCli(['sandbox', 'reset', '--dir', env.SANDBOX_DIR]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/back to the seed state/);
     expect(await captureSandboxState(env)).toEqual(seed);
   });
 });
