@@ -3,6 +3,7 @@
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CutoverError, ExitCode, InputError, RunbookError, formatIssue } from './errors.js';
+import { parseDuration } from './duration.js';
 import { readVarFile } from './runbook/var-file.js';
 
 const HELP_FOOTER = `
@@ -16,7 +17,9 @@ A cutover, start to finish:
   cutover status runs/<run-id>                  where a run stands
   cutover rollback runs/<run-id>                undo a run from its journal
   cutover report runs/<run-id> --format html    timeline for the change ticket
-Rehearse locally first: cutover sandbox up && cutover rehearse runbooks/sandbox.yaml`;
+Rehearse locally first: cutover sandbox up && cutover rehearse runbooks/sandbox.yaml
+Tell customers what the rehearsals say: cutover announce FILE --at 2026-12-05T22:00Z
+Let others watch: --status-port 8080 on run, rehearse, resume, rollback (read-only page)`;
 
 function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
@@ -27,6 +30,18 @@ function collectVar(value: string, prev: Record<string, string>): Record<string,
 function collectVarFile(file: string, prev: Record<string, string>): Record<string, string> {
   return { ...prev, ...readVarFile(file) };
 }
+
+function durationOption(flag: string) {
+  return (value: string): number => {
+    const ms = parseDuration(value);
+    if (ms === undefined)
+      throw new InputError('BAD_DURATION', `${flag} ${value}: expected a duration, e.g. 45s`);
+    return ms;
+  };
+}
+
+const R53_HELP =
+  'Route 53 change → INSYNC on the target zone, e.g. 40s (default: measured by earlier runs in --runs-dir, else assumed)';
 
 const VAR_FILE_HELP = 'KEY=value lines, the same as repeated --var (repeatable; --var wins)';
 
@@ -41,6 +56,29 @@ interface Common {
   region?: string;
   plain?: boolean;
   hooksDir?: string;
+  statusPort?: number;
+  statusHost?: string;
+}
+
+function portOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535)
+    throw new InputError('BAD_PORT', `port ${value}: expected a port number (0-65535)`);
+  return n;
+}
+
+/** `--status-port`: the read-only status page (run, rehearse, resume, rollback). */
+function withStatusFlags(c: Command): Command {
+  return c
+    .option(
+      '--status-port <port>',
+      'serve a read-only live status page on this port (off by default)',
+      portOption,
+    )
+    .option(
+      '--status-host <address>',
+      'address the status page binds to (default 127.0.0.1: this host only)',
+    );
 }
 
 function withRunFlags(c: Command): Command {
@@ -72,6 +110,9 @@ async function sessionOptions(o: Common) {
     yes: !!o.yes,
     vars: o.var,
     ...(o.plain ? { render: 'plain' as const } : {}),
+    ...(o.statusPort !== undefined
+      ? { status: { port: o.statusPort, ...(o.statusHost ? { host: o.statusHost } : {}) } }
+      : {}),
     aws: {
       ...((o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT)
         ? { endpoint: o.awsEndpoint ?? process.env.CUTOVER_AWS_ENDPOINT }
@@ -191,13 +232,16 @@ export function buildProgram(): Command {
       'dry run against the live systems: real reads, recorded writes; prints what each step would change (exit 1 if a check fails)',
     )
     .argument('<file>', 'runbook YAML')
-    .action(async (file: string, o: Common) => {
+    .option('--route53-propagation <duration>', R53_HELP, durationOption('--route53-propagation'))
+    .action(async (file: string, o: Common & { route53Propagation?: number }) => {
       const { runSession } = await import('./session.js');
       const r = await runSession({ mode: 'plan', file }, await sessionOptions(o));
       exitCode = r.exitCode;
+      const { planPrediction } = await import('./rehearse/window.js');
+      await planPrediction(file, r.runDir, o);
     });
 
-  withRunFlags(program.command('run'))
+  withStatusFlags(withRunFlags(program.command('run')))
     .description('run a runbook for real (requires --execute; without it, see `cutover plan`)')
     .argument('<file>', 'runbook YAML')
     .option('--execute', 'actually make the changes')
@@ -216,7 +260,7 @@ export function buildProgram(): Command {
       exitCode = r.exitCode;
     });
 
-  withRunFlags(program.command('resume'))
+  withStatusFlags(withRunFlags(program.command('resume')))
     .description(
       'continue an interrupted run from its journal (an in-flight step is verified, not blindly re-applied)',
     )
@@ -228,7 +272,7 @@ export function buildProgram(): Command {
       exitCode = r.exitCode;
     });
 
-  withRunFlags(program.command('rollback'))
+  withStatusFlags(withRunFlags(program.command('rollback')))
     .description('undo a finished or interrupted run from its journal, in reverse order')
     .argument('<run-dir>', 'the run directory (runs/<run-id>)')
     .option('-y, --yes', 'do not ask for confirmation')
@@ -302,18 +346,44 @@ export function buildProgram(): Command {
         .default('md'),
     )
     .option('-o, --output <file>', 'write to a file instead of stdout')
-    .action(async (runDir: string, o: { format: string; output?: string }) => {
-      const { renderReport } = await import('./report/report.js');
-      const text = renderReport(
-        runDir,
-        o.format === 'markdown' ? 'md' : (o.format as 'md' | 'html' | 'json'),
-      );
-      if (o.output) {
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(o.output, text);
-        console.error(`report written to ${o.output}`);
-      } else process.stdout.write(text);
-    });
+    .option('--serve', 'serve the live status page from the journal (follows a run in progress) until Ctrl-C')
+    .option('--port <port>', 'with --serve: the port (default: any free one)', portOption, 0)
+    .option('--host <address>', 'with --serve: the address to bind (default 127.0.0.1)')
+    .action(
+      async (
+        runDir: string,
+        o: { format: string; output?: string; serve?: boolean; port: number; host?: string },
+      ) => {
+        if (o.serve) {
+          const { existsSync } = await import('node:fs');
+          if (!existsSync(`${runDir}/journal.jsonl`))
+            throw new InputError('NO_JOURNAL', `${runDir}: no journal.jsonl here`);
+          const { serveJournal } = await import('./report/status-page.js');
+          const s = await serveJournal(runDir, { port: o.port, ...(o.host ? { host: o.host } : {}) });
+          console.error(`status page: ${s.url} (read-only; Ctrl-C to stop)`);
+          await new Promise<void>((done) => {
+            const stop = () => {
+              process.off('SIGINT', stop);
+              process.off('SIGTERM', stop);
+              void s.stop().then(done);
+            };
+            process.on('SIGINT', stop);
+            process.on('SIGTERM', stop);
+          });
+          return;
+        }
+        const { renderReport } = await import('./report/report.js');
+        const text = renderReport(
+          runDir,
+          o.format === 'markdown' ? 'md' : (o.format as 'md' | 'html' | 'json'),
+        );
+        if (o.output) {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(o.output, text);
+          console.error(`report written to ${o.output}`);
+        } else process.stdout.write(text);
+      },
+    );
 
   program
     .command('iam-policy')
@@ -346,21 +416,85 @@ export function buildProgram(): Command {
       },
     );
 
-  withRunFlags(program.command('rehearse'))
+  withStatusFlags(withRunFlags(program.command('rehearse')))
     .description(
       'run the runbook for real in the sandbox or staging under a canary write load, and measure write-unavailability and lost writes',
     )
     .argument('<file>', 'runbook YAML')
     .option('--writers <n>', 'concurrent canary writers', '2')
     .option('--report <file>', 'also write the HTML report here')
-    .action(async (file: string, o: Common & { writers: string; report?: string }) => {
-      const { rehearse } = await import('./rehearse/rehearse.js');
-      exitCode = await rehearse(
-        file,
-        { ...(await sessionOptions(o)), yes: true },
-        { writers: Number(o.writers), ...(o.report ? { report: o.report } : {}) },
-      );
-    });
+    .option(
+      '--production-var-file <file>',
+      "production's parameters, for the predicted production window (default: the runbook's own)",
+      collectVarFile,
+    )
+    .option('--route53-propagation <duration>', R53_HELP, durationOption('--route53-propagation'))
+    .action(
+      async (
+        file: string,
+        o: Common & {
+          writers: string;
+          report?: string;
+          productionVarFile?: Record<string, string>;
+          route53Propagation?: number;
+        },
+      ) => {
+        const { rehearse } = await import('./rehearse/rehearse.js');
+        exitCode = await rehearse(
+          file,
+          { ...(await sessionOptions(o)), yes: true },
+          {
+            writers: Number(o.writers),
+            ...(o.report ? { report: o.report } : {}),
+            ...(o.productionVarFile ? { productionVars: o.productionVarFile } : {}),
+            ...(o.route53Propagation !== undefined ? { route53Ms: o.route53Propagation } : {}),
+          },
+        );
+      },
+    );
+
+  program
+    .command('announce')
+    .description(
+      'the maintenance announcement for the comms team: start, end (predicted high end + margin), what customers will see',
+    )
+    .argument('<file>', 'runbook YAML')
+    .requiredOption('--at <time>', 'when maintenance starts, with its zone: 2026-12-05T22:00Z')
+    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
+    .option(
+      '--runs-dir <dir>',
+      'where earlier rehearsals and runs are read from',
+      process.env.CUTOVER_RUNS_DIR ?? './runs',
+    )
+    .option('--margin <margin>', 'added to the predicted high end: a duration (10m) or a share (25%)', '25%')
+    .addOption(new Option('--format <format>', 'output format').choices(['md', 'text']).default('md'))
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .option('--time-zone <tz>', 'time zone the times are written in (e.g. Europe/Paris)', 'UTC')
+    .option('--route53-propagation <duration>', R53_HELP, durationOption('--route53-propagation'))
+    .action(
+      async (
+        file: string,
+        o: {
+          at: string;
+          var: Record<string, string>;
+          runsDir: string;
+          margin: string;
+          format: 'md' | 'text';
+          output?: string;
+          timeZone: string;
+          route53Propagation?: number;
+        },
+      ) => {
+        const { announceText } = await import('./rehearse/window.js');
+        const text = announceText(file, o);
+        if (o.output) {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(o.output, text);
+          console.error(`announcement written to ${o.output}`);
+        } else process.stdout.write(text);
+      },
+    );
 
   return program;
 }

@@ -34,6 +34,8 @@ export interface SessionOptions {
   onEvent?: Emit;
   /** Force plain or tty rendering (default: tty when stdout is a terminal). */
   render?: 'tty' | 'plain' | 'json' | 'silent';
+  /** Serve the read-only status page on this port (`--status-port`; host defaults to 127.0.0.1). */
+  status?: { port: number; host?: string };
   /** Lifecycle factory (hooks, notifications). */
   lifecycle?: (prepared: PreparedRunbook, warn: (m: string) => void) => Lifecycle | undefined;
 }
@@ -195,6 +197,20 @@ export async function runSession(
       );
   }
   const { prepared, runDir, runId } = p;
+  let status: import('./report/status-page.js').StatusServer | undefined;
+  if (o.status) {
+    try {
+      status = await startStatus(
+        o.status,
+        prepared,
+        what.mode,
+        what.mode === 'run' || what.mode === 'plan' ? resolve(o.runsDir) : runsDirOf(runDir),
+      );
+    } catch (e) {
+      if (what.mode === 'run') rmSync(runDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
   const redactor = new Redactor(prepared.secrets);
   const renderMode =
     o.render ?? (o.json ? 'json' : process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain');
@@ -203,6 +219,7 @@ export async function runSession(
     // Every event is redacted here, whatever the engine already did: the terminal must never show a secret.
     const e = redactor.value(event);
     renderer.emit(e);
+    status?.on(e);
     o.onEvent?.(e);
   };
   const live = what.mode !== 'plan';
@@ -365,7 +382,40 @@ export async function runSession(
     renderer.close();
     journal.close();
     release();
+    await status?.close();
   }
+}
+
+/** The status page, with the window predicted from earlier rehearsals for its maintenance clock. */
+async function startStatus(
+  o: { port: number; host?: string },
+  prepared: PreparedRunbook,
+  mode: string,
+  runsDir: string,
+): Promise<import('./report/status-page.js').StatusServer> {
+  const { StatusServer } = await import('./report/status-page.js');
+  let predicted: { lowMs: number; highMs: number } | undefined;
+  try {
+    const { predictFor } = await import('./rehearse/history.js');
+    const p = predictFor(prepared, runsDir);
+    if (p.rehearsals) predicted = { lowMs: p.lowMs, highMs: p.highMs };
+  } catch {
+    // no prediction: the page shows the budget alone
+  }
+  const server = new StatusServer({
+    port: o.port,
+    ...(o.host ? { host: o.host } : {}),
+    runbook: prepared.runbook.name,
+    mode,
+    ...(predicted ? { predicted } : {}),
+  });
+  const url = await server.start();
+  try {
+    process.stderr.write(`status page: ${url} (read-only)\n`);
+  } catch {
+    // stderr gone: the page still serves
+  }
+  return server;
 }
 
 export function runsDirOf(runDir: string): string {

@@ -1,15 +1,19 @@
 // `cutover rehearse`: the runbook for real (sandbox or staging) under a canary write load, then the
 // figures a team announces from: write-unavailability, time in maintenance, lost writes (must be 0),
 // and a predicted window from this and earlier rehearsals.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ExitCode, formatMs, InputError } from '../errors.js';
 import { Journal, readJournal } from '../journal/journal.js';
 import { Redactor } from '../journal/redact.js';
 import { prepareRunbookFile } from '../runbook/validate.js';
 import { runSession, type SessionOptions } from '../session.js';
 import { resolveHost } from '../adapters/resolve.js';
+import { parseDuration } from '../duration.js';
+import type { PreparedRunbook } from '../runbook/validate.js';
+import { EnvTimer, predictFor, stepInfos, zonesOf } from './history.js';
 import { CanaryLoad, countLostWrites, createCanaryTable, DEFAULT_TABLE } from './load.js';
+import { type EnvTimes, type Prediction, renderPrediction } from './predict.js';
 
 export interface RehearsalResult {
   runDir: string;
@@ -21,14 +25,48 @@ export interface RehearsalResult {
   failedWriteAttempts: number;
   lostWrites: number;
   stepDurationsMs: Record<string, number>;
+  /** Environment-set waits measured inside each step (INSYNC, DNS answers, old TTL, fixed waits, gates). */
+  environmentMs: Record<string, EnvTimes>;
+  /** High end of the predicted window for the environment rehearsed (same parameters). */
   predictedWindowMs?: number;
+  /** The same window predicted from this and earlier rehearsals for the rehearsed environment. */
+  predicted?: { lowMs: number; highMs: number };
+  /** The window predicted for production (the runbook's own parameters, or --production-var-file). */
+  production?: Prediction;
+  /** True when production's parameters are the ones rehearsed (no --var, no --production-var-file). */
+  productionIsRehearsed?: boolean;
   rehearsalsSeen: number;
+}
+
+export interface RehearseOptions {
+  writers?: number;
+  warmupMs?: number;
+  settleMs?: number;
+  /** Production's parameters for the production prediction (default: the runbook's own). */
+  productionVars?: Record<string, string>;
+  /** A Route 53 propagation figure for production (ms), instead of the journals'. */
+  route53Ms?: number;
+}
+
+/**
+ * The runbook as production runs it: its own parameters (the template's defaults are production's)
+ * or the vars given. Undefined when it cannot be prepared without the rehearsal's values.
+ */
+function productionRunbook(
+  file: string,
+  vars: Record<string, string> | undefined,
+): PreparedRunbook | undefined {
+  try {
+    return prepareRunbookFile(file, { vars: vars ?? {}, envStrict: false });
+  } catch {
+    return undefined;
+  }
 }
 
 export async function rehearseRunbook(
   file: string,
   o: SessionOptions,
-  opts: { writers?: number; warmupMs?: number; settleMs?: number } = {},
+  opts: RehearseOptions = {},
 ): Promise<RehearsalResult> {
   const prepared = prepareRunbookFile(file, { vars: o.vars ?? {}, envStrict: true });
   const spec = prepared.runbook.rehearsal?.load;
@@ -55,8 +93,19 @@ export async function rehearseRunbook(
   load.start();
   await new Promise((r) => setTimeout(r, opts.warmupMs ?? 500));
   let run: Awaited<ReturnType<typeof runSession>>;
+  const timer = new EnvTimer(Object.fromEntries(prepared.runbook.steps.map((s) => [s.id, s.kind])));
   try {
-    run = await runSession({ mode: 'run', file }, { ...o, yes: true });
+    run = await runSession(
+      { mode: 'run', file },
+      {
+        ...o,
+        yes: true,
+        onEvent: (e) => {
+          timer.on(e);
+          o.onEvent?.(e);
+        },
+      },
+    );
   } finally {
     // Let writers land on the new primary before stopping, so the switch is measured end to end.
     await new Promise((r) => setTimeout(r, opts.settleMs ?? 1500));
@@ -66,13 +115,28 @@ export async function rehearseRunbook(
   const verifyDb = run.status === 'succeeded' ? db(spec.verifyOn) : db(spec.setupOn);
   const { lost, missing } = await countLostWrites(verifyDb, table, loadId, loadResult.acks);
   const stepDurationsMs = Object.fromEntries(run.timings.map((t) => [t.stepId, Math.round(t.totalMs)]));
-  const history = rehearsalHistory(resolve(o.runsDir), prepared.runbook.name);
-  const windows = [...history, run.status === 'succeeded' ? run.maintenanceMs : undefined].filter(
-    (x): x is number => typeof x === 'number',
-  );
-  // Announce the worst observed window plus a quarter, so what customers are told is what happens.
-  const predictedWindowMs = windows.length
-    ? Math.ceil((Math.max(...windows) * 1.25) / 1000) * 1000
+  const environmentMs = withQuietIntervals(run.runDir, timer.result());
+  const runsDir = resolve(o.runsDir);
+  const succeeded = run.status === 'succeeded';
+  const extra = succeeded
+    ? Object.fromEntries(
+        Object.entries(stepDurationsMs).map(([id, ms]) => [
+          id,
+          { totalMs: ms, env: environmentMs[id] ?? {} },
+        ]),
+      )
+    : undefined;
+  // This environment (same parameters) from this and earlier rehearsals; and production's.
+  const extraZones = zonesOf(stepInfos(prepared));
+  const here = predictFor(prepared, runsDir, extra ? { extra, extraZones } : {});
+  // Without --var or --production-var-file the runbook's own parameters are what was rehearsed.
+  const sameTarget = !opts.productionVars && !Object.keys(o.vars ?? {}).length;
+  const prod = productionRunbook(file, opts.productionVars);
+  const production = prod
+    ? predictFor(prod, runsDir, {
+        ...(extra ? { extra, extraZones } : {}),
+        ...(opts.route53Ms !== undefined ? { route53Ms: opts.route53Ms } : {}),
+      })
     : undefined;
   const result: RehearsalResult = {
     runDir: run.runDir,
@@ -86,8 +150,12 @@ export async function rehearseRunbook(
     failedWriteAttempts: loadResult.failedAttempts,
     lostWrites: lost,
     stepDurationsMs,
-    ...(predictedWindowMs !== undefined ? { predictedWindowMs } : {}),
-    rehearsalsSeen: windows.length,
+    environmentMs,
+    ...(here.rehearsals
+      ? { predictedWindowMs: here.highMs, predicted: { lowMs: here.lowMs, highMs: here.highMs } }
+      : {}),
+    ...(production ? { production, productionIsRehearsed: sameTarget } : {}),
+    rehearsalsSeen: here.rehearsals,
   };
   const journal = Journal.open(run.runDir, prepared.loaded.sha256, new Redactor(prepared.secrets));
   journal.append('rehearsal', {
@@ -100,18 +168,14 @@ export async function rehearseRunbook(
   return result;
 }
 
-function rehearsalHistory(runsDir: string, name: string): number[] {
-  if (!existsSync(runsDir)) return [];
-  const out: number[] = [];
-  for (const d of readdirSync(runsDir)) {
-    if (!d.includes(`-${name}-`)) continue;
-    try {
-      const rec = readJournal(join(runsDir, d)).find((r) => r.type === 'rehearsal');
-      const ms = rec?.result as { maintenanceMs?: number; status?: string } | undefined;
-      if (ms?.maintenanceMs !== undefined && ms.status === 'succeeded') out.push(ms.maintenanceMs);
-    } catch {
-      // not a run dir
-    }
+/** A drain's binlog quiet interval is a sleep the runbook sets (no progress event shows it). */
+function withQuietIntervals(runDir: string, env: Record<string, EnvTimes>): Record<string, EnvTimes> {
+  const out = { ...env };
+  for (const r of readJournal(runDir)) {
+    if (r.type !== 'step-start' || r.kind !== 'mysql.connections.drain' || !r.stepId) continue;
+    const q = (r.inputs as { quiet?: string | number } | undefined)?.quiet;
+    const ms = q === undefined ? undefined : parseDuration(q);
+    if (ms) out[r.stepId] = { ...out[r.stepId], wait: (out[r.stepId]?.wait ?? 0) + ms };
   }
   return out;
 }
@@ -128,25 +192,41 @@ export function renderRehearsal(r: RehearsalResult): string {
     ['acknowledged writes lost', String(r.lostWrites)],
     ['failed write attempts', String(r.failedWriteAttempts)],
     [
-      'predicted window',
-      r.predictedWindowMs !== undefined
-        ? `${formatMs(r.predictedWindowMs)} (worst of ${r.rehearsalsSeen} rehearsal(s) + 25%)`
+      'predicted window here',
+      r.predicted
+        ? `${formatMs(r.predicted.lowMs)}–${formatMs(r.predicted.highMs)} (from ${r.rehearsalsSeen} rehearsal(s), this environment's figures)`
         : 'n/a',
     ],
   ];
   const lines = ['', 'Rehearsal', ...rows.map(([k, v]) => `  ${k.padEnd(26)} ${v}`), '  step durations:'];
   for (const [id, ms] of Object.entries(r.stepDurationsMs))
-    lines.push(`    ${id.padEnd(24)} ${formatMs(ms)}`);
+    lines.push(`    ${id.padEnd(24)} ${formatMs(ms).padEnd(8)}${envText(r.environmentMs[id])}`);
+  if (r.production)
+    lines.push(
+      renderPrediction(
+        r.production,
+        r.productionIsRehearsed
+          ? "Predicted window (the runbook's own parameters: the environment rehearsed)"
+          : 'Predicted production window',
+      ),
+    );
   return lines.join('\n');
+}
+
+function envText(e: EnvTimes | undefined): string {
+  const parts = Object.entries(e ?? {})
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${k} ${formatMs(v)}`);
+  return parts.length ? ` of which environment: ${parts.join(', ')}` : '';
 }
 
 /** CLI entry: returns the exit code. Lost writes fail the rehearsal whatever the run's status. */
 export async function rehearse(
   file: string,
   o: SessionOptions,
-  opts: { writers?: number; report?: string },
+  opts: RehearseOptions & { report?: string },
 ): Promise<number> {
-  const r = await rehearseRunbook(file, o, { ...(opts.writers ? { writers: opts.writers } : {}) });
+  const r = await rehearseRunbook(file, o, opts);
   if (o.json) console.log(JSON.stringify({ type: 'rehearsal', ...r }));
   else console.log(renderRehearsal(r));
   if (opts.report) {

@@ -1,6 +1,7 @@
 // `cutover report --format html`: one self-contained page (inline CSS and SVG, no script, no font,
 // no image) a reviewer reads in two minutes. Everything from the journal is untrusted text: it goes
 // through esc(), and the CSP forbids any fetch should something slip through anyway.
+import { type Prediction, renderPrediction } from '../rehearse/predict.js';
 import { formatMs } from '../errors.js';
 import type { ReportModel, ReportStep } from './report.js';
 
@@ -208,7 +209,7 @@ const LABELS: Record<string, string> = {
   acknowledgedWrites: 'acknowledged writes',
   failedWriteAttempts: 'failed write attempts',
   maintenanceMs: 'time in maintenance',
-  predictedWindowMs: 'predicted window for the real cutover',
+  predictedWindowMs: 'predicted window here (high end)',
   rehearsalsSeen: 'rehearsals it is based on',
   stepDurationsMs: 'step durations',
   exitCode: 'exit status',
@@ -234,8 +235,11 @@ const fmtField = (k: string, v: unknown): string =>
 
 function rehearsal(m: ReportModel): string {
   if (!m.rehearsal) return '';
+  // The production prediction has its own block below; the rest are one row each.
   const rows = Object.entries(m.rehearsal)
-    .filter(([k]) => k !== 'runDir')
+    .filter(
+      ([k]) => !['runDir', 'production', 'productionIsRehearsed', 'predicted', 'environmentMs'].includes(k),
+    )
     .map(
       ([k, v]) =>
         `<tr${k === 'lostWrites' && Number(v) > 0 ? ' class="bad"' : ''}><th>${esc(label(k))}</th><td>${fmtField(k, v)}</td></tr>`,
@@ -243,7 +247,11 @@ function rehearsal(m: ReportModel): string {
   const info = Object.entries(m.rehearsalInfo ?? {}).map(
     ([k, v]) => `<tr><th>${esc(label(k))}</th><td>${fmtField(k, v)}</td></tr>`,
   );
-  return `<section id="rehearsal"><h2>Rehearsal under load</h2><table class="kv wide">${rows.join('')}${info.join('')}</table></section>`;
+  const prod = m.rehearsal.production as Prediction | undefined;
+  const predicted = prod
+    ? `<h3>${m.rehearsal.productionIsRehearsed ? 'Predicted window (the environment rehearsed)' : 'Predicted production window'}</h3><pre class="prediction">${esc(renderPrediction(prod, 'Predicted').trim())}</pre>`
+    : '';
+  return `<section id="rehearsal"><h2>Rehearsal under load</h2><table class="kv wide">${rows.join('')}${info.join('')}</table>${predicted}</section>`;
 }
 
 function attention(m: ReportModel): string {

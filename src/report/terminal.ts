@@ -40,6 +40,34 @@ interface Row {
   note?: string;
 }
 
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+/** Terminal columns a line takes: escape sequences take none. */
+export function visibleLength(line: string): number {
+  return [...line.replace(ANSI, '')].length;
+}
+
+/**
+ * Cuts a line to fit `width` terminal columns. A live line that wrapped would take two rows, and
+ * the redraw, moving up one row per line, would leave the extra row behind on every frame. One
+ * column stays free: some terminals wrap as soon as the last one is written.
+ */
+export function fitLine(line: string, width: number): string {
+  const max = Math.max(2, width - 1);
+  if (visibleLength(line) <= max) return line;
+  let out = '';
+  let cols = 0;
+  // Escape sequences and characters, in order; keep max-1 characters and end on an ellipsis.
+  for (const m of line.matchAll(/\x1b\[[0-9;?]*[A-Za-z]|[\s\S]/gu)) {
+    if (m[0].startsWith('\x1b[')) out += m[0];
+    else if (cols < max - 1) {
+      out += m[0];
+      cols++;
+    }
+  }
+  return `${out.replace(/(\x1b\[[0-9;?]*[A-Za-z])*$/, '')}…\x1b[0m`;
+}
+
 function clock(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
@@ -126,6 +154,7 @@ class TtyRenderer implements Renderer {
   private budgetMs: number | undefined;
   private maintenance: { since: number; elapsedMs?: number; over?: boolean } | undefined;
   private drawn = 0;
+  private lastFrame: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private paused = false;
   private frame = 0;
@@ -193,6 +222,7 @@ class TtyRenderer implements Renderer {
         if (this.timer) clearInterval(this.timer);
         this.redraw();
         this.drawn = 0; // keep the final list on screen
+        this.lastFrame = [];
         const color = e.exitCode === 0 ? pc.green : e.exitCode === 1 ? pc.yellow : pc.red;
         const lines = [
           color(
@@ -214,7 +244,8 @@ class TtyRenderer implements Renderer {
   private lines(): string[] {
     this.frame++;
     const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[this.frame % 10]!;
-    const width = (this.out as { columns?: number }).columns ?? 100;
+    // Read on every frame: a resized terminal is followed on the next redraw.
+    const width = (this.out as { columns?: number }).columns || 80;
     const out = this.rows.map((r) => {
       const active = ['checking', 'running', 'verifying', 'rolling-back', 'retrying'].includes(r.state);
       const icon = active ? pc.cyan(spin) : ICON[r.state];
@@ -230,20 +261,25 @@ class TtyRenderer implements Renderer {
           `  ${r.progress.label}${r.progress.deadline ? ` (${clock(r.progress.deadline - Date.now())} left)` : ''}`,
         );
       else if (r.note) line += pc.dim(`  ${r.note}`);
-      return line.length > width + 40 ? line.slice(0, width + 40) : line;
+      return fitLine(line, width);
     });
     if (this.maintenance) {
       const ms = this.maintenance.elapsedMs ?? Date.now() - this.maintenance.since;
       const over = this.maintenance.over || (this.budgetMs !== undefined && ms > this.budgetMs);
       const text = `maintenance ${clock(ms)}${this.budgetMs ? ` / ${clock(this.budgetMs)} budget` : ''}${this.maintenance.elapsedMs !== undefined ? ' (exited)' : ''}`;
-      out.push(over ? pc.red(text) : pc.yellow(text));
+      out.push(fitLine(over ? pc.red(text) : pc.yellow(text), width));
     }
     return out;
   }
 
   private clear() {
-    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
+    // After a narrower resize the terminal re-wraps what was drawn: count rows, not lines.
+    const width = (this.out as { columns?: number }).columns || 80;
+    const rows = this.lastFrame.reduce((n, l) => n + Math.max(1, Math.ceil(visibleLength(l) / width)), 0);
+    const up = Math.max(this.drawn, rows);
+    if (this.drawn > 0 && up > 0) this.out.write(`\x1b[${up}A\x1b[0J`);
     this.drawn = 0;
+    this.lastFrame = [];
   }
 
   private draw() {
@@ -251,6 +287,7 @@ class TtyRenderer implements Renderer {
     const lines = this.lines();
     this.out.write(`${lines.join('\n')}\n`);
     this.drawn = lines.length;
+    this.lastFrame = lines;
   }
 
   private redraw() {

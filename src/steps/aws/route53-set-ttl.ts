@@ -36,7 +36,14 @@ interface Snapshot {
   record: RecordSet;
 }
 
-type Outputs = { previousTtl: number; ttl: number; changeId?: string; safeAfter: string };
+type Outputs = {
+  previousTtl: number;
+  ttl: number;
+  changeId?: string;
+  safeAfter: string;
+  /** How long Route 53 took to report the change INSYNC: this zone's propagation, for predictions. */
+  insyncMs?: number;
+};
 
 function slot(p: P): RecordSet {
   return { Name: p.name, Type: p.type, ...(p.setIdentifier ? { SetIdentifier: p.setIdentifier } : {}) };
@@ -56,7 +63,7 @@ export const routeSetTtl = defineKind<P, Snapshot, Outputs>({
   kind: 'aws.route53.set-ttl',
   summary: 'lower a record’s TTL ahead of the window (undo restores it)',
   params: Params,
-  outputs: ['previousTtl', 'ttl', 'changeId', 'safeAfter'],
+  outputs: ['previousTtl', 'ttl', 'changeId', 'safeAfter', 'insyncMs'],
   validate(p, v) {
     if (v.budgetMs !== undefined && p.ttl * 1000 > v.budgetMs)
       v.issue(
@@ -124,7 +131,12 @@ export const routeSetTtl = defineKind<P, Snapshot, Outputs>({
   },
   async verify(ctx, p, _snap, out) {
     const r53 = await ctx.adapters.use(route53Adapter, undefined);
-    if (out.changeId) await waitInsync(ctx, r53, out.changeId, p, `TTL of ${label(p)}`);
+    if (out.changeId) {
+      const t0 = Date.now();
+      await waitInsync(ctx, r53, out.changeId, p, `TTL of ${label(p)}`);
+      // Journaled with the outputs (the engine keeps this object): the prediction reads it back.
+      out.insyncMs = Date.now() - t0;
+    }
     const now = await currentRecord(ctx, p);
     if (now?.TTL !== p.ttl)
       throw new StepError(

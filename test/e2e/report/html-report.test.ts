@@ -400,7 +400,7 @@ describe('cutover report --format html in headless Chromium', () => {
       expect(await text(p, '#write-unavailability')).toContain('813ms');
       const reh = await text(p, '#rehearsal');
       expect(reh).toMatch(/acknowledged writes lost\s+0/);
-      expect(reh).toMatch(/predicted window for the real cutover\s+1\.0s/);
+      expect(reh).toMatch(/predicted window here \(high end\)\s+1\.0s/);
       expect(reh).toContain('fence 100ms');
       const changes = await text(p, '#changes');
       expect(changes).toContain('tcp/3306 from 10.0.0.0/16');
