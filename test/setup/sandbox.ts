@@ -24,6 +24,11 @@ declare module 'vitest' {
   }
 }
 
+// Route 53's PENDING → INSYNC in the tests' sandboxes: long enough that every flip really waits for
+// it, short enough that the matrices' hundred-odd flips do not spend minutes there (the demo and the
+// bench keep the sandbox's 1 s; tests that time INSYNC set their own).
+const TEST_INSYNC_DELAY_MS = 200;
+
 const BASE_PORTS: SandboxPorts = { db: 43306, aws: 44566, dns: 40053, app: 48080 };
 
 function portsFromEnv(offset: number): SandboxPorts | undefined {
@@ -81,7 +86,7 @@ async function startOne(platform: Platform, offset: number): Promise<Started> {
   try {
     for (const ports of candidates) {
       try {
-        env = await sandboxUp({ dir, ports, log, platform });
+        env = await sandboxUp({ dir, ports, log, platform, insyncDelayMs: TEST_INSYNC_DELAY_MS });
         break;
       } catch (e) {
         if (!(e instanceof SandboxError && e.code === 'PORT_IN_USE') || ports === candidates.at(-1)) throw e;

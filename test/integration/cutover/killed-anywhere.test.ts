@@ -27,7 +27,7 @@ import {
 } from './harness.js';
 
 const TABLE = 'kill_probe';
-const MOMENTS = 10;
+const MOMENTS = 6;
 
 async function rowsOn(socket: string, db: string): Promise<Set<string>> {
   const c = await rootConnection(socket);
