@@ -3,19 +3,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   appendFileSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   readFileSync,
   rmSync,
-  writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AwsSettings } from './adapters/adapters.js';
 import { Engine, type RunResult } from './engine/executor.js';
 import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
 import { CutoverError, ExitCode, InputError } from './errors.js';
-import { Journal, operator, readJournal } from './journal/journal.js';
+import { Journal, operator, readJournal, verifyJournal, writeRunFile } from './journal/journal.js';
 import { acquireLock } from './journal/lock.js';
 import { JOURNAL_VERSION } from './journal/records.js';
 import { REDACTED, Redactor } from './journal/redact.js';
@@ -91,14 +89,31 @@ function freshRun(
 ): Prepared {
   const runId = newRunId(prepared.runbook.name);
   const runDir = resolve(o.runsDir, runId);
-  mkdirSync(runDir, { recursive: true });
+  // 0700/0600: a run's files (snapshots of cron files, outputs) are not for other local users.
+  mkdirSync(resolve(o.runsDir), { recursive: true, mode: 0o700 });
+  mkdirSync(runDir, { mode: 0o700 });
   // The run dir is self-contained: rollback works from it even if the runbook file moves or changes.
-  copyFileSync(file, join(runDir, RUNBOOK_COPY));
-  writeFileSync(
+  writeRunFile(join(runDir, RUNBOOK_COPY), readFileSync(file, 'utf8'));
+  writeRunFile(
     join(runDir, 'run.json'),
     `${JSON.stringify({ runId, mode, runbook: resolve(file) }, null, 2)}\n`,
   );
   return { prepared, runDir, runId };
+}
+
+/**
+ * Acting on a journal means trusting its snapshots, outputs and runbook hash: one that does not
+ * verify (chain and anchor) is refused before anything reads it.
+ */
+function refuseTampered(runDir: string, dir: string): void {
+  if (!existsSync(join(dir, 'journal.jsonl'))) return; // readJournal says "no journal here"
+  const v = verifyJournal(dir);
+  if (!v.ok)
+    throw new CutoverError(
+      'JOURNAL_TAMPERED',
+      `${runDir}/journal.jsonl:${v.badLine}: does not verify (${v.reason}); refusing to act on it. Check it with \`cutover log verify ${runDir}\` and undo by hand from a trusted record of the run`,
+      { exitCode: ExitCode.badInput },
+    );
 }
 
 /** Rebuilds a run's runbook from the copy in its directory, with the vars it was started with. */
@@ -107,6 +122,7 @@ export function reopenRun(
   o: { env?: Record<string, string | undefined>; envStrict?: boolean; vars?: Record<string, string> } = {},
 ): Prepared & { state: RunState } {
   const dir = resolve(runDir);
+  refuseTampered(runDir, dir);
   const records = readJournal(dir);
   let state: RunState;
   try {
@@ -252,7 +268,7 @@ export async function runSession(
     if (terminalGone) return;
     terminalGone = true;
     renderer.close();
-    const toFile = { write: (text: string) => appendFileSync(outputLog, text) };
+    const toFile = { write: (text: string) => appendFileSync(outputLog, text, { mode: 0o600 }) };
     renderer = createRenderer(
       renderMode === 'json' ? 'json' : renderMode === 'silent' ? 'silent' : 'plain',
       toFile,
