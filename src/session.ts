@@ -1,13 +1,7 @@
 // Everything around an engine run that touches the process: run directory, journal, lock, renderer,
 // signals, prompts. The CLI calls these; the engine itself stays free of I/O policy.
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-} from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AwsSettings } from './adapters/adapters.js';
 import { Engine, type RunResult } from './engine/executor.js';
@@ -373,6 +367,11 @@ export async function runSession(
     process.off('SIGHUP', onHup);
     process.stdout.off('error', onOutError);
     process.stderr.off('error', onErrError);
+    // --json: the head, for publishing (`cutover log verify RUN_DIR --expect-head HASH` checks it).
+    if (renderMode === 'json') {
+      const h = journal.head();
+      emit({ type: 'log', level: 'info', message: `journal head ${h.seq} ${h.hash}` });
+    }
     renderer.close();
     journal.close();
     release();

@@ -173,6 +173,11 @@ export class Journal {
     return { ...body, hash, mac } as unknown as JournalRecord;
   }
 
+  /** The last record's seq and hash: what to publish so the run can be checked without the key. */
+  head(): { seq: number; hash: string } {
+    return { seq: this.seq, hash: this.prev };
+  }
+
   close(): void {
     try {
       closeSync(this.fd);
