@@ -1,6 +1,6 @@
 // Everything around an engine run that touches the process: run directory, journal, lock, renderer,
 // signals, prompts. The CLI calls these; the engine itself stays free of I/O policy.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AwsSettings } from './adapters/adapters.js';
@@ -8,7 +8,8 @@ import { Engine, type RunResult } from './engine/executor.js';
 import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
 import { CutoverError, ExitCode, InputError } from './errors.js';
 import { Journal, operator, readJournal, verifyJournal, writeRunFile } from './journal/journal.js';
-import { acquireLock } from './journal/lock.js';
+import { acquireLocks, defaultLockDir } from './journal/lock.js';
+import { renderKnown } from './runbook/template.js';
 import { JOURNAL_VERSION } from './journal/records.js';
 import { REDACTED, Redactor } from './journal/redact.js';
 import { reconstruct, type RunState } from './journal/state.js';
@@ -47,13 +48,30 @@ function newRunId(name: string): string {
   return `${ts}-${name}-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 }
 
-function lockKey(p: PreparedRunbook): string {
-  // Same runbook against the same targets: the databases' addresses identify the target.
-  const targets = Object.values(p.databases)
-    .map((d) => `${d.host}:${d.port}`)
-    .sort()
-    .join(',');
-  return `${p.runbook.name}-${createHash('sha256').update(targets).digest('hex').slice(0, 12)}`;
+/**
+ * What a run changes, as lock keys: each database server, each zone + record, each security group
+ * and RDS instance/cluster its steps name. Values only known at run time (step outputs) cannot be
+ * locked up front; a runbook that names no target is locked by its name.
+ */
+export function lockKeys(p: PreparedRunbook): string[] {
+  const keys = new Set<string>();
+  for (const d of Object.values(p.databases)) keys.add(`db-${d.host}:${d.port}`);
+  const scope = { params: p.params, env: p.env, steps: {} };
+  const known = (v: unknown): v is string => typeof v === 'string' && v !== '' && !v.includes('${');
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (!v || typeof v !== 'object') return;
+    const o = v as Record<string, unknown>;
+    if (known(o.zoneId) && known(o.name))
+      keys.add(`dns-${o.zoneId}-${o.name.toLowerCase().replace(/\.$/, '')}`);
+    for (const g of [o.groupId, ...(Array.isArray(o.groupIds) ? o.groupIds : [])])
+      if (known(g) && /^sg-/.test(g)) keys.add(`sg-${g}`);
+    for (const k of ['instance', 'cluster'] as const) if (known(o[k])) keys.add(`rds-${k}-${o[k]}`);
+    for (const x of Object.values(o)) walk(x);
+  };
+  for (const step of p.runbook.steps) walk(renderKnown((step as { with?: unknown }).with, scope));
+  if (!keys.size) keys.add(`runbook-${p.runbook.name}`);
+  return [...keys];
 }
 
 async function ask(renderer: Renderer, message: string, dflt: boolean): Promise<boolean> {
@@ -216,10 +234,9 @@ export async function runSession(
     o.onEvent?.(e);
   };
   const live = what.mode !== 'plan';
-  const lockDir = join(what.mode === 'run' ? resolve(o.runsDir) : runsDirOf(runDir), '.locks');
   let release: () => void;
   try {
-    release = live ? acquireLock(lockDir, lockKey(prepared), runDir) : () => {};
+    release = live ? acquireLocks(defaultLockDir(), lockKeys(prepared), runDir) : () => {};
   } catch (e) {
     // Locked out before anything ran: leave no empty run directory behind.
     if (what.mode === 'run') rmSync(runDir, { recursive: true, force: true });
