@@ -263,6 +263,7 @@ export abstract class EngineCore {
       adapters: this.adapters,
       ...(this.o.prepared.budgetMs !== undefined ? { budgetMs: this.o.prepared.budgetMs } : {}),
       database: (name) => this.adapters.env.database(name),
+      redact: (v) => redactor.value(v),
       log: (message) => this.log('info', message, stepId),
       warn: (message) => {
         this.log('warn', message, stepId);

@@ -255,7 +255,7 @@ class Validator {
         }
       }
       this.params[name] = value;
-      if (isObj && spec.secret && value !== undefined) this.secrets.add(String(value));
+      if (isObj && spec.secret && value !== undefined) this.addSecret(['params', name], String(value));
     }
     for (const name of Object.keys(vars)) {
       const known = Object.keys(this.rb.params ?? {});
@@ -283,10 +283,26 @@ class Validator {
     } else throw e;
   }
 
-  private secretValue(path: Path, v: unknown): string | undefined {
+  /**
+   * A secret is redacted wherever it appears; one of 1–3 characters would turn every matching
+   * substring (ids, paths, numbers) into *** — or, unredacted, leak: refused. The value is never printed.
+   */
+  private addSecret(path: Path, val: string): void {
+    if (val.length > 0 && val.length < 4)
+      this.issue(
+        path,
+        `this secret is ${val.length} character${val.length > 1 ? 's' : ''} long: too short to redact safely (use 4 or more)`,
+      );
+    if (val.length) this.secrets.add(val);
+  }
+
+  private secretValue(path: Path, v: unknown, stringIsSecret = true): string | undefined {
     if (typeof v === 'string') {
       try {
-        return String(render(v, this.scope()));
+        // "${env.X}" (the string form) is as secret as { env: X }; a literal is redacted too.
+        const val = String(render(v, this.scope()));
+        if (stringIsSecret) this.addSecret(path, val);
+        return val;
       } catch (e) {
         this.templateIssue(path, e);
         return undefined;
@@ -298,13 +314,15 @@ class Validator {
       if (val === undefined) {
         if (this.envFileMissing) this.quietEnvRefs++;
         else this.issue(path, `secret environment variable ${ref.env} is not set`, this.envSeverity);
-      } else this.secrets.add(val);
+      } else if (stringIsSecret) this.addSecret(path, val);
+      else if (val.length >= 3) this.secrets.add(val); // a user name by reference: redacted as before, never refused
       return val;
     }
     const file = resolvePath(dirname(this.loaded.file), ref.file!);
     try {
       const val = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-      this.secrets.add(val);
+      if (stringIsSecret) this.addSecret(path, val);
+      else if (val.length >= 3) this.secrets.add(val);
       return val;
     } catch {
       this.issue(path, `secret file ${ref.file} cannot be read`, this.envSeverity);
@@ -353,7 +371,7 @@ class Validator {
         name,
         host: str('host', db.host) ?? '',
         port,
-        user: this.secretValue([...p, 'user'], db.user) ?? '',
+        user: this.secretValue([...p, 'user'], db.user, false) ?? '',
         connectTimeoutMs: db.connectTimeout !== undefined ? parseDuration(db.connectTimeout)! : 5000,
       };
       const password =

@@ -1,0 +1,98 @@
+// Secrets that leave by other doors than the journal: a `notify` webhook body (message and
+// fields) carries *** where the journal does; a secret that is also part of a step id leaves the
+// id alone, so rollback still finds and undoes that step.
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../helpers/cli.js';
+import { sh, writeRunbook } from '../../helpers/runbooks.js';
+import { onlyRunDir, readJournalLines, type Workspace, workspace } from '../../helpers/workspace.js';
+
+let ws: Workspace;
+let server: Server;
+let url: string;
+const bodies: string[] = [];
+
+beforeAll(async () => {
+  ws = workspace();
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => {
+      body += d.toString();
+    });
+    req.on('end', () => {
+      bodies.push(body);
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+});
+
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  ws.cleanup();
+});
+
+describe('secrets out of webhooks and ids', () => {
+  it('a notify step posts *** for a secret param and a secret-named env value, message and fields', async () => {
+    const rb = writeRunbook(ws.dir, {
+      name: 'notify-secrets',
+      params: { token: { default: 'N0tifyS3cretParam', secret: true } },
+      steps: [
+        {
+          id: 'tell',
+          kind: 'notify',
+          with: {
+            webhook: url,
+            format: 'json',
+            message: 'cutover with ${params.token} and ${env.CUTOVER_TEST_API_TOKEN}',
+            fields: { token: '${params.token}', nested: { env: '${env.CUTOVER_TEST_API_TOKEN}' } },
+          },
+        },
+      ],
+    });
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir], {
+      cwd: ws.dir,
+      env: { CUTOVER_TEST_API_TOKEN: 'EnvT0kenS3cretValue' },
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(bodies).toHaveLength(1);
+    const body = JSON.parse(bodies[0]!) as Record<string, unknown>;
+    expect(body.text).toBe('cutover with *** and ***');
+    expect(body.token).toBe('***');
+    expect(body.nested).toEqual({ env: '***' });
+    expect(bodies[0]).not.toMatch(/N0tifyS3cretParam|EnvT0kenS3cretValue/);
+  });
+
+  it('a secret that is part of a step id: ids kept in the journal, rollback undoes that step', async () => {
+    const runs = ws.path('runs-ids');
+    const rb = writeRunbook(
+      ws.dir,
+      {
+        name: 'secret-in-id',
+        params: { dir: ws.filesDir, pw: { default: 'flipx', secret: true } },
+        steps: [
+          sh('flipx-marker', 'echo ${params.pw} > ${params.dir}/marker.txt', {
+            undo: 'rm -f ${params.dir}/marker.txt',
+          }),
+        ],
+      },
+      'ids.yaml',
+    );
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', runs], { cwd: ws.dir });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const runDir = onlyRunDir(runs);
+    const text = readFileSync(join(runDir, 'journal.jsonl'), 'utf8');
+    expect(text).not.toContain('***-marker');
+    expect(readJournalLines(runDir).filter((l) => l.stepId === 'flipx-marker').length).toBeGreaterThan(1);
+    // The value is still redacted where it is a value.
+    expect(text).not.toMatch(/"stdout":"flipx/);
+    expect(existsSync(join(ws.filesDir, 'marker.txt'))).toBe(true);
+    const back = await runCli(['rollback', runDir, '--yes'], { cwd: ws.dir });
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect(existsSync(join(ws.filesDir, 'marker.txt'))).toBe(false);
+  });
+});
