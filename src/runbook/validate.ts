@@ -158,6 +158,7 @@ class Validator {
     this.renderAws();
     this.loadDatabases();
     this.checkSteps();
+    this.headerSecrets();
     this.checkMaintenance();
     this.checkRehearsal();
     if (this.missingEnvFile)
@@ -168,6 +169,55 @@ class Validator {
           : this.missingEnvFile.text,
         this.quietEnvRefs ? this.envSeverity : 'warning',
       );
+  }
+
+  /**
+   * HTTP headers carry tokens: a { env } / { file } reference's value, and the value of a header
+   * named like a credential (Authorization, Cookie, *token*, *api-key*, *secret*), are secrets —
+   * redacted in the journal, the report and the terminal. File references become absolute here.
+   */
+  private headerSecrets() {
+    const SENSITIVE = /authorization|cookie|token|api-?key|secret|password/i;
+    const walk = (v: unknown, path: Path): void => {
+      if (Array.isArray(v)) return v.forEach((x, i) => walk(x, [...path, i]));
+      if (!v || typeof v !== 'object') return;
+      const o = v as Record<string, unknown>;
+      if (o.headers && typeof o.headers === 'object' && !Array.isArray(o.headers)) {
+        const h = o.headers as Record<string, unknown>;
+        for (const [name, val] of Object.entries(h)) {
+          const at: Path = [...path, 'headers', name];
+          if (val && typeof val === 'object') {
+            const ref = val as { env?: unknown; file?: unknown };
+            if (typeof ref.env === 'string') {
+              const s = this.env[ref.env];
+              if (s === undefined)
+                this.issue(at, `secret environment variable ${ref.env} is not set`, this.envSeverity);
+              else this.addSecret(at, s);
+            } else if (typeof ref.file === 'string') {
+              const file = resolvePath(dirname(this.loaded.file), ref.file);
+              try {
+                this.addSecret(at, readFileSync(file, 'utf8').replace(/\r?\n$/, ''));
+                ref.file = file;
+              } catch {
+                this.issue(at, `secret file ${ref.file} cannot be read`, this.envSeverity);
+              }
+            }
+          } else if (typeof val === 'string' && SENSITIVE.test(name)) {
+            let s: string;
+            try {
+              s = String(render(val, this.scope()));
+            } catch {
+              continue; // a step output: only known at run time
+            }
+            if (s.includes('${')) continue;
+            // The whole value and its credential part ("Bearer <token>").
+            for (const part of [s, s.split(/\s+/).at(-1) ?? '']) if (part.length >= 4) this.secrets.add(part);
+          }
+        }
+      }
+      for (const [k, x] of Object.entries(o)) if (k !== 'headers') walk(x, [...path, k]);
+    };
+    (this.rb.steps ?? []).forEach((s, i) => walk(s, ['steps', i]));
   }
 
   private checkRehearsal() {

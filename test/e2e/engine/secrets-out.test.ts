@@ -14,6 +14,7 @@ let ws: Workspace;
 let server: Server;
 let url: string;
 const bodies: string[] = [];
+const headersSeen: Record<string, string | string[] | undefined>[] = [];
 
 beforeAll(async () => {
   ws = workspace();
@@ -23,7 +24,8 @@ beforeAll(async () => {
       body += d.toString();
     });
     req.on('end', () => {
-      bodies.push(body);
+      if (req.method === 'GET') headersSeen.push(req.headers);
+      else bodies.push(body);
       res.writeHead(200).end('ok');
     });
   });
@@ -94,5 +96,53 @@ describe('secrets out of webhooks and ids', () => {
     const back = await runCli(['rollback', runDir, '--yes'], { cwd: ws.dir });
     expect(back.code, back.stdout + back.stderr).toBe(0);
     expect(existsSync(join(ws.filesDir, 'marker.txt'))).toBe(false);
+  });
+
+  it('http.check headers: { env } and { file } references and a literal credential reach the server, not the journal or the report', async () => {
+    const runs = ws.path('runs-headers');
+    ws.write('api-key.txt', 'FileApiKeyS3cret\n');
+    const rb = writeRunbook(
+      ws.dir,
+      {
+        name: 'header-secrets',
+        steps: [
+          {
+            id: 'probe',
+            kind: 'http.check',
+            with: {
+              url,
+              headers: {
+                Authorization: { env: 'CUTOVER_TEST_BEARER' },
+                'X-Api-Key': { file: 'api-key.txt' },
+                Cookie: 'session=LiteralCookieS3cret',
+              },
+            },
+          },
+          sh('fail', 'false'),
+        ],
+      },
+      'headers.yaml',
+    );
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', runs], {
+      cwd: ws.dir,
+      env: { CUTOVER_TEST_BEARER: 'Bearer EnvBearerS3cret' },
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(headersSeen.at(-1)).toMatchObject({
+      authorization: 'Bearer EnvBearerS3cret',
+      'x-api-key': 'FileApiKeyS3cret',
+      cookie: 'session=LiteralCookieS3cret',
+    });
+    const runDir = onlyRunDir(runs);
+    const html = await runCli(['report', runDir, '--format', 'html']);
+    const md = await runCli(['report', runDir]);
+    for (const [what, text] of [
+      ['journal', readFileSync(join(runDir, 'journal.jsonl'), 'utf8')],
+      ['runbook copy', readFileSync(join(runDir, 'runbook.yaml'), 'utf8').replace('LiteralCookieS3cret', '')],
+      ['html report', html.stdout],
+      ['md report', md.stdout],
+      ['terminal', r.stdout + r.stderr],
+    ] as const)
+      expect(text, what).not.toMatch(/EnvBearerS3cret|FileApiKeyS3cret|LiteralCookieS3cret/);
   });
 });
