@@ -1,12 +1,12 @@
 // Secrets that leave by other doors than the journal: a `notify` webhook body (message and
 // fields) carries *** where the journal does; a secret that is also part of a step id leaves the
 // id alone, so rollback still finds and undoes that step.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../helpers/cli.js';
+import { runCli, startCli } from '../../helpers/cli.js';
 import { sh, writeRunbook } from '../../helpers/runbooks.js';
 import { onlyRunDir, readJournalLines, type Workspace, workspace } from '../../helpers/workspace.js';
 
@@ -144,5 +144,50 @@ describe('secrets out of webhooks and ids', () => {
       ['terminal', r.stdout + r.stderr],
     ] as const)
       expect(text, what).not.toMatch(/EnvBearerS3cret|FileApiKeyS3cret|LiteralCookieS3cret/);
+  });
+
+  it('a secret templated into a shell.run command is not on any process argv, and arrives as one word', async () => {
+    const runs = ws.path('runs-argv');
+    const token = `Arg S3cr'et "x" $HOME`;
+    const out = join(ws.filesDir, 'argv.txt');
+    const rb = writeRunbook(
+      ws.dir,
+      {
+        name: 'secret-argv',
+        params: { token: { default: token, secret: true }, out },
+        steps: [
+          // `; true`: bash stays (it would exec a last lone command), so its argv can be read.
+          sh('use', 'printf %s ${params.token} > ${params.out}; sleep 2; true', {
+            undo: 'printf %s ${params.token} > ${params.out}.undo',
+          }),
+        ],
+      },
+      'argv.yaml',
+    );
+    const run = startCli(['run', rb, '--execute', '--runs-dir', runs], { cwd: ws.dir });
+    for (let i = 0; i < 200 && !existsSync(out); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(existsSync(out)).toBe(true);
+    // Every process's argv, while the command is still running.
+    const argvs = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map((d) => {
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, 'utf8');
+        } catch {
+          return '';
+        }
+      });
+    expect(
+      argvs.some((a) => a.includes('CUTOVER_SECRET_1')),
+      'the command is running',
+    ).toBe(true);
+    expect(argvs.filter((a) => a.includes('S3cr'))).toEqual([]);
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(token);
+    // The undo (from the journal) gets it the same way.
+    const back = await runCli(['rollback', onlyRunDir(runs), '--yes'], { cwd: ws.dir });
+    expect(back.code, back.stderr).toBe(0);
+    expect(readFileSync(`${out}.undo`, 'utf8')).toBe(token);
   });
 });
