@@ -59,7 +59,10 @@ export function lockKeys(p: PreparedRunbook): string[] {
   const scope = { params: p.params, env: p.env, steps: {} };
   const known = (v: unknown): v is string => typeof v === 'string' && v !== '' && !v.includes('${');
   const walk = (v: unknown): void => {
-    if (Array.isArray(v)) return v.forEach(walk);
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x);
+      return;
+    }
     if (!v || typeof v !== 'object') return;
     const o = v as Record<string, unknown>;
     if (known(o.zoneId) && known(o.name))

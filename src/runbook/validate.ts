@@ -10,7 +10,11 @@ import { parseParams } from './coerce.js';
 import { readEnvFile } from './env-file.js';
 import { type LoadedRunbook, loadRunbookFile } from './load.js';
 import { type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
-import { lookup, refsIn, render, type Scope, TemplateError } from './template.js';
+import { EXPR, lookup, refsIn, render, type Scope, TemplateError } from './template.js';
+
+// C0 controls but tab/newline/CR, DEL, C1, zero-width and bidirectional overrides/isolates, BOM.
+const HIDDEN =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/u;
 
 export interface PrepareOptions {
   /** --var key=value overrides of params. */
@@ -179,7 +183,10 @@ class Validator {
   private headerSecrets() {
     const SENSITIVE = /authorization|cookie|token|api-?key|secret|password/i;
     const walk = (v: unknown, path: Path): void => {
-      if (Array.isArray(v)) return v.forEach((x, i) => walk(x, [...path, i]));
+      if (Array.isArray(v)) {
+        for (const [i, x] of v.entries()) walk(x, [...path, i]);
+        return;
+      }
       if (!v || typeof v !== 'object') return;
       const o = v as Record<string, unknown>;
       if (o.headers && typeof o.headers === 'object' && !Array.isArray(o.headers)) {
@@ -217,7 +224,7 @@ class Validator {
       }
       for (const [k, x] of Object.entries(o)) if (k !== 'headers') walk(x, [...path, k]);
     };
-    (this.rb.steps ?? []).forEach((s, i) => walk(s, ['steps', i]));
+    for (const [i, s] of (this.rb.steps ?? []).entries()) walk(s, ['steps', i]);
   }
 
   private checkRehearsal() {
@@ -518,10 +525,42 @@ class Validator {
   }
 
   /** Renders params/env now (steps outputs stay symbolic) and validates against the kind's schema. */
+  /** Text no command or value should carry: invisible, bidirectional or control characters, and `${` left open. */
+  private checkText(v: string, path: Path): void {
+    const bad = HIDDEN.exec(v);
+    if (bad)
+      this.issue(
+        path,
+        `contains an invisible or control character (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}): what runs would not be what is shown`,
+      );
+    const open = v.replace(EXPR, '').indexOf('${');
+    if (open >= 0)
+      this.issue(
+        path,
+        `unclosed or malformed \${...}: ${JSON.stringify(v.replace(EXPR, '').slice(open, open + 20))} (write $\${ for a literal \${)`,
+      );
+  }
+
   private checkParams(kind: StepKind, withRaw: Record<string, unknown>, base: Path, stepPos: number) {
+    // A value templated into SQL text can change the statement (a --var or a step output with a
+    // quote in it): values go in as bound ? parameters.
+    if (kind.kind === 'mysql.query' || kind.kind === 'mysql.exec')
+      for (const [field, list] of [
+        ['sql', 'params'],
+        ['undo', 'undoParams'],
+      ] as const) {
+        const text = withRaw[field];
+        const ref = typeof text === 'string' ? refsIn(text)[0] : undefined;
+        if (ref)
+          this.issue(
+            [...base, field],
+            `${ref.text} inside SQL text could change the statement: write ? there and pass the value in ${list}: ["${ref.text}"]`,
+          );
+      }
     const symbolic = new Set<string>();
     const visit = (v: unknown, path: Path): unknown => {
       if (typeof v === 'string') {
+        this.checkText(v, path);
         for (const ref of refsIn(v)) {
           if (ref.ns === 'steps') this.checkStepRef(ref.path, ref.text, path, stepPos);
           else {
@@ -584,7 +623,15 @@ class Validator {
     // At validation time outputs are unknown: stand-ins keep the shape without a value.
     const proxy = new Proxy(
       {},
-      { get: (_t, k) => (typeof k === 'string' ? `<${k}>` : undefined), has: () => true },
+      {
+        get: (_t, k) => (typeof k === 'string' ? `<${k}>` : undefined),
+        has: () => true,
+        // Template lookups take own properties only (template.ts): every name is one here.
+        getOwnPropertyDescriptor: (_t, k) =>
+          typeof k === 'string'
+            ? { value: `<${k}>`, configurable: true, enumerable: true, writable: false }
+            : undefined,
+      },
     );
     return Object.fromEntries(
       [...this.stepIndex.keys()].map((id) => [id, { outputs: proxy as Record<string, unknown> }]),
