@@ -92,6 +92,7 @@ async function sessionOptions(o: Common) {
         warn,
         env: p.env,
         secrets: p.secrets,
+        hooksInDryRun: process.env.CUTOVER_PLAN_RUN_COMMANDS === '1',
       }),
   };
 }
@@ -191,8 +192,15 @@ export function buildProgram(): Command {
       'dry run against the live systems: real reads, recorded writes; prints what each step would change (exit 1 if a check fails)',
     )
     .argument('<file>', 'runbook YAML')
-    .action(async (file: string, o: Common) => {
+    .option(
+      '--run-commands',
+      "also run the runbook's own commands that a plan otherwise skips (hooks, maintenance statusCommand)",
+    )
+    .action(async (file: string, o: Common & { runCommands?: boolean }) => {
       const { runSession } = await import('./session.js');
+      // Read by the maintenance kind's snapshot (a plan is otherwise read-only).
+      if (o.runCommands) process.env.CUTOVER_PLAN_RUN_COMMANDS = '1';
+      else delete process.env.CUTOVER_PLAN_RUN_COMMANDS;
       const r = await runSession({ mode: 'plan', file }, await sessionOptions(o));
       exitCode = r.exitCode;
     });
