@@ -10,6 +10,7 @@ import { parseParams } from './coerce.js';
 import { readEnvFile } from './env-file.js';
 import { type LoadedRunbook, loadRunbookFile } from './load.js';
 import { type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
+import { Redactor } from '../journal/redact.js';
 import { EXPR, lookup, refsIn, render, type Scope, TemplateError } from './template.js';
 
 // C0 controls but tab/newline/CR, DEL, C1, zero-width and bidirectional overrides/isolates, BOM.
@@ -45,8 +46,11 @@ export function prepareRunbookFile(file: string, opts: PrepareOptions = {}): Pre
 
 export function prepareRunbook(loaded: LoadedRunbook, opts: PrepareOptions = {}): PreparedRunbook {
   const issues: ValidationIssue[] = [...loaded.yamlIssues];
+  let secrets: Iterable<string> = [];
   const fail = (): never => {
-    throw new RunbookError(sortIssues(issues));
+    // An error message may quote a value (an expression, a path): never a secret one.
+    const r = new Redactor(secrets);
+    throw new RunbookError(sortIssues(issues.map((i) => ({ ...i, message: r.text(i.message) }))));
   };
   if (issues.some((i) => i.severity === 'error')) fail();
   if (loaded.data === null || typeof loaded.data !== 'object' || Array.isArray(loaded.data)) {
@@ -65,6 +69,7 @@ export function prepareRunbook(loaded: LoadedRunbook, opts: PrepareOptions = {})
   }
   const rb = parsed.data as Runbook;
   const v = new Validator(loaded, rb, opts, issues);
+  secrets = v.secrets;
   v.run();
   if (issues.some((i) => i.severity === 'error')) fail();
   return {
@@ -286,7 +291,8 @@ class Validator {
       const isObj = spec !== null && typeof spec === 'object' && !Array.isArray(spec);
       const def = isObj ? spec.default : spec;
       let value: unknown = def;
-      if (name in vars) {
+      const fromVar = name in vars;
+      if (fromVar) {
         const raw = vars[name]!;
         value = Array.isArray(def)
           ? raw
@@ -304,7 +310,9 @@ class Validator {
         this.issue(['params', name], `parameter "${name}" has no default: pass --var ${name}=VALUE`);
         continue;
       }
-      if (typeof value === 'string' && value.includes('${')) {
+      // Only the runbook's own defaults are templates: a --var value (maybe from a less trusted
+      // source) stays the literal text it is, so it cannot read the environment.
+      if (!fromVar && typeof value === 'string' && value.includes('${')) {
         try {
           value = render(value, this.scope());
         } catch (e) {

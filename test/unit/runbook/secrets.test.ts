@@ -60,4 +60,42 @@ steps:
     );
     expect(issues).toEqual([expect.stringMatching(/^4:\d+ this secret is 2 characters long/)]);
   });
+
+  it('a --var value is literal text, never a template (it cannot read the environment)', () => {
+    const p = prepareRunbook(
+      loadRunbookText(
+        '/rb/vars.yaml',
+        `version: 1
+name: vars
+params: { greeting: hello, home: "\${env.HOME_FOR_TEST}" }
+steps:
+  - { id: a, kind: shell.run, with: { command: "echo \${params.greeting}" } }
+`,
+      ),
+      {
+        env: { HOME_FOR_TEST: '/home/op', AWS_SECRET_ACCESS_KEY: 'k3y' },
+        vars: { greeting: '${env.AWS_SECRET_ACCESS_KEY}' },
+      },
+    );
+    expect(p.params.greeting).toBe('${env.AWS_SECRET_ACCESS_KEY}');
+    // The runbook's own default is still a template.
+    expect(p.params.home).toBe('/home/op');
+  });
+
+  it('a validation error that quotes a value never shows a secret in it', () => {
+    const issues = issuesOf(() =>
+      prep(
+        `version: 1
+name: secrets
+params:
+  token: { default: "Sup3rS3cretTok", secret: true }
+steps:
+  - { id: a, kind: assert, with: { that: "\${params.token} == ((" } }
+`,
+        {},
+      ),
+    );
+    expect(issues.length).toBeGreaterThan(0);
+    expect(issues.join('\n')).not.toContain('Sup3rS3cretTok');
+  });
 });
