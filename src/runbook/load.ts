@@ -88,7 +88,8 @@ export function loadRunbookText(file: string, text: string): LoadedRunbook {
     doc = parseDocument(deep === undefined ? text : '', {
       lineCounter: lc,
       prettyErrors: false,
-      uniqueKeys: true,
+      // `1` and "1" are one key once loaded: duplicates by their text, not their YAML type.
+      uniqueKeys: (a, b) => a === b || (isScalar(a) && isScalar(b) && String(a.value) === String(b.value)),
     });
   } catch {
     doc = parseDocument('', { lineCounter: lc });

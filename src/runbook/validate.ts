@@ -541,8 +541,15 @@ class Validator {
         path,
         `contains an invisible or control character (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}): what runs would not be what is shown`,
       );
-    const open = v.replace(EXPR, '').indexOf('${');
-    if (open >= 0)
+    const rest = v.replace(EXPR, '');
+    const open = rest.indexOf('${');
+    const alien = open >= 0 ? /^\$\{[^}]*?([^\x00-\x7f])[^}]*\}/u.exec(rest.slice(open)) : null;
+    if (alien)
+      this.issue(
+        path,
+        `${alien[0]} is not a reference: names are ASCII, and U+${alien[1]!.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} only looks like a letter`,
+      );
+    else if (open >= 0)
       this.issue(
         path,
         `unclosed or malformed \${...}: ${JSON.stringify(v.replace(EXPR, '').slice(open, open + 20))} (write $\${ for a literal \${)`,
