@@ -188,7 +188,8 @@ function resumeVars(
   if (missing.length)
     throw new InputError(
       'SECRET_VAR_NEEDED',
-      `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again (${missing.map((k) => `--var ${k}=...`).join(' ')})`,
+      // --var-file, not --var: a value on the command line is on argv, readable by every local user.
+      `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again in a file only you can read (--var-file FILE with ${missing.map((k) => `${k}=...`).join(', ')})`,
     );
   return vars;
 }

@@ -260,6 +260,8 @@ export interface VerifyResult {
   headHash?: string;
   /** How the head was anchored: the journal key (its id), the published head, or both. */
   anchor?: string;
+  /** The chain and head are whole, but no key (nor --expect-head) was at hand to check the anchor. */
+  unanchored?: boolean;
 }
 
 export interface VerifyOptions {
@@ -342,9 +344,13 @@ export function verifyJournal(runDir: string, opts: VerifyOptions = {}): VerifyR
     anchors.push('expected head');
   }
   if (!anchors.length)
-    return fail(
-      n,
-      'no journal key on this host to check the anchor (CUTOVER_JOURNAL_KEY or ~/.config/cutover/journal.key): verify where the run was made, or pass --expect-head with the published head',
-    );
+    return {
+      ...fail(
+        n,
+        'no journal key on this host to check the anchor (CUTOVER_JOURNAL_KEY or ~/.config/cutover/journal.key): verify where the run was made, or pass --expect-head with the published head',
+      ),
+      headHash: prev,
+      unanchored: true,
+    };
   return { ok: true, records: n, headHash: prev, anchor: anchors.join(' + ') };
 }

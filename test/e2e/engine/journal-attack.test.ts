@@ -118,6 +118,13 @@ describe('a journal forged without the key', () => {
     expect(
       (await runCli(['log', 'verify', runDir, '--expect-head', 'f'.repeat(64)], { env: other })).code,
     ).toBe(1);
+    // The report names the head to publish, and on a host without the key says it is not anchored.
+    expect((await runCli(['report', runDir], { env })).stdout).toContain(
+      `hash chain intact (${recs.length} records, head \`${head}\`)`,
+    );
+    expect((await runCli(['report', runDir], { env: other })).stdout).toMatch(
+      new RegExp(`head \`${head}\`\\) but \\*\\*not anchored here`),
+    );
     expect(statSync(runDir).mode & 0o777).toBe(0o700);
     for (const f of ['journal.jsonl', 'journal.head', 'runbook.yaml', 'run.json'])
       expect(statSync(join(runDir, f)).mode & 0o777, f).toBe(0o600);
