@@ -20,7 +20,12 @@ Rehearse locally first: cutover sandbox up && cutover rehearse runbooks/sandbox.
 
 function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
-  if (eq <= 0) throw new InputError('BAD_VAR', `--var ${value}: expected key=value`);
+  // The value is not echoed: a malformed --var may well be a secret pasted without its key.
+  if (eq <= 0)
+    throw new InputError(
+      'BAD_VAR',
+      `--var: expected key=value (got ${value.length} characters without a key)`,
+    );
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
