@@ -2,7 +2,7 @@
 // forges an undo or a run-end. `log verify` fails, `rollback`/`resume` refuse before acting (exit 2,
 // one line), `status` does not repeat the forged outcome; the untouched copy still rolls back.
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
@@ -91,6 +91,21 @@ describe('a journal forged without the key', () => {
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/does not verify/);
+  });
+
+  it('a symlinked journal.head: rollback refuses (exit 2, one line), the link target is untouched', async () => {
+    const dir = ws.path('forged', 'link');
+    cpSync(runDir, dir, { recursive: true });
+    const target = ws.path('precious.txt');
+    writeFileSync(target, 'precious\n');
+    rmSync(join(dir, 'journal.head'));
+    symlinkSync(target, join(dir, 'journal.head'));
+    const r = await runCli(['rollback', dir, '--yes'], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/journal\.head is a symbolic link/);
+    expect(readFileSync(target, 'utf8')).toBe('precious\n');
+    expect(existsSync(join(ws.filesDir, 'a.txt'))).toBe(true);
   });
 
   it('status does not report the outcome of a journal that does not verify', async () => {
