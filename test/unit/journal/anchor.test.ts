@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -159,6 +160,24 @@ describe('journal anchor (HMAC with a key outside the run directory)', () => {
       ok: false,
       badLine: 3,
       reason: expect.stringMatching(/journal.head: no anchor/),
+    });
+  });
+
+  it('a head borrowed from another run (valid MAC, same key) does not vouch for this journal', () => {
+    // Run B, 4 records: its head is validly MACed for seq 4.
+    const other = join(dir, 'other');
+    mkdirSync(other);
+    const jb = Journal.open(other, SHA, new Redactor());
+    for (let i = 1; i <= 4; i++) jb.append('run-resume', {});
+    jb.close();
+    // Run A, 5 records, its last one cut off and B's head put in place of its own.
+    write(5);
+    writeFileSync(file(), `${lines().slice(0, 4).join('\n')}\n`);
+    writeFileSync(headFile(), readFileSync(join(other, 'journal.head'), 'utf8'));
+    expect(verifyJournal(dir)).toMatchObject({
+      ok: false,
+      badLine: 4,
+      reason: expect.stringMatching(/head hash/),
     });
   });
 
