@@ -8,6 +8,7 @@ import { Engine, type RunResult } from './engine/executor.js';
 import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
 import { CutoverError, ExitCode, InputError } from './errors.js';
 import { Journal, operator, readJournal, verifyJournal, writeRunFile } from './journal/journal.js';
+import { journalKey } from './journal/anchor.js';
 import { acquireLocks, defaultLockDir } from './journal/lock.js';
 import { renderKnown } from './runbook/template.js';
 import { JOURNAL_VERSION } from './journal/records.js';
@@ -204,6 +205,8 @@ export async function runSession(
   what: { mode: 'run' | 'plan'; file: string } | { mode: 'resume' | 'rollback'; runDir: string },
   o: SessionOptions,
 ): Promise<SessionResult> {
+  // The journal key first: a host where it cannot be made refuses before any directory or lock exists.
+  const key = journalKey({ create: true })!;
   let p: Prepared;
   if (what.mode === 'run' || what.mode === 'plan') {
     const { prepareRunbookFile } = await import('./runbook/validate.js');
@@ -246,7 +249,7 @@ export async function runSession(
     if (what.mode === 'run') rmSync(runDir, { recursive: true, force: true });
     throw e;
   }
-  const journal = Journal.open(runDir, prepared.loaded.sha256, redactor);
+  const journal = Journal.open(runDir, prepared.loaded.sha256, redactor, key);
 
   const abort = new AbortController();
   let interrupts = 0;

@@ -85,6 +85,21 @@ export function journalKey(opts: { create: boolean }): JournalKey | undefined {
     lstatSync(path);
   } catch {
     if (!opts.create) return undefined;
+    try {
+      createKeyFile(path);
+    } catch (e) {
+      throw new InputError(
+        'JOURNAL_KEY',
+        `cannot create the journal key ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)}): set CUTOVER_JOURNAL_KEY (32+ characters) or XDG_CONFIG_HOME to a writable directory`,
+      );
+    }
+  }
+  cached = make(readKeyFile(path), path);
+  return cached;
+}
+
+function createKeyFile(path: string): void {
+  {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     // Written to a temp name then linked: a concurrent first run never reads a half-written key.
     const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -102,8 +117,6 @@ export function journalKey(opts: { create: boolean }): JournalKey | undefined {
       rmSync(tmp, { force: true });
     }
   }
-  cached = make(readKeyFile(path), path);
-  return cached;
 }
 
 /** Test hook: forget the cached key and env key (the next call reads again). */

@@ -160,4 +160,24 @@ describe('a journal forged without the key', () => {
     const head = JSON.parse(recs.at(-1)!) as { seq: number; hash: string };
     expect(last.message).toBe(`journal head ${head.seq} ${head.hash}`);
   });
+
+  it('a host where the journal key cannot be made: run refuses (exit 2, one line), leaves no run directory', async () => {
+    writeFileSync(ws.path('not-a-dir'), '');
+    const rb = writeRunbook(ws.dir, { name: 'no-key', steps: [sh('x', 'true')] }, 'nokey.yaml');
+    const runs = ws.path('runs-nokey');
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', runs], {
+      cwd: ws.dir,
+      env: { XDG_CONFIG_HOME: ws.path('not-a-dir', 'config') },
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/cannot create the journal key .*set CUTOVER_JOURNAL_KEY/);
+    expect(existsSync(runs)).toBe(false);
+    // CUTOVER_JOURNAL_KEY is the way out.
+    const ok = await runCli(['run', rb, '--execute', '--runs-dir', runs], {
+      cwd: ws.dir,
+      env: { XDG_CONFIG_HOME: ws.path('not-a-dir', 'config'), CUTOVER_JOURNAL_KEY: 'k'.repeat(40) },
+    });
+    expect(ok.code, ok.stderr).toBe(0);
+  });
 });
