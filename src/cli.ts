@@ -23,7 +23,12 @@ Let others watch: --status-port 8080 on run, rehearse, resume, rollback (read-on
 
 function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
-  if (eq <= 0) throw new InputError('BAD_VAR', `--var ${value}: expected key=value`);
+  // The value is not echoed: a malformed --var may well be a secret pasted without its key.
+  if (eq <= 0)
+    throw new InputError(
+      'BAD_VAR',
+      `--var: expected key=value (got ${value.length} characters without a key)`,
+    );
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
@@ -133,6 +138,7 @@ async function sessionOptions(o: Common) {
         warn,
         env: p.env,
         secrets: p.secrets,
+        hooksInDryRun: process.env.CUTOVER_PLAN_RUN_COMMANDS === '1',
       }),
   };
 }
@@ -233,8 +239,15 @@ export function buildProgram(): Command {
     )
     .argument('<file>', 'runbook YAML')
     .option('--route53-propagation <duration>', R53_HELP, durationOption('--route53-propagation'))
-    .action(async (file: string, o: Common & { route53Propagation?: number }) => {
+    .option(
+      '--run-commands',
+      "also run the runbook's own commands that a plan otherwise skips (hooks, maintenance statusCommand)",
+    )
+    .action(async (file: string, o: Common & { route53Propagation?: number; runCommands?: boolean }) => {
       const { runSession } = await import('./session.js');
+      // Read by the maintenance kind's snapshot (a plan is otherwise read-only).
+      if (o.runCommands) process.env.CUTOVER_PLAN_RUN_COMMANDS = '1';
+      else delete process.env.CUTOVER_PLAN_RUN_COMMANDS;
       const r = await runSession({ mode: 'plan', file }, await sessionOptions(o));
       exitCode = r.exitCode;
       const { planPrediction } = await import('./rehearse/window.js');
@@ -321,17 +334,29 @@ export function buildProgram(): Command {
     .command('log')
     .description('journal tools')
     .command('verify')
-    .description('check the journal hash chain; names the first bad line (exit 1 if tampered)')
+    .description(
+      'check the journal hash chain and its anchor (the journal key, or --expect-head); names the first bad line (exit 1 if tampered)',
+    )
     .argument('<run-dir>', 'the run directory')
     .option('--json', 'as JSON')
-    .action(async (runDir: string, o: { json?: boolean }) => {
+    .option('--expect-head <hash>', 'the head hash published for this run: the journal must end there')
+    .action(async (runDir: string, o: { json?: boolean; expectHead?: string }) => {
       const { verifyJournal } = await import('./journal/journal.js');
-      const { existsSync } = await import('node:fs');
-      if (!existsSync(`${runDir}/journal.jsonl`))
+      const { existsSync, lstatSync } = await import('node:fs');
+      const jpath = `${runDir}/journal.jsonl`;
+      if (!existsSync(jpath) && !lstatSync(jpath, { throwIfNoEntry: false })?.isSymbolicLink())
         throw new InputError('NO_JOURNAL', `${runDir}: no journal.jsonl here`);
-      const r = verifyJournal(runDir);
+      if (o.expectHead !== undefined && !/^[0-9a-f]{64}$/.test(o.expectHead))
+        throw new InputError(
+          'BAD_HEAD',
+          `--expect-head ${o.expectHead.slice(0, 80)}: expected 64 hex characters`,
+        );
+      const r = verifyJournal(runDir, o.expectHead !== undefined ? { expectHead: o.expectHead } : {});
       if (o.json) console.log(JSON.stringify(r));
-      else if (r.ok) console.log(`${runDir}/journal.jsonl: intact, ${r.records} records, head ${r.headHash}`);
+      else if (r.ok)
+        console.log(
+          `${runDir}/journal.jsonl: intact, ${r.records} records, head ${r.headHash} (anchored by ${r.anchor})`,
+        );
       else console.log(`${runDir}/journal.jsonl:${r.badLine}: TAMPERED — ${r.reason}`);
       exitCode = r.ok ? 0 : 1;
     });
@@ -511,6 +536,9 @@ export async function main(argv: string[]): Promise<void> {
   process.stderr.on('error', gone);
   const program = buildProgram();
   try {
+    // Before anything can start a child process: the journal key must not be inherited.
+    const { takeKeyFromEnv } = await import('./journal/anchor.js');
+    takeKeyFromEnv();
     // The sandbox module pulls in mysql2 and the servers' code: load it only when it can be used
     // (its own command, or help listing the commands), so `cutover validate` starts fast.
     const first = argv.find((a) => !a.startsWith('-'));

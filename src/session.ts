@@ -1,22 +1,16 @@
 // Everything around an engine run that touches the process: run directory, journal, lock, renderer,
 // signals, prompts. The CLI calls these; the engine itself stays free of I/O policy.
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  appendFileSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AwsSettings } from './adapters/adapters.js';
 import { Engine, type RunResult } from './engine/executor.js';
 import type { Emit, EngineEvent, Lifecycle } from './engine/events.js';
 import { CutoverError, ExitCode, InputError } from './errors.js';
-import { Journal, operator, readJournal } from './journal/journal.js';
-import { acquireLock } from './journal/lock.js';
+import { Journal, operator, readJournal, verifyJournal, writeRunFile } from './journal/journal.js';
+import { journalKey } from './journal/anchor.js';
+import { acquireLocks, defaultLockDir } from './journal/lock.js';
+import { renderKnown } from './runbook/template.js';
 import { JOURNAL_VERSION } from './journal/records.js';
 import { REDACTED, Redactor } from './journal/redact.js';
 import { reconstruct, type RunState } from './journal/state.js';
@@ -57,13 +51,33 @@ function newRunId(name: string): string {
   return `${ts}-${name}-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 }
 
-function lockKey(p: PreparedRunbook): string {
-  // Same runbook against the same targets: the databases' addresses identify the target.
-  const targets = Object.values(p.databases)
-    .map((d) => `${d.host}:${d.port}`)
-    .sort()
-    .join(',');
-  return `${p.runbook.name}-${createHash('sha256').update(targets).digest('hex').slice(0, 12)}`;
+/**
+ * What a run changes, as lock keys: each database server, each zone + record, each security group
+ * and RDS instance/cluster its steps name. Values only known at run time (step outputs) cannot be
+ * locked up front; a runbook that names no target is locked by its name.
+ */
+export function lockKeys(p: PreparedRunbook): string[] {
+  const keys = new Set<string>();
+  for (const d of Object.values(p.databases)) keys.add(`db-${d.host}:${d.port}`);
+  const scope = { params: p.params, env: p.env, steps: {} };
+  const known = (v: unknown): v is string => typeof v === 'string' && v !== '' && !v.includes('${');
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x);
+      return;
+    }
+    if (!v || typeof v !== 'object') return;
+    const o = v as Record<string, unknown>;
+    if (known(o.zoneId) && known(o.name))
+      keys.add(`dns-${o.zoneId}-${o.name.toLowerCase().replace(/\.$/, '')}`);
+    for (const g of [o.groupId, ...(Array.isArray(o.groupIds) ? o.groupIds : [])])
+      if (known(g) && /^sg-/.test(g)) keys.add(`sg-${g}`);
+    for (const k of ['instance', 'cluster'] as const) if (known(o[k])) keys.add(`rds-${k}-${o[k]}`);
+    for (const x of Object.values(o)) walk(x);
+  };
+  for (const step of p.runbook.steps) walk(renderKnown((step as { with?: unknown }).with, scope));
+  if (!keys.size) keys.add(`runbook-${p.runbook.name}`);
+  return [...keys];
 }
 
 async function ask(renderer: Renderer, message: string, dflt: boolean): Promise<boolean> {
@@ -93,14 +107,31 @@ function freshRun(
 ): Prepared {
   const runId = newRunId(prepared.runbook.name);
   const runDir = resolve(o.runsDir, runId);
-  mkdirSync(runDir, { recursive: true });
+  // 0700/0600: a run's files (snapshots of cron files, outputs) are not for other local users.
+  mkdirSync(resolve(o.runsDir), { recursive: true, mode: 0o700 });
+  mkdirSync(runDir, { mode: 0o700 });
   // The run dir is self-contained: rollback works from it even if the runbook file moves or changes.
-  copyFileSync(file, join(runDir, RUNBOOK_COPY));
-  writeFileSync(
+  writeRunFile(join(runDir, RUNBOOK_COPY), readFileSync(file, 'utf8'));
+  writeRunFile(
     join(runDir, 'run.json'),
     `${JSON.stringify({ runId, mode, runbook: resolve(file) }, null, 2)}\n`,
   );
   return { prepared, runDir, runId };
+}
+
+/**
+ * Acting on a journal means trusting its snapshots, outputs and runbook hash: one that does not
+ * verify (chain and anchor) is refused before anything reads it.
+ */
+function refuseTampered(runDir: string, dir: string): void {
+  if (!existsSync(join(dir, 'journal.jsonl'))) return; // readJournal says "no journal here"
+  const v = verifyJournal(dir);
+  if (!v.ok)
+    throw new CutoverError(
+      'JOURNAL_TAMPERED',
+      `${runDir}/journal.jsonl:${v.badLine}: does not verify (${v.reason}); refusing to act on it. Check it with \`cutover log verify ${runDir}\` and undo by hand from a trusted record of the run`,
+      { exitCode: ExitCode.badInput },
+    );
 }
 
 /** Rebuilds a run's runbook from the copy in its directory, with the vars it was started with. */
@@ -109,6 +140,7 @@ export function reopenRun(
   o: { env?: Record<string, string | undefined>; envStrict?: boolean; vars?: Record<string, string> } = {},
 ): Prepared & { state: RunState } {
   const dir = resolve(runDir);
+  refuseTampered(runDir, dir);
   const records = readJournal(dir);
   let state: RunState;
   try {
@@ -159,7 +191,8 @@ function resumeVars(
   if (missing.length)
     throw new InputError(
       'SECRET_VAR_NEEDED',
-      `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again (${missing.map((k) => `--var ${k}=...`).join(' ')})`,
+      // --var-file, not --var: a value on the command line is on argv, readable by every local user.
+      `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again in a file only you can read (--var-file FILE with ${missing.map((k) => `${k}=...`).join(', ')})`,
     );
   return vars;
 }
@@ -174,6 +207,8 @@ export async function runSession(
   what: { mode: 'run' | 'plan'; file: string } | { mode: 'resume' | 'rollback'; runDir: string },
   o: SessionOptions,
 ): Promise<SessionResult> {
+  // The journal key first: a host where it cannot be made refuses before any directory or lock exists.
+  const key = journalKey({ create: true })!;
   let p: Prepared;
   if (what.mode === 'run' || what.mode === 'plan') {
     const { prepareRunbookFile } = await import('./runbook/validate.js');
@@ -223,16 +258,15 @@ export async function runSession(
     o.onEvent?.(e);
   };
   const live = what.mode !== 'plan';
-  const lockDir = join(what.mode === 'run' ? resolve(o.runsDir) : runsDirOf(runDir), '.locks');
   let release: () => void;
   try {
-    release = live ? acquireLock(lockDir, lockKey(prepared), runDir) : () => {};
+    release = live ? acquireLocks(defaultLockDir(), lockKeys(prepared), runDir) : () => {};
   } catch (e) {
     // Locked out before anything ran: leave no empty run directory behind.
     if (what.mode === 'run') rmSync(runDir, { recursive: true, force: true });
     throw e;
   }
-  const journal = Journal.open(runDir, prepared.loaded.sha256, redactor);
+  const journal = Journal.open(runDir, prepared.loaded.sha256, redactor, key);
 
   const abort = new AbortController();
   let interrupts = 0;
@@ -269,7 +303,7 @@ export async function runSession(
     if (terminalGone) return;
     terminalGone = true;
     renderer.close();
-    const toFile = { write: (text: string) => appendFileSync(outputLog, text) };
+    const toFile = { write: (text: string) => appendFileSync(outputLog, text, { mode: 0o600 }) };
     renderer = createRenderer(
       renderMode === 'json' ? 'json' : renderMode === 'silent' ? 'silent' : 'plain',
       toFile,
@@ -379,6 +413,11 @@ export async function runSession(
     process.off('SIGHUP', onHup);
     process.stdout.off('error', onOutError);
     process.stderr.off('error', onErrError);
+    // --json: the head, for publishing (`cutover log verify RUN_DIR --expect-head HASH` checks it).
+    if (renderMode === 'json') {
+      const h = journal.head();
+      emit({ type: 'log', level: 'info', message: `journal head ${h.seq} ${h.hash}` });
+    }
     renderer.close();
     journal.close();
     release();

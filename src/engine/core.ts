@@ -17,7 +17,7 @@ import type { Redactor } from '../journal/redact.js';
 import { type RunState, reconstruct, reduce } from '../journal/state.js';
 import type { Step } from '../runbook/schema.js';
 import { parseParams } from '../runbook/coerce.js';
-import { quotingFor, render, type Scope, TemplateError } from '../runbook/template.js';
+import { quotingFor, render, type Scope, shellQuote, TemplateError } from '../runbook/template.js';
 import type { PreparedRunbook } from '../runbook/validate.js';
 import { getKind } from '../steps/registry.js';
 import { sleep } from '../util/sleep.js';
@@ -234,8 +234,13 @@ export abstract class EngineCore {
     raw = step.with ?? {},
   ): unknown {
     let rendered: unknown;
+    const secretEnv: Record<string, string> = {};
     try {
-      rendered = render(raw, this.scope, quotingFor(kind));
+      rendered = render(raw, this.scope, this.shellSecretQuoting(kind, secretEnv));
+      if (Object.keys(secretEnv).length && rendered && typeof rendered === 'object') {
+        const r = rendered as { env?: Record<string, string> };
+        r.env = { ...r.env, ...secretEnv };
+      }
     } catch (e) {
       if (e instanceof TemplateError)
         throw new StepError('TEMPLATE_UNRESOLVED', `step "${step.id}": ${e.message}`);
@@ -247,6 +252,26 @@ export abstract class EngineCore {
       throw new StepError('BAD_PARAMS', `step "${step.id}": with.${first.path.join('.')}: ${first.message}`);
     }
     return parsed.data;
+  }
+
+  /**
+   * shell.run: a secret templated into a command goes in by the environment (`"$CUTOVER_SECRET_1"`,
+   * still one shell word), not on `bash -c`'s argv, which every local user can read in /proc.
+   */
+  private shellSecretQuoting(kind: StepKind, secretEnv: Record<string, string>) {
+    const q = quotingFor(kind);
+    const secrets = this.o.prepared.secrets;
+    if (kind.kind !== 'shell.run' || !secrets.length) return q;
+    const viaEnv = (s: string): string => {
+      if (!secrets.some((x) => s.includes(x))) return shellQuote(s);
+      let name = Object.keys(secretEnv).find((k) => secretEnv[k] === s);
+      if (!name) {
+        name = `CUTOVER_SECRET_${Object.keys(secretEnv).length + 1}`;
+        secretEnv[name] = s;
+      }
+      return `"$${name}"`;
+    };
+    return Object.fromEntries(Object.keys(q).map((k) => [k, viaEnv]));
   }
 
   protected context(stepId: string, signal: AbortSignal): StepContext {
@@ -263,6 +288,7 @@ export abstract class EngineCore {
       adapters: this.adapters,
       ...(this.o.prepared.budgetMs !== undefined ? { budgetMs: this.o.prepared.budgetMs } : {}),
       database: (name) => this.adapters.env.database(name),
+      redact: (v) => redactor.value(v),
       log: (message) => this.log('info', message, stepId),
       warn: (message) => {
         this.log('warn', message, stepId);

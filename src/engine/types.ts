@@ -35,6 +35,8 @@ export interface StepContext {
   readonly budgetMs?: number;
   /** Resolved connection settings of a named database (secrets included; never log them). */
   database(name: string): DatabaseConfig;
+  /** The run's secrets replaced, for what leaves the tool other than by the journal (webhooks). */
+  redact?<T>(value: T): T;
   log(message: string): void;
   warn(message: string): void;
   progress(p: Progress): void;

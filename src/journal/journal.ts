@@ -2,27 +2,81 @@
 // its exact bytes (minus the hash field) including the previous line's hash, so any edited, removed,
 // inserted or reordered line breaks the chain at that line.
 import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  constants,
   existsSync,
   fdatasyncSync,
+  lstatSync,
   openSync,
   readFileSync,
+  renameSync,
+  rmSync,
   truncateSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CutoverError, ExitCode } from '../errors.js';
+import { checkMac, type JournalKey, journalKey, macOf } from './anchor.js';
 import type { EntryData, RecordType } from './records.js';
 import type { Redactor } from './redact.js';
 
 export const JOURNAL_FILE = 'journal.jsonl';
-/** `<seq> <hash>` of the last record written when the journal was closed: a removed last line shows. */
+/** `<seq> <hash> <mac>` of the last record written (rewritten after each): a removed last line shows. */
 export const HEAD_FILE = 'journal.head';
 const GENESIS = '0'.repeat(64);
-const HASH_TAIL = /,"hash":"([0-9a-f]{64})"\}$/;
+// The anchor MAC sits after the hash, outside what the hash covers: the chain is computed as before.
+const HASH_TAIL = /,"hash":"([0-9a-f]{64})"(?:,"mac":"([^"\\]*)")?\}$/;
+
+/** Refuses a run file that is a symlink: rollback once overwrote a link's target. */
+function refuseLink(path: string): void {
+  let link = false;
+  try {
+    link = lstatSync(path).isSymbolicLink();
+  } catch {
+    return; // absent
+  }
+  if (link)
+    throw new CutoverError(
+      'JOURNAL_SYMLINK',
+      `${path} is a symbolic link; a run's journal files are never followed through links. Replace it with the real file (or restore the run directory from a trusted copy)`,
+      { exitCode: ExitCode.badInput },
+    );
+}
+
+/** Reads a run file without following a link (O_NOFOLLOW: no race between a check and the open). */
+function readNoFollow(path: string): string {
+  refuseLink(path);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Replaces a run file atomically, 0600, never writing through a link (rename replaces the link itself). */
+export function writeRunFile(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
 
 export interface JournalRecord {
   seq: number;
@@ -57,24 +111,37 @@ export class Journal {
     private readonly runbookSha256: string,
     private readonly redactor: Redactor,
     last: { seq: number; hash: string } | undefined,
+    private readonly key: JournalKey,
   ) {
     this.seq = last?.seq ?? 0;
     this.prev = last?.hash ?? GENESIS;
   }
 
   /** Opens (creating if needed) a run's journal for appending, continuing its chain. */
-  static open(runDir: string, runbookSha256: string, redactor: Redactor): Journal {
+  static open(
+    runDir: string,
+    runbookSha256: string,
+    redactor: Redactor,
+    key: JournalKey = journalKey({ create: true })!,
+  ): Journal {
     const path = join(runDir, JOURNAL_FILE);
+    refuseLink(path);
+    refuseLink(join(runDir, HEAD_FILE));
     dropTornTail(path);
     const existing = existsSync(path) ? readJournal(runDir) : [];
     const last = existing.at(-1);
-    const fd = openSync(path, 'a');
+    const fd = openSync(
+      path,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      0o600,
+    );
     return new Journal(
       path,
       fd,
       runbookSha256,
       redactor,
       last ? { seq: last.seq, hash: last.hash } : undefined,
+      key,
     );
   }
 
@@ -93,25 +160,25 @@ export class Journal {
     };
     const json = JSON.stringify(body);
     const hash = createHash('sha256').update(json).digest('hex');
-    const line = `${json.slice(0, -1)},"hash":"${hash}"}\n`;
+    const mac = macOf(this.key, this.seq + 1, hash);
+    const line = `${json.slice(0, -1)},"hash":"${hash}","mac":"${mac}"}\n`;
     writeSync(this.fd, line);
     // fdatasync: the record must be on disk before the change it announces is made.
     fdatasyncSync(this.fd);
     this.seq += 1;
     this.prev = hash;
-    return { ...body, hash } as JournalRecord;
+    // The chain alone cannot tell a journal whose last records were cut off from a shorter one:
+    // the head follows every record (a crash between the two leaves it one behind, which verify allows).
+    writeRunFile(join(dirname(this.path), HEAD_FILE), `${this.seq} ${hash} ${mac}\n`);
+    return { ...body, hash, mac } as unknown as JournalRecord;
+  }
+
+  /** The last record's seq and hash: what to publish so the run can be checked without the key. */
+  head(): { seq: number; hash: string } {
+    return { seq: this.seq, hash: this.prev };
   }
 
   close(): void {
-    try {
-      // The chain alone cannot tell a journal whose last records were cut off from a shorter one.
-      if (this.seq > 0) {
-        const headPath = join(dirname(this.path), HEAD_FILE);
-        writeFileSync(headPath, `${this.seq} ${this.prev}\n`);
-      }
-    } catch {
-      // best effort: verify still checks the chain
-    }
     try {
       closeSync(this.fd);
     } catch {
@@ -128,7 +195,7 @@ export class Journal {
 function dropTornTail(path: string): void {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readNoFollow(path);
   } catch {
     return;
   }
@@ -139,8 +206,9 @@ function dropTornTail(path: string): void {
 export function readJournal(runDir: string): JournalRecord[] {
   const path = join(runDir, JOURNAL_FILE);
   let text: string;
+  refuseLink(path);
   try {
-    text = readFileSync(path, 'utf8');
+    text = readNoFollow(path);
   } catch {
     throw new CutoverError('NO_JOURNAL', `${runDir}: no ${JOURNAL_FILE} here — is this a run directory?`, {
       exitCode: ExitCode.badInput,
@@ -168,13 +236,19 @@ export function readJournal(runDir: string): JournalRecord[] {
   return out;
 }
 
-function readHead(runDir: string): { seq: number; hash: string } | undefined {
+type Head = { seq: number; hash: string; mac?: string } | 'absent' | 'malformed';
+
+function readHead(runDir: string): Head {
+  let text: string;
   try {
-    const m = /^(\d+) ([0-9a-f]{64})\s*$/.exec(readFileSync(join(runDir, HEAD_FILE), 'utf8'));
-    return m ? { seq: Number(m[1]), hash: m[2]! } : undefined;
-  } catch {
-    return undefined;
+    text = readNoFollow(join(runDir, HEAD_FILE));
+  } catch (e) {
+    if (e instanceof CutoverError) throw e;
+    return 'absent';
   }
+  const m = /^(\d+) ([0-9a-f]{64})(?: (\S+))?\s*$/.exec(text);
+  if (!m) return 'malformed';
+  return { seq: Number(m[1]), hash: m[2]!, ...(m[3] ? { mac: m[3] } : {}) };
 }
 
 export interface VerifyResult {
@@ -184,11 +258,27 @@ export interface VerifyResult {
   badLine?: number;
   reason?: string;
   headHash?: string;
+  /** How the head was anchored: the journal key (its id), the published head, or both. */
+  anchor?: string;
+  /** The chain and head are whole, but no key (nor --expect-head) was at hand to check the anchor. */
+  unanchored?: boolean;
 }
 
-export function verifyJournal(runDir: string): VerifyResult {
+export interface VerifyOptions {
+  /** The journal key; default: this host's (never created by a reader). `null`: check without one. */
+  key?: JournalKey | null;
+  /** A head hash published at the time of the run (report, notification): the chain must end there. */
+  expectHead?: string;
+}
+
+/**
+ * Checks the chain, then its anchor: every record's MAC under the journal key (or, without the
+ * key, the head published elsewhere), and journal.head, which stops the journal being cut short.
+ */
+export function verifyJournal(runDir: string, opts: VerifyOptions = {}): VerifyResult {
   const path = join(runDir, JOURNAL_FILE);
-  const text = readFileSync(path, 'utf8');
+  const text = readNoFollow(path);
+  const key = opts.key === undefined ? journalKey({ create: false }) : opts.key;
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   let prev = GENESIS;
@@ -210,24 +300,57 @@ export function verifyJournal(runDir: string): VerifyResult {
     if (rec.prev !== prev)
       return bad('previous-hash link broken (a line was removed, inserted or reordered before it)');
     if (rec.seq !== i + 1) return bad(`sequence number ${rec.seq}, expected ${i + 1}`);
+    if (key) {
+      const c = checkMac(key, rec.seq, m[1]!, m[2]);
+      if (!c.ok) return bad(c.why);
+    }
     prev = m[1]!;
     hashes.push(prev);
   }
-  if (lines.length === 0) return { ok: false, records: 0, badLine: 1, reason: 'journal is empty' };
+  const n = lines.length;
+  if (n === 0) return { ok: false, records: 0, badLine: 1, reason: 'journal is empty' };
+  const fail = (badLine: number, reason: string): VerifyResult => ({
+    ok: false,
+    records: n,
+    badLine,
+    reason,
+  });
   const head = readHead(runDir);
-  if (head && head.seq > lines.length)
+  if (head === 'absent')
+    return fail(n, `${HEAD_FILE} is missing (removed?): the end of the journal cannot be checked`);
+  if (head === 'malformed') return fail(n, `${HEAD_FILE} is not "<seq> <hash> <mac>"`);
+  if (head.seq > n)
+    return fail(
+      n + 1,
+      `line ${n + 1} is missing: ${HEAD_FILE} records ${head.seq} records, the journal ends at ${n} (lines were removed from the end)`,
+    );
+  // One record past the head: a crash between writing a record and the head. More: appended.
+  if (head.seq < n - 1)
+    return fail(
+      head.seq + 1,
+      `records after line ${head.seq}, where ${HEAD_FILE} says the journal ends (appended)`,
+    );
+  if (hashes[head.seq - 1] !== head.hash)
+    return fail(head.seq, `does not match the head hash recorded in ${HEAD_FILE}`);
+  if (key) {
+    const c = checkMac(key, head.seq, head.hash, head.mac);
+    if (!c.ok) return fail(head.seq, `${HEAD_FILE}: ${c.why}`);
+  }
+  const anchors: string[] = [];
+  if (key) anchors.push(`journal key ${key.id}`);
+  if (opts.expectHead !== undefined) {
+    if (opts.expectHead !== prev)
+      return fail(n, `the journal ends at head ${prev}, not the expected ${opts.expectHead}`);
+    anchors.push('expected head');
+  }
+  if (!anchors.length)
     return {
-      ok: false,
-      records: lines.length,
-      badLine: lines.length + 1,
-      reason: `line ${lines.length + 1} is missing: ${HEAD_FILE} records ${head.seq} records, the journal ends at ${lines.length} (lines were removed from the end)`,
+      ...fail(
+        n,
+        'no journal key on this host to check the anchor (CUTOVER_JOURNAL_KEY or ~/.config/cutover/journal.key): verify where the run was made, or pass --expect-head with the published head',
+      ),
+      headHash: prev,
+      unanchored: true,
     };
-  if (head && hashes[head.seq - 1] !== head.hash)
-    return {
-      ok: false,
-      records: lines.length,
-      badLine: head.seq,
-      reason: `does not match the head hash recorded in ${HEAD_FILE}`,
-    };
-  return { ok: true, records: lines.length, headHash: prev };
+  return { ok: true, records: n, headHash: prev, anchor: anchors.join(' + ') };
 }

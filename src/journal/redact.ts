@@ -12,6 +12,27 @@ function forms(secret: string): string[] {
   return [secret, shell, json(secret), json(shell)];
 }
 
+/**
+ * Fields that name things — step ids, kinds, the runbook's path — are never rewritten: a secret that
+ * happens to be part of an id once turned ids into `***-marker`, and rollback then matched no step.
+ * Paths from the record's (or event's) top; `*` is any array index.
+ */
+const STRUCTURAL = new Set([
+  'stepId',
+  'kind',
+  'steps.*',
+  'steps.*.id',
+  'steps.*.kind',
+  'undo.*.stepId',
+  'undo.*.via',
+  'notUndone.*',
+  'leftovers.*.stepId',
+  'runbook.file',
+  'runbook.name',
+  'cwd',
+  'log',
+]);
+
 export class Redactor {
   private readonly secrets: string[];
   constructor(secrets: Iterable<string> = []) {
@@ -35,16 +56,18 @@ export class Redactor {
 
   value<T>(v: T): T {
     if (!this.secrets.length) return v;
-    return this.walk(v, new WeakSet()) as T;
+    return this.walk(v, new WeakSet(), '') as T;
   }
 
-  private walk(v: unknown, seen: WeakSet<object>): unknown {
-    if (typeof v === 'string') return this.text(v);
+  private walk(v: unknown, seen: WeakSet<object>, path: string): unknown {
+    if (typeof v === 'string') return STRUCTURAL.has(path) ? v : this.text(v);
     if (v === null || typeof v !== 'object') return v;
     if (seen.has(v)) return '[circular]';
     seen.add(v);
-    if (Array.isArray(v)) return v.map((x) => this.walk(x, seen));
+    const at = (k: string) => (path ? `${path}.${k}` : k);
+    if (Array.isArray(v)) return v.map((x) => this.walk(x, seen, at('*')));
     if (v instanceof Error) return { name: v.name, message: this.text(v.message) };
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.walk(x, seen)]));
+    // Keys are kept as they are: only values are secrets.
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.walk(x, seen, at(k))]));
   }
 }

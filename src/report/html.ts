@@ -342,7 +342,9 @@ export function renderHtml(m: ReportModel): string {
   const name = m.runbook.replace(/ \(.*\)$/, '');
   const integrity = m.integrity.ok
     ? `<span id="integrity" class="ok">✔ hash chain intact — ${esc(m.integrity.records)} records, head <code>${esc(m.integrity.headHash ?? '')}</code></span>`
-    : `<span id="integrity" class="bad">✖ TAMPERED at line ${esc(m.integrity.badLine ?? '?')}: ${esc(m.integrity.reason ?? '')} — do not trust this report</span>`;
+    : m.integrity.unanchored
+      ? `<span id="integrity" class="bad">⚠ hash chain whole, head <code>${esc(m.integrity.headHash ?? '')}</code>, but not anchored here (no journal key on this host): compare the head with the one published for this run</span>`
+      : `<span id="integrity" class="bad">✖ TAMPERED at line ${esc(m.integrity.badLine ?? '?')}: ${esc(m.integrity.reason ?? '')} — do not trust this report</span>`;
   const r = (m.rehearsal ?? {}) as Record<string, unknown>;
   const over = m.maintenance && m.budgetMs !== undefined && (m.maintenance.durationMs ?? 0) > m.budgetMs;
   const cards = [

@@ -45,7 +45,14 @@ export interface ReportModel {
   status: string;
   message?: string;
   exitCode?: number;
-  integrity: { ok: boolean; records: number; badLine?: number; reason?: string; headHash?: string };
+  integrity: {
+    ok: boolean;
+    records: number;
+    badLine?: number;
+    reason?: string;
+    headHash?: string;
+    unanchored?: boolean;
+  };
   budgetMs?: number;
   /** endMs/durationMs without an `exited` record: the window closed with the entering step's undo (or the run's end); open is then true. */
   maintenance?: { startMs: number; endMs?: number; durationMs?: number; open?: boolean; stepId?: string };
@@ -204,7 +211,7 @@ export function renderMarkdown(m: ReportModel): string {
     `- **Operator:** ${m.by}`,
     `- **Started:** ${m.startedAt} — **ended:** ${m.endedAt} (${formatMs(m.totalMs)})`,
     `- **Result:** ${m.status}${m.message ? ` — ${m.message}` : ''}`,
-    `- **Journal:** ${m.integrity.ok ? `hash chain intact (${m.integrity.records} records, head \`${m.integrity.headHash?.slice(0, 16)}…\`)` : `**TAMPERED** at line ${m.integrity.badLine}: ${m.integrity.reason}`}`,
+    `- **Journal:** ${m.integrity.ok ? `hash chain intact (${m.integrity.records} records, head \`${m.integrity.headHash}\`)` : m.integrity.unanchored ? `hash chain whole (head \`${m.integrity.headHash}\`) but **not anchored here**: no journal key on this host — check it with \`cutover log verify RUN_DIR --expect-head\` and the published head` : `**TAMPERED** at line ${m.integrity.badLine}: ${m.integrity.reason}`}`,
   ];
   if (m.maintenance)
     lines.push(

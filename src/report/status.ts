@@ -28,7 +28,15 @@ export interface RunStatusView {
   /** Where the run's output went after its terminal went away. */
   outputLog?: string;
   steps: { id: string; kind: string; status: StepStatus; durationMs?: number; error?: string }[];
-  journal: { intact: boolean; records: number; badLine?: number };
+  /** `head`: the hash to publish (or compare with one published); `reason` when it does not verify. */
+  journal: {
+    intact: boolean;
+    records: number;
+    badLine?: number;
+    reason?: string;
+    head?: string;
+    anchor?: string;
+  };
   /** What `cutover rollback` would undo now, in order: the engine's own rule (engine/undo.ts). */
   toUndo?: { stepId: string; via: UndoVia }[];
   next: string;
@@ -55,13 +63,15 @@ export function statusOf(runDir: string): RunStatusView {
   const records = readJournal(runDir);
   const s = reconstruct(records);
   const v = verifyJournal(runDir);
-  const status =
+  const said =
     s.end?.status ??
     (s.gatePending
       ? 'paused'
       : s.rollbackStartedAt
         ? 'interrupted during its rollback (no run-end record: the process stopped)'
         : 'interrupted (no run-end record: the process stopped)');
+  // A journal that does not verify cannot say how the run ended (a forged run-end reads "succeeded").
+  const status = v.ok ? said : `unverified (the journal does not verify): ${said}`;
   const undo = s.mode === 'plan' ? undefined : toUndo(runDir, s);
   const pending = undo
     ? undo.some((u) => u.via !== 'none')
@@ -69,7 +79,9 @@ export function statusOf(runDir: string): RunStatusView {
         (x) => x.status === 'done' || x.status === 'in-flight' || x.status === 'undo-failed',
       );
   let next = 'nothing to do';
-  if (s.mode === 'plan') next = 'this was a plan; run it with `cutover run FILE --execute`';
+  if (!v.ok)
+    next = `the journal does not verify: see \`cutover log verify ${runDir}\`; resume and rollback refuse it`;
+  else if (s.mode === 'plan') next = 'this was a plan; run it with `cutover run FILE --execute`';
   else if (s.rollbackStartedAt && s.end?.status !== 'rolled-back' && s.end?.status !== 'rollback-incomplete')
     next = `finish the rollback with \`cutover rollback ${runDir}\``;
   else if (!s.end || ['halted', 'paused', 'interrupted'].includes(s.end.status))
@@ -104,7 +116,14 @@ export function statusOf(runDir: string): RunStatusView {
         ...(st.error ? { error: st.error.message } : {}),
       };
     }),
-    journal: { intact: v.ok, records: v.records, ...(v.badLine ? { badLine: v.badLine } : {}) },
+    journal: {
+      intact: v.ok,
+      records: v.records,
+      ...(v.badLine ? { badLine: v.badLine } : {}),
+      ...(v.reason ? { reason: v.reason } : {}),
+      ...(v.headHash ? { head: v.headHash } : {}),
+      ...(v.anchor ? { anchor: v.anchor } : {}),
+    },
     ...(undo ? { toUndo: undo.filter((u) => u.via !== 'none') } : {}),
     next,
   };
@@ -143,7 +162,7 @@ export function renderStatus(v: RunStatusView): string {
     );
   lines.push(
     '',
-    `journal  ${v.journal.intact ? `intact (${v.journal.records} records)` : `TAMPERED at line ${v.journal.badLine}`}`,
+    `journal  ${v.journal.intact ? `intact (${v.journal.records} records, head ${v.journal.head}, anchored by ${v.journal.anchor})` : `TAMPERED at line ${v.journal.badLine}: ${v.journal.reason}`}`,
     `next     ${v.next}`,
   );
   return lines.join('\n');

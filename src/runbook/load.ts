@@ -1,6 +1,6 @@
 // Reads a runbook keeping the YAML document, so any error can point at FILE:LINE:COL.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import {
   CST,
   isMap,
@@ -12,8 +12,9 @@ import {
   Parser,
   parseDocument,
   type Document,
+  visit,
 } from 'yaml';
-import { InputError, type SourcePos, type ValidationIssue } from '../errors.js';
+import { InputError, RunbookError, type SourcePos, type ValidationIssue } from '../errors.js';
 
 export interface LoadedRunbook {
   file: string;
@@ -26,13 +27,78 @@ export interface LoadedRunbook {
   pos(path: readonly (string | number)[], which?: 'value' | 'key'): SourcePos;
 }
 
+/** Far above any real runbook (the production template is ~20 KB); a bigger file is refused unread. */
+export const MAX_RUNBOOK_BYTES = 1024 * 1024;
+/** Deeper nesting than any runbook needs; past it the YAML parser and the validator would recurse without end. */
+const MAX_DEPTH = 64;
+
+/** Offset of the first flow bracket nested deeper than MAX_DEPTH (outside quotes), if any. */
+function tooDeep(text: string): number | undefined {
+  let depth = 0;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") {
+      if (i === 0 || /[\s[{,:]/.test(text[i - 1]!)) quote = c;
+    } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl;
+    } else if (c === '[' || c === '{') {
+      if (++depth > MAX_DEPTH) return i;
+    } else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return undefined;
+}
+
+/**
+ * Aliases: an undefined one, one inside its own anchor (a cycle), or more than a runbook needs
+ * (an alias bomb) — each refused at the alias, before the document is expanded.
+ */
+function aliasProblem(doc: Document.Parsed): { offset: number; message: string } | undefined {
+  let found: { offset: number; message: string } | undefined;
+  let count = 0;
+  visit(doc, {
+    Alias(_key, node, path) {
+      const offset = node.range?.[0] ?? 0;
+      count++;
+      const target = node.resolve(doc);
+      if (!target) found = { offset, message: `alias *${node.source} names no anchor defined before it` };
+      else if (path.includes(target as never))
+        found = { offset, message: `alias *${node.source} is inside its own anchor (a cycle)` };
+      else if (count > 100)
+        found = { offset, message: 'more than 100 aliases: refused (an alias bomb expands without limit)' };
+      return found ? visit.BREAK : undefined;
+    },
+  });
+  return found;
+}
+
 export function loadRunbookText(file: string, text: string): LoadedRunbook {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): SourcePos => {
     const p = lc.linePos(offset);
     return { file, line: p.line, col: p.col };
   };
+  const deep = tooDeep(text);
+  let doc: Document.Parsed;
+  try {
+    doc = parseDocument(deep === undefined ? text : '', {
+      lineCounter: lc,
+      prettyErrors: false,
+      // `1` and "1" are one key once loaded: duplicates by their text, not their YAML type.
+      uniqueKeys: (a, b) => a === b || (isScalar(a) && isScalar(b) && String(a.value) === String(b.value)),
+    });
+  } catch {
+    doc = parseDocument('', { lineCounter: lc });
+  }
+  if (deep !== undefined) {
+    // The line counter needs the text's lines for positions.
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lc.addNewLine(i + 1);
+    return failed(file, text, doc, at(deep), `nested deeper than ${MAX_DEPTH} levels`);
+  }
   const yamlIssues: ValidationIssue[] = [...doc.errors, ...doc.warnings].map((e) => ({
     pos: at(unclosedStart(text, e.code, e.message, e.pos[0]) ?? e.pos[0]),
     message: yamlMessage(e.code, e.message),
@@ -75,22 +141,74 @@ export function loadRunbookText(file: string, text: string): LoadedRunbook {
     return best;
   };
 
+  let data: unknown;
+  if (!doc.errors.length) {
+    const bad = aliasProblem(doc);
+    if (bad)
+      yamlIssues.push({ pos: at(bad.offset), message: `invalid YAML: ${bad.message}`, severity: 'error' });
+    else
+      try {
+        data = doc.toJS({ maxAliasCount: 100 });
+      } catch (e) {
+        // Expansion failed (too many aliases expanded): point at the first alias.
+        let first = 0;
+        visit(doc, {
+          Alias(_k, node) {
+            first = node.range?.[0] ?? 0;
+            return visit.BREAK;
+          },
+        });
+        yamlIssues.push({
+          pos: at(first),
+          message: `invalid YAML: ${(e as Error).message.split('\n')[0]}`,
+          severity: 'error',
+        });
+      }
+  }
   return {
     file,
     text,
     sha256: createHash('sha256').update(text).digest('hex'),
     doc,
-    data: doc.errors.length ? undefined : doc.toJS({ maxAliasCount: 100 }),
+    data,
     yamlIssues,
     pos,
+  };
+}
+
+function failed(
+  file: string,
+  text: string,
+  doc: Document.Parsed,
+  pos: SourcePos,
+  message: string,
+): LoadedRunbook {
+  return {
+    file,
+    text,
+    sha256: createHash('sha256').update(text).digest('hex'),
+    doc,
+    data: undefined,
+    yamlIssues: [{ pos, message: `invalid YAML: ${message}`, severity: 'error' }],
+    pos: () => pos,
   };
 }
 
 export function loadRunbookFile(file: string): LoadedRunbook {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_RUNBOOK_BYTES)
+      throw new RunbookError([
+        {
+          pos: { file, line: 1, col: 1 },
+          message: `the file is ${size} bytes; a runbook is at most ${MAX_RUNBOOK_BYTES} (refused unread)`,
+          severity: 'error',
+        },
+      ]);
     text = readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof RunbookError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError(
       'RUNBOOK_UNREADABLE',

@@ -2,9 +2,15 @@
 import { z } from 'zod';
 import { DURATION_HINT, parseDuration } from '../duration.js';
 
+/** Node's timers fire at once past this (about 24.8 days): a longer duration would not wait at all. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 export const Duration = z
   .union([z.string(), z.number()])
   .refine((v) => parseDuration(v) !== undefined, { message: `expected ${DURATION_HINT}` })
+  .refine((v) => (parseDuration(v) ?? 0) <= MAX_DURATION_MS, {
+    message: 'longer than 24 days (the longest wait Node timers keep)',
+  })
   .describe(DURATION_HINT);
 
 /** Secrets are referenced, never written into the runbook. */
@@ -103,7 +109,11 @@ export const NotifySpec = z
 export const RunbookSpec = z
   .object({
     version: z.literal(1),
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'names use letters, digits, ., - and _'),
+    // The name is part of each run directory's name: it must fit in a file name (255 bytes) with the rest.
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'names use letters, digits, ., - and _')
+      .max(100, 'names are at most 100 characters (they are part of the run directory name)'),
     description: z.string().optional(),
     envFiles: z
       .array(z.string())
@@ -119,7 +129,14 @@ export const RunbookSpec = z
       })
       .strict()
       .optional(),
-    maintenance: z.object({ budget: Duration }).strict().optional(),
+    maintenance: z
+      .object({
+        budget: Duration.refine((v) => (parseDuration(v) ?? 0) > 0, {
+          message: 'a budget of zero would roll back the moment maintenance begins',
+        }),
+      })
+      .strict()
+      .optional(),
     rollback: z
       .object({
         afterPointOfNoReturn: z

@@ -37,21 +37,21 @@ export function lookup(ref: TemplateRef, scope: Scope): unknown {
   const [head, ...rest] = ref.path;
   switch (ref.ns) {
     case 'params':
-      if (!(head! in scope.params))
+      if (!Object.hasOwn(scope.params, head!))
         throw new TemplateError(ref, `unknown parameter "${head}" in ${ref.text}`);
       return dig(scope.params[head!], rest, ref);
     case 'env': {
-      const v = scope.env[head!];
+      const v = Object.hasOwn(scope.env, head!) ? scope.env[head!] : undefined;
       if (v === undefined)
         throw new TemplateError(ref, `environment variable ${head} is not set (${ref.text})`);
       return v;
     }
     case 'steps': {
-      const step = scope.steps[head!];
+      const step = Object.hasOwn(scope.steps, head!) ? scope.steps[head!] : undefined;
       if (!step) throw new TemplateError(ref, `step "${head}" has no outputs yet (${ref.text})`);
       if (rest[0] !== 'outputs' || rest.length < 2)
         throw new TemplateError(ref, `use \${steps.${head}.outputs.<name>} (${ref.text})`);
-      if (!(rest[1]! in step.outputs))
+      if (!Object.hasOwn(step.outputs, rest[1]!))
         throw new TemplateError(ref, `step "${head}" has no output "${rest[1]}"`);
       return dig(step.outputs[rest[1]!], rest.slice(2), ref);
     }
@@ -63,7 +63,8 @@ export function lookup(ref: TemplateRef, scope: Scope): unknown {
 function dig(v: unknown, path: string[], ref: TemplateRef): unknown {
   let cur = v;
   for (const k of path) {
-    if (cur === null || typeof cur !== 'object' || !(k in (cur as object)))
+    // Own properties only: `${params.x.constructor}` must not reach a built-in member.
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur as object, k))
       throw new TemplateError(ref, `cannot resolve ${ref.text}: no "${k}"`);
     cur = (cur as Record<string, unknown>)[k];
   }

@@ -10,7 +10,12 @@ import { parseParams } from './coerce.js';
 import { readEnvFile } from './env-file.js';
 import { type LoadedRunbook, loadRunbookFile } from './load.js';
 import { type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
-import { lookup, refsIn, render, type Scope, TemplateError } from './template.js';
+import { Redactor } from '../journal/redact.js';
+import { EXPR, lookup, refsIn, render, type Scope, TemplateError } from './template.js';
+
+// C0 controls but tab/newline/CR, DEL, C1, zero-width and bidirectional overrides/isolates, BOM.
+const HIDDEN =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/u;
 
 export interface PrepareOptions {
   /** --var key=value overrides of params. */
@@ -41,8 +46,11 @@ export function prepareRunbookFile(file: string, opts: PrepareOptions = {}): Pre
 
 export function prepareRunbook(loaded: LoadedRunbook, opts: PrepareOptions = {}): PreparedRunbook {
   const issues: ValidationIssue[] = [...loaded.yamlIssues];
+  let secrets: Iterable<string> = [];
   const fail = (): never => {
-    throw new RunbookError(sortIssues(issues));
+    // An error message may quote a value (an expression, a path): never a secret one.
+    const r = new Redactor(secrets);
+    throw new RunbookError(sortIssues(issues.map((i) => ({ ...i, message: r.text(i.message) }))));
   };
   if (issues.some((i) => i.severity === 'error')) fail();
   if (loaded.data === null || typeof loaded.data !== 'object' || Array.isArray(loaded.data)) {
@@ -61,6 +69,7 @@ export function prepareRunbook(loaded: LoadedRunbook, opts: PrepareOptions = {})
   }
   const rb = parsed.data as Runbook;
   const v = new Validator(loaded, rb, opts, issues);
+  secrets = v.secrets;
   v.run();
   if (issues.some((i) => i.severity === 'error')) fail();
   return {
@@ -158,6 +167,7 @@ class Validator {
     this.renderAws();
     this.loadDatabases();
     this.checkSteps();
+    this.headerSecrets();
     this.checkMaintenance();
     this.checkRehearsal();
     if (this.missingEnvFile)
@@ -168,6 +178,58 @@ class Validator {
           : this.missingEnvFile.text,
         this.quietEnvRefs ? this.envSeverity : 'warning',
       );
+  }
+
+  /**
+   * HTTP headers carry tokens: a { env } / { file } reference's value, and the value of a header
+   * named like a credential (Authorization, Cookie, *token*, *api-key*, *secret*), are secrets —
+   * redacted in the journal, the report and the terminal. File references become absolute here.
+   */
+  private headerSecrets() {
+    const SENSITIVE = /authorization|cookie|token|api-?key|secret|password/i;
+    const walk = (v: unknown, path: Path): void => {
+      if (Array.isArray(v)) {
+        for (const [i, x] of v.entries()) walk(x, [...path, i]);
+        return;
+      }
+      if (!v || typeof v !== 'object') return;
+      const o = v as Record<string, unknown>;
+      if (o.headers && typeof o.headers === 'object' && !Array.isArray(o.headers)) {
+        const h = o.headers as Record<string, unknown>;
+        for (const [name, val] of Object.entries(h)) {
+          const at: Path = [...path, 'headers', name];
+          if (val && typeof val === 'object') {
+            const ref = val as { env?: unknown; file?: unknown };
+            if (typeof ref.env === 'string') {
+              const s = this.env[ref.env];
+              if (s === undefined)
+                this.issue(at, `secret environment variable ${ref.env} is not set`, this.envSeverity);
+              else this.addSecret(at, s);
+            } else if (typeof ref.file === 'string') {
+              const file = resolvePath(dirname(this.loaded.file), ref.file);
+              try {
+                this.addSecret(at, readFileSync(file, 'utf8').replace(/\r?\n$/, ''));
+                ref.file = file;
+              } catch {
+                this.issue(at, `secret file ${ref.file} cannot be read`, this.envSeverity);
+              }
+            }
+          } else if (typeof val === 'string' && SENSITIVE.test(name)) {
+            let s: string;
+            try {
+              s = String(render(val, this.scope()));
+            } catch {
+              continue; // a step output: only known at run time
+            }
+            if (s.includes('${')) continue;
+            // The whole value and its credential part ("Bearer <token>").
+            for (const part of [s, s.split(/\s+/).at(-1) ?? '']) if (part.length >= 4) this.secrets.add(part);
+          }
+        }
+      }
+      for (const [k, x] of Object.entries(o)) if (k !== 'headers') walk(x, [...path, k]);
+    };
+    for (const [i, s] of (this.rb.steps ?? []).entries()) walk(s, ['steps', i]);
   }
 
   private checkRehearsal() {
@@ -229,7 +291,8 @@ class Validator {
       const isObj = spec !== null && typeof spec === 'object' && !Array.isArray(spec);
       const def = isObj ? spec.default : spec;
       let value: unknown = def;
-      if (name in vars) {
+      const fromVar = name in vars;
+      if (fromVar) {
         const raw = vars[name]!;
         value = Array.isArray(def)
           ? raw
@@ -247,7 +310,9 @@ class Validator {
         this.issue(['params', name], `parameter "${name}" has no default: pass --var ${name}=VALUE`);
         continue;
       }
-      if (typeof value === 'string' && value.includes('${')) {
+      // Only the runbook's own defaults are templates: a --var value (maybe from a less trusted
+      // source) stays the literal text it is, so it cannot read the environment.
+      if (!fromVar && typeof value === 'string' && value.includes('${')) {
         try {
           value = render(value, this.scope());
         } catch (e) {
@@ -255,7 +320,7 @@ class Validator {
         }
       }
       this.params[name] = value;
-      if (isObj && spec.secret && value !== undefined) this.secrets.add(String(value));
+      if (isObj && spec.secret && value !== undefined) this.addSecret(['params', name], String(value));
     }
     for (const name of Object.keys(vars)) {
       const known = Object.keys(this.rb.params ?? {});
@@ -283,10 +348,26 @@ class Validator {
     } else throw e;
   }
 
-  private secretValue(path: Path, v: unknown): string | undefined {
+  /**
+   * A secret is redacted wherever it appears; one of 1–3 characters would turn every matching
+   * substring (ids, paths, numbers) into *** — or, unredacted, leak: refused. The value is never printed.
+   */
+  private addSecret(path: Path, val: string): void {
+    if (val.length > 0 && val.length < 4)
+      this.issue(
+        path,
+        `this secret is ${val.length} character${val.length > 1 ? 's' : ''} long: too short to redact safely (use 4 or more)`,
+      );
+    if (val.length) this.secrets.add(val);
+  }
+
+  private secretValue(path: Path, v: unknown, stringIsSecret = true): string | undefined {
     if (typeof v === 'string') {
       try {
-        return String(render(v, this.scope()));
+        // "${env.X}" (the string form) is as secret as { env: X }; a literal is redacted too.
+        const val = String(render(v, this.scope()));
+        if (stringIsSecret) this.addSecret(path, val);
+        return val;
       } catch (e) {
         this.templateIssue(path, e);
         return undefined;
@@ -298,13 +379,15 @@ class Validator {
       if (val === undefined) {
         if (this.envFileMissing) this.quietEnvRefs++;
         else this.issue(path, `secret environment variable ${ref.env} is not set`, this.envSeverity);
-      } else this.secrets.add(val);
+      } else if (stringIsSecret) this.addSecret(path, val);
+      else if (val.length >= 3) this.secrets.add(val); // a user name by reference: redacted as before, never refused
       return val;
     }
     const file = resolvePath(dirname(this.loaded.file), ref.file!);
     try {
       const val = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-      this.secrets.add(val);
+      if (stringIsSecret) this.addSecret(path, val);
+      else if (val.length >= 3) this.secrets.add(val);
       return val;
     } catch {
       this.issue(path, `secret file ${ref.file} cannot be read`, this.envSeverity);
@@ -353,7 +436,7 @@ class Validator {
         name,
         host: str('host', db.host) ?? '',
         port,
-        user: this.secretValue([...p, 'user'], db.user) ?? '',
+        user: this.secretValue([...p, 'user'], db.user, false) ?? '',
         connectTimeoutMs: db.connectTimeout !== undefined ? parseDuration(db.connectTimeout)! : 5000,
       };
       const password =
@@ -450,10 +533,49 @@ class Validator {
   }
 
   /** Renders params/env now (steps outputs stay symbolic) and validates against the kind's schema. */
+  /** Text no command or value should carry: invisible, bidirectional or control characters, and `${` left open. */
+  private checkText(v: string, path: Path): void {
+    const bad = HIDDEN.exec(v);
+    if (bad)
+      this.issue(
+        path,
+        `contains an invisible or control character (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}): what runs would not be what is shown`,
+      );
+    const rest = v.replace(EXPR, '');
+    const open = rest.indexOf('${');
+    const alien = open >= 0 ? /^\$\{[^}]*?([^\x00-\x7f])[^}]*\}/u.exec(rest.slice(open)) : null;
+    if (alien)
+      this.issue(
+        path,
+        `${alien[0]} is not a reference: names are ASCII, and U+${alien[1]!.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} only looks like a letter`,
+      );
+    else if (open >= 0)
+      this.issue(
+        path,
+        `unclosed or malformed \${...}: ${JSON.stringify(v.replace(EXPR, '').slice(open, open + 20))} (write $\${ for a literal \${)`,
+      );
+  }
+
   private checkParams(kind: StepKind, withRaw: Record<string, unknown>, base: Path, stepPos: number) {
+    // A value templated into SQL text can change the statement (a --var or a step output with a
+    // quote in it): values go in as bound ? parameters.
+    if (kind.kind === 'mysql.query' || kind.kind === 'mysql.exec')
+      for (const [field, list] of [
+        ['sql', 'params'],
+        ['undo', 'undoParams'],
+      ] as const) {
+        const text = withRaw[field];
+        const ref = typeof text === 'string' ? refsIn(text)[0] : undefined;
+        if (ref)
+          this.issue(
+            [...base, field],
+            `${ref.text} inside SQL text could change the statement: write ? there and pass the value in ${list}: ["${ref.text}"]`,
+          );
+      }
     const symbolic = new Set<string>();
     const visit = (v: unknown, path: Path): unknown => {
       if (typeof v === 'string') {
+        this.checkText(v, path);
         for (const ref of refsIn(v)) {
           if (ref.ns === 'steps') this.checkStepRef(ref.path, ref.text, path, stepPos);
           else {
@@ -516,7 +638,15 @@ class Validator {
     // At validation time outputs are unknown: stand-ins keep the shape without a value.
     const proxy = new Proxy(
       {},
-      { get: (_t, k) => (typeof k === 'string' ? `<${k}>` : undefined), has: () => true },
+      {
+        get: (_t, k) => (typeof k === 'string' ? `<${k}>` : undefined),
+        has: () => true,
+        // Template lookups take own properties only (template.ts): every name is one here.
+        getOwnPropertyDescriptor: (_t, k) =>
+          typeof k === 'string'
+            ? { value: `<${k}>`, configurable: true, enumerable: true, writable: false }
+            : undefined,
+      },
     );
     return Object.fromEntries(
       [...this.stepIndex.keys()].map((id) => [id, { outputs: proxy as Record<string, unknown> }]),

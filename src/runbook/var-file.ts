@@ -21,7 +21,8 @@ export function parseVarFile(text: string, file: string): Record<string, string>
     if (!m)
       throw new InputError(
         'BAD_VAR_FILE',
-        `${file}:${i + 1}:1 expected key=value, got "${line.slice(0, 60)}"`,
+        // The line is not echoed: a var file holds secrets, and a malformed line may be one.
+        `${file}:${i + 1}:1 expected key=value (the line, ${line.length} characters, is not shown: it may hold a secret)`,
       );
     out[m[1]!] = unquote(m[2]!);
   });

@@ -2,8 +2,10 @@
 // stdout/stderr. `npm run build` must have run first (`npm test` does it).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { threadId } from 'node:worker_threads';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO, 'bin', 'cutover.js');
@@ -30,10 +32,18 @@ export function assertBuilt(): void {
     throw new Error('dist/cli.js is missing: run `npm run build` first');
 }
 
+/**
+ * Run locks live outside --runs-dir (per target, per user): the tests' runs lock in a directory of
+ * this test process, so they never meet an operator's real runs or another checkout's tests.
+ */
+export const TEST_LOCK_DIR = join(tmpdir(), `cutover-test-locks-${process.pid}-${threadId}`);
+
 function childEnv(extra: CliOptions['env'] = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1', FORCE_COLOR: '0' };
   // A developer's shell settings must not leak into what the tests see.
-  for (const k of ['CUTOVER_RUNS_DIR', 'CUTOVER_AWS_ENDPOINT', 'CUTOVER_DEBUG']) delete env[k];
+  for (const k of ['CUTOVER_RUNS_DIR', 'CUTOVER_AWS_ENDPOINT', 'CUTOVER_DEBUG', 'CUTOVER_JOURNAL_KEY'])
+    delete env[k];
+  env.CUTOVER_LOCK_DIR = TEST_LOCK_DIR;
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

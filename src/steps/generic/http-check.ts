@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDuration } from '../../duration.js';
 import { formatMs, StepError } from '../../errors.js';
@@ -5,11 +6,47 @@ import { defineKind } from '../../engine/types.js';
 import { Duration } from '../../runbook/schema.js';
 import { jsonPathGet } from '../../util/json-path.js';
 
+/** A header value, or a reference that keeps a token out of the runbook (both are redacted). */
+export const HeaderValue = z.union([
+  z.string(),
+  z.object({ env: z.string().min(1).describe('environment variable holding the value') }).strict(),
+  z.object({ file: z.string().min(1).describe('file holding the value (relative to the runbook)') }).strict(),
+]);
+export type HeaderValueT = z.infer<typeof HeaderValue>;
+
+export function resolveHeaderValues(
+  h: Record<string, HeaderValueT> | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> | undefined {
+  if (!h) return undefined;
+  const one = (name: string, v: HeaderValueT): string => {
+    if (typeof v === 'string') return v;
+    if ('env' in v) {
+      const val = env[v.env];
+      if (val === undefined || val === '')
+        throw new StepError('ENV_VALUE_MISSING', `header ${name}: environment variable ${v.env} is not set`);
+      return val;
+    }
+    try {
+      // The validator made the path absolute (relative to the runbook) and registered the value as a secret.
+      return readFileSync(v.file, 'utf8').replace(/\r?\n$/, '');
+    } catch {
+      throw new StepError('SECRET_FILE_UNREADABLE', `header ${name}: file ${v.file} cannot be read`);
+    }
+  };
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, one(k, v)]));
+}
+
 export const HttpExpectation = z
   .object({
     url: z.string().url(),
     method: z.enum(['GET', 'HEAD', 'POST', 'PUT']).optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: z
+      .record(z.string(), HeaderValue)
+      .optional()
+      .describe(
+        'request headers; a value may be { env: NAME } or { file: PATH } to keep a token out of the runbook',
+      ),
     body: z.string().optional(),
     localAddress: z.string().optional().describe('bind this source address (e.g. inside a bypass CIDR)'),
     status: z
@@ -42,11 +79,12 @@ export async function checkHttp(
   http: import('../../adapters/http.js').HttpAdapter,
   e: HttpExpectationT,
   signal?: AbortSignal,
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<HttpResult & { body: string }> {
   const res = await http.get({
     url: e.url,
     method: e.method,
-    headers: e.headers,
+    headers: resolveHeaderValues(e.headers, env),
     body: e.body,
     localAddress: e.localAddress,
     timeoutMs: e.timeout !== undefined ? parseDuration(e.timeout) : 10_000,
@@ -102,7 +140,7 @@ export const httpCheck = defineKind<HttpExpectationT, undefined, { status: numbe
   outputs: ['status', 'latencyMs'],
   describe: (p) => [`would check ${p.method ?? 'GET'} ${p.url}`],
   async apply(ctx, p) {
-    const r = await checkHttp(ctx.adapters.http, p, ctx.signal);
+    const r = await checkHttp(ctx.adapters.http, p, ctx.signal, ctx.adapters.env.env);
     if (!r.ok)
       throw new StepError('HTTP_CHECK_FAILED', `${p.url}: ${r.problems.join('; ')}`, {
         status: r.status,

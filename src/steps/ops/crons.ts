@@ -10,6 +10,7 @@ import { defineKind, type StepContext, type StepKind, type ValidateContext } fro
 import { Duration } from '../../runbook/schema.js';
 import {
   activeJobLines,
+  bytesOf,
   type Content,
   DEFAULT_MARKER,
   disableJobs,
@@ -209,6 +210,7 @@ async function systemctl(
 /** Puts one host back as the snapshot recorded it; safe to repeat (unchanged targets are skipped). */
 async function restoreHost(ctx: StepContext, h: HostState, marker: string, dir: Direction): Promise<void> {
   for (const ts of h.targets) {
+    bytesOf(ts.before); // an edited snapshot (digest mismatch) throws before anything is read or written
     const now = await readTarget(ctx, h.host, ts.target);
     if (sameContent(now, ts.before)) continue;
     const text = textOf(ts.before);

@@ -72,7 +72,21 @@ export function contentOf(bytes: Buffer | undefined): Content {
 
 export function bytesOf(c: Content): Buffer | undefined {
   if (!c.exists) return undefined;
-  return c.base64 !== undefined ? Buffer.from(c.base64, 'base64') : Buffer.from(c.text ?? '', 'utf8');
+  const bytes = c.base64 !== undefined ? Buffer.from(c.base64, 'base64') : Buffer.from(c.text ?? '', 'utf8');
+  // The snapshot's own digest: content edited in the journal is never written back to a host.
+  if (c.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== c.sha256)
+    throw new SnapshotDigestError();
+  return bytes;
+}
+
+export class SnapshotDigestError extends Error {
+  readonly code = 'SNAPSHOT_DIGEST';
+  constructor() {
+    super(
+      "a snapshot's content does not match its recorded sha256 (edited journal?); refusing to write it back",
+    );
+    this.name = 'SnapshotDigestError';
+  }
 }
 
 export function sameContent(a: Content, b: Content): boolean {

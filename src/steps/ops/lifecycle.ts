@@ -1,9 +1,12 @@
 // The run's lifecycle, as users see it: their own executables in the hooks directory, named
 // cutover-on-<event> as gh-ost names its gh-ost-on-* hooks, and the runbook's webhook notifications.
 // Hooks get the context as CUTOVER_* variables; a non-zero exit (or a timeout) throws, which fails
-// the step for before-step / after-step. A missing hook is skipped. Hooks run in dry run too, with
-// CUTOVER_DRY_RUN=1, so they can be rehearsed; notifications are not sent in dry run (a plan must not
-// tell a channel that a cutover started). A failing webhook only warns: it never fails the cutover.
+// the step for before-step / after-step. A missing hook is skipped. A plan reads only: hooks run in
+// dry run only when asked (`plan --run-commands`, CUTOVER_DRY_RUN=1), since a CI job that plans a
+// runbook pull request must not run the pull request's scripts; notifications are never sent in dry
+// run (a plan must not tell a channel that a cutover started). A failing webhook only warns.
+// A hook that another user could have written (world-writable, or owned by neither the operator nor
+// root, or in a world-writable directory) is refused: it would run with the operator's rights.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,6 +29,28 @@ export interface LifecycleOptions {
   hookTimeoutMs?: number;
   /** Values never to send in a notification (the runbook's resolved secrets, e.g. prepared.secrets). */
   secrets?: readonly string[];
+  /** Run hooks in dry run too (`plan --run-commands`); default: a plan runs none. */
+  hooksInDryRun?: boolean;
+}
+
+/** Refuses a hook someone other than the operator (or root) could have changed. */
+export function checkHookSafety(file: string, dir: string): void {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  const st = statSync(file);
+  const d = statSync(dir);
+  const why =
+    st.mode & 0o002
+      ? 'it is writable by every user'
+      : uid !== undefined && st.uid !== uid && st.uid !== 0
+        ? `it is owned by uid ${st.uid}, not by you (uid ${uid}) or root`
+        : d.mode & 0o002 && !(d.mode & 0o1000)
+          ? `its directory ${dir} is writable by every user`
+          : undefined;
+  if (why)
+    throw new HookError(
+      'HOOK_UNSAFE',
+      `hook ${file} refused: ${why}, so someone else could have changed what runs as you. chown/chmod it (e.g. chmod go-w)`,
+    );
 }
 
 export const HOOK_PREFIX = 'cutover-on-';
@@ -172,8 +197,18 @@ export function createLifecycle(opts: LifecycleOptions): Lifecycle {
     ),
   );
 
+  let saidSkipped = false;
   async function hook(event: LifecycleEvent, info: LifecycleInfo): Promise<void> {
     if (!hooksDir) return;
+    if (info.dryRun && !opts.hooksInDryRun) {
+      if (!saidSkipped && existsSync(hooksDir)) {
+        saidSkipped = true;
+        opts.warn(
+          `plan: hooks in ${hooksDir} not run (a plan runs no author command; --run-commands runs them)`,
+        );
+      }
+      return;
+    }
     const file = join(hooksDir, `${HOOK_PREFIX}${event}`);
     let st: ReturnType<typeof statSync>;
     try {
@@ -182,6 +217,7 @@ export function createLifecycle(opts: LifecycleOptions): Lifecycle {
       return; // no hook for this event
     }
     if (!st.isFile()) return;
+    checkHookSafety(file, hooksDir);
     try {
       accessSync(file, constants.X_OK);
     } catch {

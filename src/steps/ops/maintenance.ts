@@ -457,7 +457,13 @@ function makeKind(dir: Direction): StepKind<P, MaintenanceSnapshot, Record<strin
     },
 
     async snapshot(ctx, p) {
-      if (p.statusCommand || p.statusHttp) {
+      // A plan reads only: the status command is the author's, run only with `plan --run-commands`.
+      const skipCommand = ctx.dryRun && !!p.statusCommand && process.env.CUTOVER_PLAN_RUN_COMMANDS !== '1';
+      if (skipCommand)
+        ctx.warn(
+          'plan: statusCommand not run (a plan runs no author command; --run-commands runs it); the paths decide',
+        );
+      if ((p.statusCommand && !skipCommand) || p.statusHttp) {
         let text: string;
         if (p.statusCommand) {
           const r = await ctx.adapters.shell.read(p.statusCommand, { signal: ctx.signal, nothrow: true });

@@ -62,6 +62,19 @@ export async function postWebhook(
   }
 }
 
+/** Secret-named env values out of every string in the fields (their keys are kept). */
+function redactFields(v: Record<string, unknown>, secrets: readonly string[]): Record<string, unknown> {
+  const walk = (x: unknown): unknown =>
+    typeof x === 'string'
+      ? redact(x, secrets)
+      : Array.isArray(x)
+        ? x.map(walk)
+        : x && typeof x === 'object'
+          ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, walk(y)]))
+          : x;
+  return walk(v) as Record<string, unknown>;
+}
+
 const Params = z
   .object({
     webhook: ValueOrEnv.describe(
@@ -112,11 +125,17 @@ export const notify = defineKind<P, undefined, { delivered: boolean; status: num
       return { delivered: false, status: null };
     }
     const format = p.format ?? 'slack';
+    // Redacted as the journal is: the run's secrets (refs, secret params), and secret-named env values.
+    const clean = <T>(v: T): T => {
+      const r = ctx.redact ? ctx.redact(v) : v;
+      return typeof r === 'string' ? (redact(r, secretValues(env)) as T) : r;
+    };
+    const fields = format === 'json' ? { runId: ctx.runId, stepId: ctx.stepId, ...p.fields } : p.fields;
     const r = await postWebhook((req) => ctx.adapters.http.send(req), {
       url,
       format,
-      text: redact(p.message, secretValues(env)),
-      fields: format === 'json' ? { runId: ctx.runId, stepId: ctx.stepId, ...p.fields } : p.fields,
+      text: clean(p.message),
+      ...(fields ? { fields: redactFields(clean(fields), secretValues(env)) } : {}),
       timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout)! : 5000,
       signal: ctx.signal,
     });

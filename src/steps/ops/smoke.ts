@@ -289,7 +289,7 @@ async function runHttp(ctx: StepContext, p: P): Promise<HttpOut[]> {
     };
     const label = name ?? `http[${i}]`;
     try {
-      const r = await checkHttp(ctx.adapters.http, req, ctx.signal);
+      const r = await checkHttp(ctx.adapters.http, req, ctx.signal, ctx.adapters.env.env);
       out.push({
         name: label,
         url: c.url,

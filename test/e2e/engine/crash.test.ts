@@ -1,9 +1,9 @@
 // The process is SIGKILLed while a step is in flight (no cleanup, as when the operator's machine
 // dies). `cutover resume` finishes the run without applying any change twice; `cutover rollback`
 // instead puts everything back as it was.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, runCliUntil } from '../../helpers/cli.js';
+import { runCli, runCliUntil, TEST_LOCK_DIR } from '../../helpers/cli.js';
 import { sh, writeRunbook } from '../../helpers/runbooks.js';
 import {
   events,
@@ -58,7 +58,7 @@ async function killDuring(ws: Workspace, rb: string, id: string): Promise<string
   expect(journal.at(-1)?.type).not.toBe('run-end');
   expect(events(journal, ['step-start']).at(-1)).toBe(`step-start ${id}`);
   // The lock of the dead process is still there: resume and rollback must take it over.
-  expect(existsSync(ws.path('runs', '.locks'))).toBe(true);
+  expect(readdirSync(TEST_LOCK_DIR).filter((f) => f.endsWith('.lock')).length).toBeGreaterThan(0);
   return runDir;
 }
 

@@ -1,6 +1,6 @@
 // `cutover log verify`: an untouched journal passes; one edited in any single line (a value
 // changed, a line deleted, a copied line inserted, two lines swapped) fails and names that line.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../helpers/cli.js';
@@ -87,11 +87,17 @@ describe('cutover log verify', () => {
     });
   }
 
-  it('a journal without its head file still verifies its chain (older runs)', async () => {
+  // The head is part of the anchor (issue 14): emptied or removed, the end of the journal is unchecked.
+  it('a journal whose head file was emptied or removed fails', async () => {
     const dir = ws.path('tampered', 'no-head');
     cpSync(runDir, dir, { recursive: true });
     writeFileSync(join(dir, 'journal.head'), '');
     const r = await runCli(['log', 'verify', dir]);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/journal.head/);
+    rmSync(join(dir, 'journal.head'));
+    const gone = await runCli(['log', 'verify', dir]);
+    expect(gone.code).toBe(1);
+    expect(gone.stdout).toMatch(/journal.head is missing/);
   });
 });

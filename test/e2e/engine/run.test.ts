@@ -1,6 +1,5 @@
 // The run as an operator drives it: plan, --execute, gates, retries, timeouts, waits, Ctrl-C,
 // the lock, --var, schema and status.
-import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -8,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, runCliUntil, startCli, waitFor } from '../../helpers/cli.js';
+import { runCli, runCliUntil, startCli, TEST_LOCK_DIR, waitFor } from '../../helpers/cli.js';
 import { type StepSpec, sh, writeRunbook } from '../../helpers/runbooks.js';
 import {
   events,
@@ -317,8 +316,8 @@ describe('SIGINT', () => {
 });
 
 describe('the lock', () => {
-  const lockName = (name: string) =>
-    `${name}-${createHash('sha256').update('').digest('hex').slice(0, 12)}.lock`;
+  // A runbook that names no target is locked by its name (locks live outside --runs-dir).
+  const lockName = (name: string) => `runbook-${name}.lock`;
 
   it('a second concurrent run of the same runbook exits 4 naming the holder', async () => {
     const rb = fresh('locked', [
@@ -329,22 +328,22 @@ describe('the lock', () => {
     await waitFor(() => existsSync(ws!.path('marker')), 'the first run to hold its step');
     const second = await run(rb);
     expect(second.code, second.stdout + second.stderr).toBe(4);
-    expect(second.stderr).toContain(`another run holds the lock for locked-`);
+    expect(second.stderr).toContain(`another run holds the lock for runbook-locked`);
     expect(second.stderr).toContain(`(pid ${first.child.pid} on ${hostname()})`);
     expect(second.stderr).toContain(onlyRunDir(ws!.runsDir));
     rmSync(ws!.path('hold'));
     const r = await first.done;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // Released: the next run goes ahead.
-    expect(readdirSync(join(ws!.runsDir, '.locks'))).toEqual([]);
+    expect(readdirSync(TEST_LOCK_DIR).filter((f) => f.endsWith('.lock'))).toEqual([]);
   });
 
   it('a stale lock file of a dead process is taken over', async () => {
     const rb = fresh('stale-lock', fileSteps(1));
     const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
-    mkdirSync(join(ws!.runsDir, '.locks'), { recursive: true });
+    mkdirSync(TEST_LOCK_DIR, { recursive: true });
     writeFileSync(
-      join(ws!.runsDir, '.locks', lockName('stale-lock')),
+      join(TEST_LOCK_DIR, lockName('stale-lock')),
       JSON.stringify({
         pid: dead,
         host: hostname(),

@@ -85,7 +85,8 @@ describe('secrets', () => {
     expect(outputs.json!.code).toBe(1);
     // The plan records the command instead of running it; the assert over its output is deferred.
     expect(outputs.plan!.code, outputs.plan!.stdout).toBe(0);
-    expect(outputs.plan!.stdout).toMatch(/would run:? echo '?\*\*\*/);
+    // A templated secret goes into the command by the environment (issue 14), not as its value.
+    expect(outputs.plan!.stdout).toMatch(/would run:? echo "\$CUTOVER_SECRET_1"/);
     expect(outputs.failing!.code).toBe(1);
     // The command saw the real values (it wrote them to a file before the rollback removed it,
     // so check the assert's failure instead: it compared the real output).

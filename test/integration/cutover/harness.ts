@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { SandboxEnv } from '../../../src/sandbox/index.js';
 import { getKind } from '../../../src/steps/registry.js';
-import { assertBuilt, CLI, type CliResult, REPO, runCli, waitFor } from '../../helpers/cli.js';
+import { assertBuilt, CLI, type CliResult, REPO, runCli, TEST_LOCK_DIR, waitFor } from '../../helpers/cli.js';
 import { type JournalLine, onlyRunDir, readJournalLines } from '../../helpers/workspace.js';
 import { rdsSandboxEnv, sandboxEnv } from '../../setup/sandbox-env.js';
 
@@ -182,6 +182,7 @@ export function startDetached(env: SandboxEnv, args: string[]): Detached {
       NO_COLOR: '1',
       FORCE_COLOR: '0',
       CUTOVER_DEBUG: undefined,
+      CUTOVER_LOCK_DIR: TEST_LOCK_DIR,
       ...cliEnv(env),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

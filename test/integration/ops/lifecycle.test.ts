@@ -101,7 +101,7 @@ ${extra}`,
   return file;
 }
 
-async function run(file: string, mode: 'run' | 'plan' = 'run') {
+async function run(file: string, mode: 'run' | 'plan' = 'run', hooksInDryRun = false) {
   const events: EngineEvent[] = [];
   const env = { OPS_TEST_WEBHOOK: `http://127.0.0.1:${port.silent}/hook`, CUTOVER_HOOK_TIMEOUT: '2s' };
   Object.assign(process.env, env);
@@ -121,6 +121,7 @@ async function run(file: string, mode: 'run' | 'plan' = 'run') {
             runbookName: p.runbook.name,
             warn,
             env: p.env,
+            hooksInDryRun,
           }),
       },
     );
@@ -224,9 +225,21 @@ describe('lifecycle through the engine', () => {
     expect(received.map((x) => JSON.parse(x.body).event)).toEqual(['failure', 'rollback']);
   });
 
-  it('dry run: hooks run with CUTOVER_DRY_RUN=1, no notification is sent', async () => {
+  it('dry run: no hook runs unless asked (it says so); no notification is sent', async () => {
     hook('before-step', RECORD);
     const r = await run(runbook(), 'plan');
+    expect(r.status).toBe('planned');
+    expect(r.calls).toEqual([]);
+    expect(
+      r.warnings.filter((w) => /hooks in .* not run \(a plan runs no author command/.test(w)),
+    ).toHaveLength(1);
+    expect(counts).toEqual({ failing: 0, silent: 0 });
+    expect(received).toEqual([]);
+  });
+
+  it('dry run with hooks asked for (plan --run-commands): hooks run with CUTOVER_DRY_RUN=1', async () => {
+    hook('before-step', RECORD);
+    const r = await run(runbook(), 'plan', true);
     expect(r.status).toBe('planned');
     expect(r.calls).toHaveLength(3);
     for (const c of r.calls) expect(c).toContain('CUTOVER_DRY_RUN=1');
@@ -261,6 +274,32 @@ describe('hooks', () => {
     writeFileSync(join(hooks, 'cutover-on-before-step'), '#!/bin/sh\nexit 0\n');
     await expect(lc('before-step', info)).rejects.toMatchObject({ code: 'HOOK_NOT_EXECUTABLE' });
     expect(warns).toEqual([]);
+  });
+
+  it('a hook another user could have changed is refused, and not run', async () => {
+    const made = join(dir, 'unsafe-ran');
+    const lc = createLifecycle({
+      runbookDir: dir,
+      hooksDir: 'hooks',
+      runbookName: 'x',
+      warn: () => {},
+      env: { PATH: process.env.PATH },
+    });
+    hook('before-step', `touch '${made}'`);
+    chmodSync(join(hooks, 'cutover-on-before-step'), 0o777);
+    await expect(lc('before-step', info)).rejects.toMatchObject({
+      code: 'HOOK_UNSAFE',
+      message: expect.stringMatching(/writable by every user/),
+    });
+    chmodSync(join(hooks, 'cutover-on-before-step'), 0o755);
+    chmodSync(hooks, 0o777);
+    await expect(lc('before-step', info)).rejects.toMatchObject({
+      message: expect.stringMatching(/its directory/),
+    });
+    expect(existsSync(made)).toBe(false);
+    chmodSync(hooks, 0o755);
+    await lc('before-step', info);
+    expect(existsSync(made)).toBe(true);
   });
 
   it('a hook that runs past its timeout is stopped, with what it started', async () => {

@@ -3,12 +3,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resetJournalKeyCache } from '../../../src/journal/anchor.js';
 import { Journal, readJournal, verifyJournal } from '../../../src/journal/journal.js';
 import { Redactor } from '../../../src/journal/redact.js';
 
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'cutover-journal-'));
+  // The journal key of this test, not the developer's (~/.config/cutover/journal.key).
+  process.env.XDG_CONFIG_HOME = join(dir, '.config');
+  resetJournalKeyCache();
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -45,7 +49,7 @@ describe('journal hash chain', () => {
     expect(recs[1]).toMatchObject({ type: 'step-start', stepId: 's2', runbookSha256: SHA, inputs: { n: 2 } });
     expect(recs[0]!.by).toMatch(/@/);
     expect(recs[0]!.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    expect(verifyJournal(dir)).toEqual({ ok: true, records: 4, headHash: recs[3]!.hash });
+    expect(verifyJournal(dir)).toMatchObject({ ok: true, records: 4, headHash: recs[3]!.hash });
   });
 
   it('continues the chain when reopened (resume)', () => {
@@ -91,9 +95,17 @@ describe('journal hash chain', () => {
       writeFileSync(file(), `${mutate(lines()).join('\n')}\n`);
       const v = verifyJournal(dir);
       expect(v.ok).toBe(false);
-      // A recomputed hash makes the edited line self-consistent: the next line's link breaks.
-      expect(v.badLine).toBe(what.startsWith('recomputed') ? 4 : 3);
+      // A recomputed hash has no valid anchor MAC: the edited line itself fails.
+      expect(v.badLine).toBe(3);
       expect(v.reason).toBeTruthy();
+      if (what.startsWith('recomputed')) {
+        expect(v.reason).toMatch(/anchor/);
+        // Without the key the chain still breaks at the next line's link.
+        expect(verifyJournal(dir, { key: null, expectHead: 'f'.repeat(64) })).toMatchObject({
+          ok: false,
+          badLine: 4,
+        });
+      }
     },
   );
 

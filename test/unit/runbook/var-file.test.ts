@@ -41,6 +41,12 @@ describe('--var-file', () => {
       /^prod\.vars:2:1 expected key=value/,
     );
   });
+
+  it('never echoes the malformed line (it may be a secret without its key)', () => {
+    expect(() => parseVarFile('a=1\nhunter2secret\n', 'prod.vars')).toThrow(
+      /^prod\.vars:2:1 expected key=value \(the line, 13 characters, is not shown/,
+    );
+  });
 });
 
 describe('list parameters and envFiles named by a parameter', () => {
