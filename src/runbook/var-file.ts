@@ -1,4 +1,4 @@
-// `--var-file FILE`: KEY=value lines, the same as repeated `--var` (DESIGN.md contract). Strict, unlike
+// `--var-file FILE`: KEY=value lines, the same as repeated `--var` (a contract other scripts rely on). Strict, unlike
 // an env file: a line that is not a parameter assignment is a typo that would silently drop a value.
 import { readFileSync } from 'node:fs';
 import { InputError } from '../errors.js';
