@@ -5,6 +5,29 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 // Two projects: fast unit tests in parallel, and integration/e2e tests that share one sandbox
 // (started by the global setup) and therefore run one file at a time.
+// The long proofs: every step failed and killed on both profiles, kills at moments spread over a
+// loaded run, the split-brain run, five rehearsals against their predictions. `npm run test:proofs`;
+// CI runs them after `npm test`.
+const PROOFS = [
+  'test/integration/cutover/crash-matrix.test.ts',
+  'test/integration/cutover/fault-matrix.test.ts',
+  'test/integration/cutover/killed-anywhere.test.ts',
+  'test/integration/cutover/split-brain.test.ts',
+  'test/integration/cutover/window-prediction.test.ts',
+];
+
+// Integration, e2e and proof files share two sandboxes (started by the global setup) and therefore
+// run one file at a time.
+const withSandboxes = {
+  environment: 'node' as const,
+  fileParallelism: false,
+  globalSetup: ['test/setup/sandbox.ts'],
+  setupFiles: ['test/setup/sandbox-env.ts'],
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+};
+
+// Fast unit tests in parallel; integration/e2e tests; the long proofs.
 export default defineConfig({
   test: {
     projects: [
@@ -19,13 +42,12 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
-          environment: 'node',
-          fileParallelism: false,
-          globalSetup: ['test/setup/sandbox.ts'],
-          setupFiles: ['test/setup/sandbox-env.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
+          exclude: PROOFS,
+          ...withSandboxes,
         },
+      },
+      {
+        test: { name: 'proofs', include: PROOFS, ...withSandboxes },
       },
     ],
   },
