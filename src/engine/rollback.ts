@@ -142,7 +142,39 @@ export abstract class Rollbacks extends StepLifecycle {
    * all — until an undo that guards data refuses: undoing earlier steps then (reopening the old
    * server, maintenance off) would split writes between two servers, so the rest is left on purpose.
    */
+  /**
+   * With no healthy reverse replication: would a data-guarding undo refuse? Then nothing is undone
+   * at all — DNS stays on the server that has the writes (a kill can land after the flip's change
+   * and before its point-of-no-return record, so this does not wait for that record).
+   */
+  private async blockedUpFront(todo: UndoItem[]): Promise<string | undefined> {
+    const guarded = todo.some((u) => u.via === 'kind' && getKind(this.stepOf(u.stepId).kind)?.undoBlocker);
+    if (!guarded || (await this.rollbackSafetyNet())) return undefined;
+    for (const item of todo) {
+      const step = this.stepOf(item.stepId);
+      const kind = getKind(step.kind)!;
+      const s = this.run.steps.get(item.stepId);
+      if (item.via !== 'kind' || !kind.undoBlocker || !s?.snapshot) continue;
+      const params = this.resolveParams(step, kind);
+      const why = await this.guarded(`${step.id} undo check`, 60_000, (signal) =>
+        kind.undoBlocker!(this.context(step.id, signal), params, s.snapshot, s.outputs),
+      ).catch((e) => `its undo cannot be checked (${errorMessage(e)})`);
+      if (why) return `step "${step.id}": ${why}`;
+    }
+    return undefined;
+  }
+
   protected async rollback(reason: string, todo: UndoItem[], requested = false): Promise<RunResult> {
+    const blocked = await this.blockedUpFront(todo);
+    if (blocked) {
+      const msg = `${reason}. Rollback refused before undoing anything: ${blocked}. Nothing was changed: clients stay on the server that has their writes. Finish with \`cutover resume ${this.o.runDir}\`, or replicate the writes back (mysql.replication.reverse) and roll back then`;
+      return this.finish(
+        'halted',
+        ExitCode.manualActionNeeded,
+        msg,
+        this.pendingLeftovers('left in place: a rollback now would strand writes'),
+      );
+    }
     const ids = todo.map((u) => u.stepId);
     this.journal('rollback-start', {
       reason,

@@ -120,6 +120,12 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   restoreHint?(p: P, snapshot: S | undefined, outputs: O | undefined): string[];
   /** After a crash mid-apply: did the change happen? Defaults to verify() passing. */
   isApplied?(ctx: StepContext, p: P, snapshot: S): Promise<boolean>;
+  /**
+   * Reads only: why this step's undo would refuse now (new writes the old side lacks), or undefined.
+   * Asked before a rollback past the point of no return undoes anything: pointing clients back at a
+   * server that lacks their writes would be worse than stopping.
+   */
+  undoBlocker?(ctx: StepContext, p: P, snapshot: S, outputs: O | undefined): Promise<string | undefined>;
   /** For keepsRollbackSafe kinds: is the safety net healthy right now? */
   isRollbackSafe?(ctx: StepContext, p: P, snapshot: S, outputs: O | undefined): Promise<boolean>;
 }

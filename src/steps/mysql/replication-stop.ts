@@ -490,6 +490,20 @@ export const replicationStop = defineKind<P, Snap, Out>({
 
   isApplied: (ctx, p) => stopped(ctx, p),
 
+  async undoBlocker(ctx, p, _snap, out) {
+    if (!out?.switchFile || out.switchPos === null || out.switchPos === undefined) return undefined;
+    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+    const seen = await writesBetween(r, { file: out.switchFile, pos: out.switchPos }, undefined, {
+      maxEvents: 1_000_000,
+    });
+    const missing = await lackingOn(s, r, nonService(seen));
+    if (missing.length)
+      return `${r.label} has taken ${seen.truncated ? 'at least ' : ''}${writesText(missing)} since it became the primary that ${p.source} does not have, and nothing replicates them back`;
+    if (seen.truncated)
+      return `${r.label} has written more than 1,000,000 binlog events since it became the primary`;
+    return undefined;
+  },
+
   async undo(ctx, p, snap, out) {
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
     const lockMs = ms(p.lockWaitTimeout);

@@ -224,11 +224,19 @@ function matrix(subject: Target) {
         expect(r.code, show(r)).toBe(0);
         const { lines } = journalOf(c.runsDir);
         const reconciled = lines.filter((l) => l.type === 'step-reconciled');
-        expect(reconciled.map((l) => [l.stepId, l.applied])).toEqual([[STEP, true]]);
-        expect(r.stdout).toContain('interrupted step had completed; verified, not re-applied');
         const made = (await calls(env)).calls;
-        expect(made[REVOKE] ?? 0).toBe(0);
-        expect(made['ec2:AuthorizeSecurityGroupIngress'] ?? 0).toBe(0);
+        if (subject === SELF) {
+          // One group: the held revoke was the whole change.
+          expect(reconciled.map((l) => [l.stepId, l.applied])).toEqual([[STEP, true]]);
+          expect(r.stdout).toContain('interrupted step had completed; verified, not re-applied');
+          expect(made[REVOKE] ?? 0).toBe(0);
+          expect(made['ec2:AuthorizeSecurityGroupIngress'] ?? 0).toBe(0);
+        } else {
+          // Every group of the instance: the kill came after the first group's revoke, so resume
+          // finds the step half done and finishes it — without revoking that group again.
+          expect(reconciled.filter((l) => l.applied === true)).toEqual([]);
+          expect(made[REVOKE] ?? 0).toBeLessThanOrEqual(1);
+        }
         expectCompletedOnce(c.runDir);
         const end = await captureSandboxState(env);
         expect(end.securityGroups[env.SANDBOX_SECURITY_GROUP_ID]).toEqual(

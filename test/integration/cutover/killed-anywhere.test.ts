@@ -4,7 +4,11 @@
 // and each kill is followed by `cutover rollback` (odd moments) or `cutover resume` (even ones).
 // After a rollback: the start state, and every acknowledged write on the old server, none only on
 // the new. After a resume: the cutover finished, and every acknowledged write on the new server.
+// One window has no safe way back: after the flip, before reverse replication runs, the new server
+// holds writes nothing carries back. There `cutover rollback` refuses before undoing anything (exit
+// 3, DNS left on the server with the writes), and the operator finishes with `cutover resume`.
 // Writes are counted by our own rows (root, on both servers), not by the tool.
+import { existsSync, readdirSync } from 'node:fs';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryLoad, createCanaryTable } from '../../../src/rehearse/load.js';
@@ -70,23 +74,40 @@ function killedAnywhere(subject: Target) {
         load.start();
         const runsDir = tempDir(`kill-${k}`);
         let acked: string[] = [];
+        let outcome = '';
         try {
           const run = startDetached(env, runArgs(runsDir, hooksDir(), subject, env));
           await Promise.race([new Promise((r) => setTimeout(r, share * cleanMs)), run.done]);
           killGroup(run.pid);
           await run.done;
-          const { runDir } = journalOf(runsDir);
-          const r = await cli(env, [then, runDir, '--yes', '--plain', '--hooks-dir', hooksDir()]);
-          const end = journalOf(runsDir).lines.at(-1)!;
-          if (then === 'rollback') {
-            // A run that had not started changing anything has nothing to roll back: also fine.
-            expect([0], show(r)).toContain(r.code);
-            expect(['rolled-back', 'succeeded'].includes(String(end.status)) || end.type !== 'run-end').toBe(
-              true,
-            );
+          // Killed before the run wrote anything: nothing to undo or resume.
+          const started = existsSync(runsDir) && readdirSync(runsDir).some((d) => !d.startsWith('.'));
+          if (!started) outcome = 'not started';
+          const { runDir } = started ? journalOf(runsDir) : { runDir: '' };
+          const r = started
+            ? await cli(env, [then, runDir, '--yes', '--plain', '--hooks-dir', hooksDir()])
+            : undefined;
+          const end = started ? journalOf(runsDir).lines.at(-1)! : undefined;
+          if (!r || !end) {
+            // nothing ran
+          } else if (
+            then === 'rollback' &&
+            r.code === 3 &&
+            /Rollback refused before undoing anything/.test(r.stdout)
+          ) {
+            // Stranded writes: nothing was undone; going forward is the way out.
+            expect(journalOf(runsDir).lines.some((l) => l.type === 'undo-start')).toBe(false);
+            const fwd = await cli(env, ['resume', runDir, '--yes', '--plain', '--hooks-dir', hooksDir()]);
+            expect(fwd.code, show(fwd)).toBe(0);
+            outcome = 'refused, then resumed';
+          } else if (then === 'rollback') {
+            expect(r.code, show(r)).toBe(0);
+            expect(['rolled-back', 'succeeded']).toContain(String(end.status));
+            outcome = 'rolled back';
           } else {
             expect(r.code, show(r)).toBe(0);
             expect([end.type, end.status]).toEqual(['run-end', 'succeeded']);
+            outcome = 'resumed';
           }
         } finally {
           acked = (await load.stop()).acks.map((a) => `${a.writer}:${a.seq}`);
@@ -96,7 +117,11 @@ function killedAnywhere(subject: Target) {
           rowsOn(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME),
         ]);
         expect(acked.length).toBeGreaterThan(0);
-        if (then === 'rollback') {
+        console.log(`killed at ${Math.round(share * 100)}%: ${outcome}, ${acked.length} acknowledged writes`);
+        if (outcome === 'not started') {
+          expect(await captureSandboxState(env)).toEqual(before);
+          expect(acked.filter((a) => !onOld.has(a))).toEqual([]);
+        } else if (outcome === 'rolled back') {
           expect(acked.filter((a) => !onOld.has(a))).toEqual([]);
           expect([...onNew].filter((a) => !onOld.has(a))).toEqual([]);
           const after = await captureSandboxState(env);
