@@ -84,6 +84,8 @@ function killedAnywhere(subject: Target) {
           const started = existsSync(runsDir) && readdirSync(runsDir).some((d) => !d.startsWith('.'));
           if (!started) outcome = 'not started';
           const { runDir } = started ? journalOf(runsDir) : { runDir: '' };
+          // Killed after the run had ended: resume has nothing to do (exit 2, says so).
+          const finished = started && journalOf(runsDir).lines.at(-1)?.status === 'succeeded';
           const r = started
             ? await cli(env, [then, runDir, '--yes', '--plain', '--hooks-dir', hooksDir()])
             : undefined;
@@ -104,6 +106,10 @@ function killedAnywhere(subject: Target) {
             expect(r.code, show(r)).toBe(0);
             expect(['rolled-back', 'succeeded']).toContain(String(end.status));
             outcome = 'rolled back';
+          } else if (finished) {
+            expect(r.code, show(r)).toBe(2);
+            expect(r.stderr).toMatch(/already ended \(succeeded\); nothing to resume/);
+            outcome = 'had finished';
           } else {
             expect(r.code, show(r)).toBe(0);
             expect([end.type, end.status]).toEqual(['run-end', 'succeeded']);
