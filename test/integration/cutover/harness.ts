@@ -7,8 +7,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RowDataPacket } from 'mysql2/promise';
 import { parse } from 'yaml';
 import type { SandboxEnv } from '../../../src/sandbox/index.js';
+import { rootConnection } from '../../../src/sandbox/mariadb.js';
 import { getKind } from '../../../src/steps/registry.js';
 import { assertBuilt, CLI, type CliResult, REPO, runCli, TEST_LOCK_DIR, waitFor } from '../../helpers/cli.js';
 import { type JournalLine, onlyRunDir, readJournalLines } from '../../helpers/workspace.js';
@@ -234,6 +236,19 @@ export async function waitWhileRunning(run: Detached, pred: () => boolean, what:
     throw new Error(`${(e as Error).message}\n${run.output()}`);
   }
   if (!pred()) throw new Error(`the CLI exited before ${what}:\n${run.output()}`);
+}
+
+// ---------------------------------------------------------------- our own count of the rows
+
+/** "run_id/writer:seq" of every row of a probe table, read as root: independent of the tool. */
+export async function probeRows(socket: string, db: string, table: string): Promise<Set<string>> {
+  const c = await rootConnection(socket);
+  try {
+    const [rows] = await c.query<RowDataPacket[]>(`SELECT run_id, writer, seq FROM \`${db}\`.\`${table}\``);
+    return new Set(rows.map((r) => `${r.run_id}/${r.writer}:${r.seq}`));
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }
 
 // ---------------------------------------------------------------- journal

@@ -9,11 +9,9 @@
 // 3, DNS left on the server with the writes), and the operator finishes with `cutover resume`.
 // Writes are counted by our own rows (root, on both servers), not by the tool.
 import { existsSync, readdirSync } from 'node:fs';
-import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryLoad, createCanaryTable } from '../../../src/rehearse/load.js';
 import { captureSandboxState, resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
-import { rootConnection } from '../../../src/sandbox/mariadb.js';
 import { sandboxDatabases } from '../step-harness.js';
 import {
   cli,
@@ -21,6 +19,7 @@ import {
   journalOf,
   killGroup,
   MANAGED,
+  probeRows,
   removeTemps,
   runArgs,
   SELF,
@@ -32,16 +31,6 @@ import {
 
 const TABLE = 'kill_probe';
 const MOMENTS = 6;
-
-async function rowsOn(socket: string, db: string): Promise<Set<string>> {
-  const c = await rootConnection(socket);
-  try {
-    const [rows] = await c.query<RowDataPacket[]>(`SELECT writer, seq FROM \`${db}\`.\`${TABLE}\``);
-    return new Set(rows.map((r) => `${r.writer}:${r.seq}`));
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
 
 function killedAnywhere(subject: Target) {
   describe(`killed at any moment of a loaded run: ${subject.name}`, () => {
@@ -116,11 +105,11 @@ function killedAnywhere(subject: Target) {
             outcome = 'resumed';
           }
         } finally {
-          acked = (await load.stop()).acks.map((a) => `${a.writer}:${a.seq}`);
+          acked = (await load.stop()).acks.map((a) => `kill/${a.writer}:${a.seq}`);
         }
         const [onOld, onNew] = await Promise.all([
-          rowsOn(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME),
-          rowsOn(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME),
+          probeRows(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
+          probeRows(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
         ]);
         expect(acked.length).toBeGreaterThan(0);
         console.log(`killed at ${Math.round(share * 100)}%: ${outcome}, ${acked.length} acknowledged writes`);

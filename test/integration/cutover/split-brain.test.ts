@@ -6,11 +6,10 @@
 // operator then runs `cutover rollback`. Afterwards every acknowledged write is on the old server and
 // none exists only on the new one — GTID on and off, self-managed and managed profiles. The count is
 // ours (root, both servers, row by row), not the tool's.
-import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CanaryLoad, createCanaryTable } from '../../../src/rehearse/load.js';
 import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
-import { rootConnection } from '../../../src/sandbox/mariadb.js';
+import { waitFor } from '../../helpers/cli.js';
 import { sandboxDatabases } from '../step-harness.js';
 import {
   cli,
@@ -18,6 +17,7 @@ import {
   journalHas,
   journalOf,
   MANAGED,
+  probeRows,
   removeTemps,
   runArgs,
   SELF,
@@ -32,24 +32,6 @@ afterAll(async () => {
   await Promise.all([resetSandbox(SELF.env()), resetSandbox(MANAGED.env())]);
   removeTemps();
 });
-
-async function rowsOn(socket: string, db: string): Promise<Set<string>> {
-  const c = await rootConnection(socket);
-  try {
-    const [rows] = await c.query<RowDataPacket[]>(`SELECT run_id, writer, seq FROM \`${db}\`.\`${TABLE}\``);
-    return new Set(rows.map((r) => `${r.run_id}/${r.writer}:${r.seq}`));
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
-async function waitUntil(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const cases: { target: Target; gtid: 'on' | 'off' }[] = [
   { target: SELF, gtid: 'on' },
@@ -76,7 +58,7 @@ describe('split-brain: a failure after the flip, writers on DNS and a pool pinne
       let pinnedStarted = false;
       try {
         // The pinned pool opens once the name points at new, and keeps writing there.
-        await waitUntil(
+        await waitFor(
           () => run.exited() || journalHas(runsDir, (l) => l.type === 'step-done' && l.stepId === 'flip-dns'),
           'the flip',
           90_000,
@@ -110,8 +92,8 @@ describe('split-brain: a failure after the flip, writers on DNS and a pool pinne
           ...(pinnedRes?.acks ?? []).map((a) => `pinned/${a.writer}:${a.seq}`),
         ];
         const [onOld, onNew] = await Promise.all([
-          rowsOn(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME),
-          rowsOn(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME),
+          probeRows(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
+          probeRows(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
         ]);
         const missingOnOld = acked.filter((k) => !onOld.has(k));
         const onlyOnNew = [...onNew].filter((k) => !onOld.has(k));
