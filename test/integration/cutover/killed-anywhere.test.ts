@@ -70,7 +70,18 @@ function killedAnywhere(subject: Target) {
           killGroup(run.pid);
           await run.done;
           // Killed before the run wrote anything: nothing to undo or resume.
-          const started = existsSync(runsDir) && readdirSync(runsDir).some((d) => !d.startsWith('.'));
+          // Started means its journal holds a run-start: a kill can land before the directory or
+          // the journal's first line exists.
+          const started =
+            existsSync(runsDir) &&
+            readdirSync(runsDir).some((d) => !d.startsWith('.')) &&
+            (() => {
+              try {
+                return journalOf(runsDir).lines[0]?.type === 'run-start';
+              } catch {
+                return false;
+              }
+            })();
           if (!started) outcome = 'not started';
           const { runDir } = started ? journalOf(runsDir) : { runDir: '' };
           // Killed after the run had ended: resume has nothing to do (exit 2, says so).
