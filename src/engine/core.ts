@@ -25,6 +25,7 @@ import { BudgetClock } from './budget.js';
 import type { Emit, ErrorInfo, Leftover, Lifecycle, LifecycleEvent, RunStatus, StepState } from './events.js';
 import type { Progress, StepContext, StepKind } from './types.js';
 import { type UndoItem, undoList } from './undo.js';
+import { FaultInjector, parseFault } from './fault.js';
 import { pollUntil } from './waits.js';
 
 export interface EngineOptions {
@@ -90,9 +91,12 @@ export abstract class EngineCore {
   protected currentStep: string | undefined;
   protected currentPlan: PlannedChange[] = [];
   protected readonly timings: RunResult['timings'] = [];
+  private readonly fault: FaultInjector | undefined;
 
   constructor(protected readonly o: EngineOptions) {
     const prepared = o.prepared;
+    const point = o.mode === 'run' ? parseFault(process.env.CUTOVER_TEST_FAULT) : undefined;
+    this.fault = point && new FaultInjector(point);
     const env: AdapterEnv = {
       mode: o.mode === 'plan' ? 'dry' : 'live',
       env: prepared.env,
@@ -110,9 +114,11 @@ export abstract class EngineCore {
       },
       record: (c) => this.currentPlan.push(c),
       countRead: (op) => {
+        this.fault?.onCall('read');
         this.stats.reads[op] = (this.stats.reads[op] ?? 0) + 1;
       },
       countWrite: (op) => {
+        this.fault?.onCall('write');
         this.stats.writes[op] = (this.stats.writes[op] ?? 0) + 1;
       },
     };
@@ -155,6 +161,7 @@ export abstract class EngineCore {
     state: StepState,
     extra: { attempt?: number; durationMs?: number; error?: ErrorInfo; note?: string } = {},
   ) {
+    this.fault?.onStep(stepId, state);
     this.o.emit(this.o.redactor.value({ type: 'step', stepId, state, ...extra }));
   }
 

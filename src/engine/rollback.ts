@@ -36,7 +36,12 @@ export abstract class Rollbacks extends StepLifecycle {
       // The data has moved. A later failure (crons, a notification, a smoke check, maintenance exit)
       // does not move it back on its own unless the runbook asked for that (issue 12, C6).
       const policy = this.o.prepared.runbook.rollback?.afterPointOfNoReturn ?? 'stop';
-      const net = policy === 'auto' ? await this.rollbackSafetyNet() : undefined;
+      const bridge = this.bridgeStep();
+      const net =
+        policy === 'auto'
+          ? ((await this.rollbackSafetyNet()) ??
+            (bridge ? `${bridge.kind} ("${bridge.id}", run now)` : undefined))
+          : undefined;
       if (!net) {
         const why =
           policy === 'auto'
@@ -164,10 +169,54 @@ export abstract class Rollbacks extends StepLifecycle {
     return undefined;
   }
 
+  /**
+   * The step that carries the new primary's writes back (reverse replication) when the run failed
+   * or died before it ran or finished: a rollback runs it forward first, so the writes the new
+   * server took since the switch reach the old one before anything is undone (issue 12: a kill
+   * between the flip and reverse replication, or its own apply failed halfway).
+   */
+  protected bridgeStep(): Step | undefined {
+    return this.steps.find((step) => {
+      const kind = getKind(step.kind);
+      const s = this.run.steps.get(step.id);
+      return (
+        kind?.keepsRollbackSafe &&
+        kind.isRollbackSafe &&
+        (!s || s.status === 'pending' || s.status === 'in-flight' || s.status === 'failed')
+      );
+    });
+  }
+
+  /** Run the bridge step forward; undefined when it ran and is healthy, else why not. */
+  private async bridge(step: Step): Promise<string | undefined> {
+    const s = this.run.steps.get(step.id);
+    this.log('info', `replicating the new primary's writes back first: running "${step.id}" (${step.kind})`);
+    try {
+      await this.runStep(
+        step,
+        // Half-applied: keep the snapshot from before its first change, so its undo restores that.
+        s?.applyStarted ? { snapshot: s.snapshot } : undefined,
+        true,
+      );
+    } catch (e) {
+      return `running "${step.id}" to carry them back failed: ${e instanceof StepFailure ? e.info.message : errorMessage(e)}`;
+    }
+    return (await this.rollbackSafetyNet()) ? undefined : `"${step.id}" ran but is not healthy`;
+  }
+
   protected async rollback(reason: string, todo: UndoItem[], requested = false): Promise<RunResult> {
-    const blocked = await this.blockedUpFront(todo);
+    let blocked = await this.blockedUpFront(todo);
+    const bridge = blocked ? this.bridgeStep() : undefined;
+    if (blocked && bridge) {
+      const failed = await this.bridge(bridge);
+      if (failed) blocked = `${blocked}; ${failed}`;
+      else {
+        todo = this.undoList();
+        blocked = await this.blockedUpFront(todo);
+      }
+    }
     if (blocked) {
-      const msg = `${reason}. Rollback refused before undoing anything: ${blocked}. Nothing was changed: clients stay on the server that has their writes. Finish with \`cutover resume ${this.o.runDir}\`, or replicate the writes back (mysql.replication.reverse) and roll back then`;
+      const msg = `${reason}. Rollback refused before undoing anything: ${blocked}. Nothing was undone: clients stay on the server that has their writes. Finish with \`cutover resume ${this.o.runDir}\`, or replicate the writes back (mysql.replication.reverse) and roll back then`;
       return this.finish(
         'halted',
         ExitCode.manualActionNeeded,

@@ -11,7 +11,8 @@ import type { StepContext, StepKind } from './types.js';
 import { EngineCore, errorRecord, StepFailure } from './core.js';
 
 export abstract class StepLifecycle extends EngineCore {
-  protected async runStep(step: Step, inFlight?: { snapshot: unknown }): Promise<void> {
+  /** `detached`: not tied to the run's abort signal (a step a rollback runs forward, after an interrupt). */
+  protected async runStep(step: Step, inFlight?: { snapshot: unknown }, detached = false): Promise<void> {
     const kind = getKind(step.kind)!;
     const t0 = performance.now();
     let actionMs = 0;
@@ -43,90 +44,95 @@ export abstract class StepLifecycle extends EngineCore {
       });
       await this.lifecycle('before-step', { stepId: step.id, kind: step.kind }, true);
 
-      result = await this.guarded(`step "${step.id}"`, timeoutMs, async (signal) => {
-        const ctx = this.context(step.id, signal);
-        for (const check of step.before ?? []) await this.runCheck(step, check, 'before', signal);
+      result = await this.guarded(
+        `step "${step.id}"`,
+        timeoutMs,
+        async (signal) => {
+          const ctx = this.context(step.id, signal);
+          for (const check of step.before ?? []) await this.runCheck(step, check, 'before', signal);
 
-        if (inFlight) {
-          // The process died mid-apply: find out whether the change happened before redoing it.
-          // Not `applied` (the outer flag that decides undo): whether the dead process's apply took.
-          const tookBefore = await timed(() => this.isApplied(kind, ctx, params, snapshot));
-          this.log(
-            'info',
-            tookBefore
-              ? 'interrupted step had completed; verified, not re-applied'
-              : 'interrupted step had not completed; applying it again',
-          );
-          if (tookBefore) {
-            this.journal('step-reconciled', { stepId: step.id, applied: true });
-            return finish({});
+          if (inFlight) {
+            // The process died mid-apply: find out whether the change happened before redoing it.
+            // Not `applied` (the outer flag that decides undo): whether the dead process's apply took.
+            const tookBefore = await timed(() => this.isApplied(kind, ctx, params, snapshot));
+            this.log(
+              'info',
+              tookBefore
+                ? 'interrupted step had completed; verified, not re-applied'
+                : 'interrupted step had not completed; applying it again',
+            );
+            if (tookBefore) {
+              this.journal('step-reconciled', { stepId: step.id, applied: true });
+              return finish({});
+            }
+          } else {
+            snapshot = kind.snapshot ? await timed(() => kind.snapshot!(ctx, params)) : null;
+            // Journaled (fsync'd) before apply: rollback works from the journal alone after a crash.
+            this.journal('snapshot', { stepId: step.id, snapshot });
           }
-        } else {
-          snapshot = kind.snapshot ? await timed(() => kind.snapshot!(ctx, params)) : null;
-          // Journaled (fsync'd) before apply: rollback works from the journal alone after a crash.
-          this.journal('snapshot', { stepId: step.id, snapshot });
-        }
 
-        if (this.o.mode === 'plan') {
-          this.emitStep(step.id, 'running');
-          let outputs: Record<string, unknown> = {};
-          let failure: unknown;
-          try {
-            outputs =
-              ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
-          } catch (e) {
-            failure = e;
+          if (this.o.mode === 'plan') {
+            this.emitStep(step.id, 'running');
+            let outputs: Record<string, unknown> = {};
+            let failure: unknown;
+            try {
+              outputs =
+                ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
+            } catch (e) {
+              failure = e;
+            }
+            // Recorded writes are the exact plan; describe() adds notes, or stands in when apply could not record.
+            const described = kind.describe(params, snapshot ?? undefined);
+            const recorded = this.currentPlan.map(renderChange);
+            const unique = [
+              ...new Set(
+                recorded.length
+                  ? [...recorded, ...described.filter((l) => !/^\s*(undo )?would /.test(l))]
+                  : described,
+              ),
+            ];
+            this.o.emit(this.o.redactor.value({ type: 'plan', stepId: step.id, lines: unique }));
+            this.journal('plan', { stepId: step.id, lines: unique, recorded: this.currentPlan });
+            if (failure) throw failure;
+            return finish(outputs, 'planned');
           }
-          // Recorded writes are the exact plan; describe() adds notes, or stands in when apply could not record.
-          const described = kind.describe(params, snapshot ?? undefined);
-          const recorded = this.currentPlan.map(renderChange);
-          const unique = [
-            ...new Set(
-              recorded.length
-                ? [...recorded, ...described.filter((l) => !/^\s*(undo )?would /.test(l))]
-                : described,
-            ),
-          ];
-          this.o.emit(this.o.redactor.value({ type: 'plan', stepId: step.id, lines: unique }));
-          this.journal('plan', { stepId: step.id, lines: unique, recorded: this.currentPlan });
-          if (failure) throw failure;
-          return finish(outputs, 'planned');
-        }
 
-        const retries = step.retries ?? this.o.prepared.runbook.defaults?.retries ?? 0;
-        const baseDelay = parseDuration(
-          step.retryDelay ?? this.o.prepared.runbook.defaults?.retryDelay ?? '1s',
-        )!;
-        for (let attempt = 1; ; attempt++) {
-          try {
-            this.emitStep(step.id, 'running', { attempt });
-            const outputs =
-              ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
-            applied = true;
-            if (kind.maintenance === 'enter') this.maintenanceSwitched('entered');
-            this.emitStep(step.id, 'verifying', { attempt });
-            if (kind.verify) await timed(() => kind.verify!(ctx, params, snapshot, outputs));
-            this.scope.steps[step.id] = { outputs };
-            for (const check of step.after ?? []) await this.runCheck(step, check, 'after', signal);
-            return finish(outputs);
-          } catch (e) {
-            // Never retry after an abort (operator, budget, timeout): the run is ending.
-            if (signal.aborted || attempt > retries) throw e;
-            const delay = Math.min(baseDelay * 2 ** (attempt - 1), 60_000);
-            this.journal('step-retry', {
-              stepId: step.id,
-              attempt,
-              delayMs: delay,
-              error: errorRecord(e),
-            });
-            this.emitStep(step.id, 'retrying', {
-              attempt,
-              error: { code: errorCode(e), message: errorMessage(e) },
-            });
-            await ctx.sleep(delay);
+          const retries = step.retries ?? this.o.prepared.runbook.defaults?.retries ?? 0;
+          const baseDelay = parseDuration(
+            step.retryDelay ?? this.o.prepared.runbook.defaults?.retryDelay ?? '1s',
+          )!;
+          for (let attempt = 1; ; attempt++) {
+            try {
+              this.emitStep(step.id, 'running', { attempt });
+              const outputs =
+                ((await timed(() => kind.apply(ctx, params, snapshot))) as Record<string, unknown>) ?? {};
+              applied = true;
+              if (kind.maintenance === 'enter') this.maintenanceSwitched('entered');
+              this.emitStep(step.id, 'verifying', { attempt });
+              if (kind.verify) await timed(() => kind.verify!(ctx, params, snapshot, outputs));
+              this.scope.steps[step.id] = { outputs };
+              for (const check of step.after ?? []) await this.runCheck(step, check, 'after', signal);
+              return finish(outputs);
+            } catch (e) {
+              // Never retry after an abort (operator, budget, timeout): the run is ending.
+              if (signal.aborted || attempt > retries) throw e;
+              const delay = Math.min(baseDelay * 2 ** (attempt - 1), 60_000);
+              this.journal('step-retry', {
+                stepId: step.id,
+                attempt,
+                delayMs: delay,
+                error: errorRecord(e),
+              });
+              this.emitStep(step.id, 'retrying', {
+                attempt,
+                error: { code: errorCode(e), message: errorMessage(e) },
+              });
+              await ctx.sleep(delay);
+            }
           }
-        }
-      });
+        },
+        !detached,
+      );
 
       function finish(this: void, outputs: Record<string, unknown>, state: StepState = 'done') {
         return { outputs, state };

@@ -25,9 +25,11 @@ export interface ReplicationProps {
   connection: string;
   sourceHost: string;
   sourcePort: number;
-  ioRunning: boolean;
+  /** Slave_IO_Running as the server says it: "Connecting" is not running (it has not reached the source). */
+  ioState: string;
   sqlRunning: boolean;
   usingGtid: string;
+  lastIoErrno: number;
   lastSqlErrno: number;
 }
 
@@ -81,10 +83,10 @@ async function serverProps(socket: string): Promise<ServerProps> {
           connection: String(s.Connection_name ?? ''),
           sourceHost: String(s.Master_Host ?? ''),
           sourcePort: Number(s.Master_Port ?? 0),
-          // "Connecting" is a running IO thread that has not reached the source yet.
-          ioRunning: String(s.Slave_IO_Running) !== 'No',
+          ioState: String(s.Slave_IO_Running),
           sqlRunning: String(s.Slave_SQL_Running) === 'Yes',
           usingGtid: String(s.Using_Gtid ?? ''),
+          lastIoErrno: Number(s.Last_IO_Errno ?? 0),
           lastSqlErrno: Number(s.Last_SQL_Errno ?? 0),
         }),
       )

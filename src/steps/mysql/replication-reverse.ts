@@ -476,6 +476,11 @@ export const replicationReverse = defineKind<P, Snap, Out>({
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
     return healthy(await r.replicaStatus(), s);
   },
+  // One look, not verify's wait: a resume or a rollback's bridge decides at once whether to re-apply.
+  async isApplied(ctx, p) {
+    const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
+    return healthy(await r.replicaStatus(), s);
+  },
   /**
    * C6: the safety net goes last. Fence the new primary (its pooled sessions included), prove it
    * quiet, wait until old has every write it took, and only then remove the reverse replication.

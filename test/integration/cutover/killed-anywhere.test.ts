@@ -1,13 +1,13 @@
 // Must show (issue "Nothing lost, nothing split"), killed at any moment: the CLI is SIGKILLed at
 // moments spread over a loaded cutover — not only at step boundaries: inside the drain's quiet
 // interval, the flip's INSYNC and TTL waits, reverse replication, smoke, and after the run ended —
-// and each kill is followed by `cutover rollback` (odd moments) or `cutover resume` (even ones).
-// After a rollback: the start state, and every acknowledged write on the old server, none only on
-// the new. After a resume: the cutover finished, and every acknowledged write on the new server.
-// One window has no safe way back: after the flip, before reverse replication runs, the new server
-// holds writes nothing carries back. There `cutover rollback` refuses before undoing anything (exit
-// 3, DNS left on the server with the writes), and the operator finishes with `cutover resume`.
-// Writes are counted by our own rows (root, on both servers), not by the tool.
+// and each kill is followed once by `cutover rollback` and once, from the same moment of a fresh
+// run, by `cutover resume`. After a rollback: the start state, and every acknowledged write on the
+// old server, none only on the new. After a resume: the cutover finished, and every acknowledged
+// write on the new server. A kill after the flip and before reverse replication leaves the new
+// server with writes nothing carries back yet: the rollback runs reverse replication forward first
+// (the bridge), then undoes as usual. Writes are counted by our own rows (root, on both servers),
+// not by the tool.
 import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryLoad, createCanaryTable } from '../../../src/rehearse/load.js';
@@ -23,6 +23,7 @@ import {
   removeTemps,
   runArgs,
   SELF,
+  sandboxSteps,
   show,
   startDetached,
   type Target,
@@ -30,9 +31,8 @@ import {
 } from './harness.js';
 
 const TABLE = 'kill_probe';
-const MOMENTS = 6;
 
-function killedAnywhere(subject: Target) {
+function killedAnywhere(subject: Target, moments: number) {
   describe(`killed at any moment of a loaded run: ${subject.name}`, () => {
     let env: SandboxEnv;
     let cleanMs = 0;
@@ -50,11 +50,69 @@ function killedAnywhere(subject: Target) {
       removeTemps();
     });
 
-    for (let k = 0; k < MOMENTS; k++) {
+    // Deterministic: killed as reverse replication is about to make its first change, after the
+    // flip. Writers following DNS then write on new only; the rollback must carry those writes back
+    // (running reverse replication itself) before it points DNS at old and reopens it.
+    it('killed between the flip and reverse replication, then cutover rollback carries the writes back', async () => {
+      const reverse = sandboxSteps(subject).find((s) => s.kind === 'mysql.replication.reverse')!;
+      await resetSandbox(env);
+      const before = await captureSandboxState(env);
+      const dbs = sandboxDatabases(env);
+      await createCanaryTable({ ...dbs.old!, name: 'old' }, TABLE);
+      const load = new CanaryLoad(dbs.app!, TABLE, 'bridge', 1, env.SANDBOX_OLD_DB_HOST);
+      load.start();
+      const runsDir = tempDir('bridge');
+      let acked: string[] = [];
+      try {
+        const r = await cli(
+          { ...env, CUTOVER_TEST_FAULT: `${reverse.id}:apply:1:kill` } as SandboxEnv,
+          runArgs(runsDir, hooksDir(), subject, env),
+        );
+        expect(r.signal, show(r)).toBe('SIGKILL');
+        // Killed by the fault, where it was placed: past the flip, reverse replication begun.
+        const killedAt = journalOf(runsDir).lines;
+        expect(killedAt.some((l) => l.type === 'point-of-no-return'), show(r)).toBe(true);
+        expect(killedAt.at(-1), show(r)).toMatchObject({ type: 'snapshot', stepId: reverse.id });
+        // Writers re-resolve within the record's TTL: let them write on new, where nothing carries
+        // their rows back yet.
+        const stranded = async () => {
+          const [o, n] = await Promise.all([
+            probeRows(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
+            probeRows(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
+          ]);
+          return [...n].filter((x) => !o.has(x)).length;
+        };
+        const until = Date.now() + 10_000;
+        while ((await stranded()) < 20 && Date.now() < until)
+          await new Promise((res) => setTimeout(res, 100));
+        expect(await stranded()).toBeGreaterThanOrEqual(20);
+        const rb = await cli(env, ['rollback', journalOf(runsDir).runDir, '--yes', '--plain']);
+        expect(rb.code, show(rb)).toBe(0);
+        expect(rb.stdout).toMatch(/replicating the new primary's writes back first/);
+        const lines = journalOf(runsDir).lines;
+        expect(lines.at(-1)).toMatchObject({ type: 'run-end', status: 'rolled-back' });
+        expect(lines.some((l) => l.type === 'undo-done' && l.stepId === reverse.id)).toBe(true);
+      } finally {
+        acked = (await load.stop()).acks.map((a) => `bridge/${a.writer}:${a.seq}`);
+      }
+      const [onOld, onNew] = await Promise.all([
+        probeRows(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
+        probeRows(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
+      ]);
+      console.log(
+        `bridge: ${acked.length} acknowledged writes, ${onNew.size} rows on new, ${onOld.size} on old`,
+      );
+      expect(acked.filter((a) => !onOld.has(a))).toEqual([]);
+      expect([...onNew].filter((a) => !onOld.has(a))).toEqual([]);
+      expect(await captureSandboxState(env)).toEqual(before);
+    }, 180_000);
+
+    for (let k = 0; k < moments * 2; k++) {
       const then = k % 2 === 0 ? 'rollback' : 'resume';
-      // From 10% of a clean run's duration to 110% (the last ones after it would have ended).
-      const share = 0.1 + k / (MOMENTS - 1);
-      it(`moment ${k + 1}/${MOMENTS} (${Math.round(share * 100)}% of a clean run), then ${then}`, async () => {
+      const m = Math.floor(k / 2);
+      // From 5% of a clean run's duration to 110% (the last ones after it would have ended).
+      const share = 0.05 + (1.05 * m) / (moments - 1);
+      it(`moment ${m + 1}/${moments} (${Math.round(share * 100)}% of a clean run), then ${then}`, async () => {
         await resetSandbox(env);
         const before = await captureSandboxState(env);
         const dbs = sandboxDatabases(env);
@@ -92,20 +150,11 @@ function killedAnywhere(subject: Target) {
           const end = started ? journalOf(runsDir).lines.at(-1)! : undefined;
           if (!r || !end) {
             // nothing ran
-          } else if (
-            then === 'rollback' &&
-            r.code === 3 &&
-            /Rollback refused before undoing anything/.test(r.stdout)
-          ) {
-            // Stranded writes: nothing was undone; going forward is the way out.
-            expect(journalOf(runsDir).lines.some((l) => l.type === 'undo-start')).toBe(false);
-            const fwd = await cli(env, ['resume', runDir, '--yes', '--plain', '--hooks-dir', hooksDir()]);
-            expect(fwd.code, show(fwd)).toBe(0);
-            outcome = 'refused, then resumed';
           } else if (then === 'rollback') {
             expect(r.code, show(r)).toBe(0);
             expect(['rolled-back', 'succeeded']).toContain(String(end.status));
-            outcome = 'rolled back';
+            const bridged = /replicating the new primary's writes back first/.test(r.stdout);
+            outcome = bridged ? 'rolled back (reverse replication run first)' : 'rolled back';
           } else if (finished) {
             expect(r.code, show(r)).toBe(2);
             expect(r.stderr).toMatch(/already ended \(succeeded\); nothing to resume/);
@@ -127,7 +176,7 @@ function killedAnywhere(subject: Target) {
         if (outcome === 'not started') {
           expect(await captureSandboxState(env)).toEqual(before);
           expect(acked.filter((a) => !onOld.has(a))).toEqual([]);
-        } else if (outcome === 'rolled back') {
+        } else if (outcome.startsWith('rolled back')) {
           expect(acked.filter((a) => !onOld.has(a))).toEqual([]);
           expect([...onNew].filter((a) => !onOld.has(a))).toEqual([]);
           const after = await captureSandboxState(env);
@@ -140,4 +189,6 @@ function killedAnywhere(subject: Target) {
   });
 }
 
-for (const subject of [SELF, MANAGED]) killedAnywhere(subject);
+// 20 moments × (rollback, resume) on the self-managed pair; 6 × 2 on the managed platform.
+killedAnywhere(SELF, 20);
+killedAnywhere(MANAGED, 6);

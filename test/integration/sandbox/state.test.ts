@@ -35,9 +35,10 @@ describe('captureSandboxState / resetSandbox', () => {
         connection: '',
         sourceHost: env.SANDBOX_OLD_DB_HOST,
         sourcePort: Number(env.SANDBOX_DB_PORT),
-        ioRunning: true,
+        ioState: 'Yes',
         sqlRunning: true,
         usingGtid: 'Slave_Pos',
+        lastIoErrno: 0,
         lastSqlErrno: 0,
       },
     ]);
@@ -90,7 +91,7 @@ describe('captureSandboxState / resetSandbox', () => {
     expect(changed.servers.old.readOnly).toBe(true);
     expect(changed.servers.old.lockedAccounts).toEqual([`${env.SANDBOX_APP_DB_USER}@%`]);
     expect(changed.dnsAnswer).toEqual([env.SANDBOX_DB_NEW_NAME]);
-    expect(changed.servers.new.replication[0]).toMatchObject({ ioRunning: false, sqlRunning: false });
+    expect(changed.servers.new.replication[0]).toMatchObject({ ioState: 'No', sqlRunning: false });
 
     await resetSandbox(env);
     expect(await captureSandboxState(env)).toEqual(seed);
