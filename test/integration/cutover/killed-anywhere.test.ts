@@ -71,7 +71,10 @@ function killedAnywhere(subject: Target, moments: number) {
         expect(r.signal, show(r)).toBe('SIGKILL');
         // Killed by the fault, where it was placed: past the flip, reverse replication begun.
         const killedAt = journalOf(runsDir).lines;
-        expect(killedAt.some((l) => l.type === 'point-of-no-return'), show(r)).toBe(true);
+        expect(
+          killedAt.some((l) => l.type === 'point-of-no-return'),
+          show(r),
+        ).toBe(true);
         expect(killedAt.at(-1), show(r)).toMatchObject({ type: 'snapshot', stepId: reverse.id });
         // Writers re-resolve within the record's TTL: let them write on new, where nothing carries
         // their rows back yet.
