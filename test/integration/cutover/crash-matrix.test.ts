@@ -41,6 +41,7 @@ import {
   type Target,
   tempDir,
   waitWhileRunning,
+  undoListsOf,
 } from './harness.js';
 
 function matrix(subject: Target) {
@@ -163,6 +164,9 @@ function matrix(subject: Target) {
         expect(idsOf(lines, 'undo-failed')).toEqual([]);
         expect(idsOf(lines, 'undo-done')).toEqual(idsOf(lines, 'undo-start'));
         expect(lines.at(-1)!.status).toBe('rolled-back');
+        // One rule: the list `cutover rollback` used is the rule's on the journal it was given.
+        const [list] = undoListsOf(c.runDir);
+        expect(list!.recorded).toEqual(list!.computed);
         expect(await captureSandboxState(env)).toEqual(c.before);
       }, 120_000);
     });
@@ -252,6 +256,8 @@ function matrix(subject: Target) {
         const { lines } = journalOf(c.runsDir);
         expect(idsOf(lines, 'undo-start', 'undo-skipped')[0]).toBe(STEP);
         expect(idsOf(lines, 'undo-failed')).toEqual([]);
+        const [list] = undoListsOf(c.runDir);
+        expect(list!.recorded).toEqual(list!.computed);
         expect(await captureSandboxState(env)).toEqual(c.before);
       }, 120_000);
     });

@@ -31,6 +31,7 @@ import {
   show,
   type Target,
   tempDir,
+  undoListsOf,
 } from './harness.js';
 
 function matrix(subject: Target) {
@@ -106,6 +107,11 @@ function matrix(subject: Target) {
     expect(rb[0]!.steps).toEqual(order);
     expect(idsOf(lines, 'undo-failed')).toEqual([]);
     expect(idsOf(lines, 'undo-done')).toEqual(idsOf(lines, 'undo-start'));
+
+    // One rule: the undo list used, in-process or by `cutover rollback`, is the rule's on the journal.
+    const lists = undoListsOf(journalOf(runsDir).runDir);
+    expect(lists).toHaveLength(1);
+    expect(lists[0]!.recorded).toEqual(lists[0]!.computed);
 
     expect(await captureSandboxState(env)).toEqual(before);
     return { lines, faults };

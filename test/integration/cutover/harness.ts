@@ -11,6 +11,10 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { parse } from 'yaml';
 import type { SandboxEnv } from '../../../src/sandbox/index.js';
 import { rootConnection } from '../../../src/sandbox/mariadb.js';
+import { undoList } from '../../../src/engine/undo.js';
+import { readJournal } from '../../../src/journal/journal.js';
+import { reconstruct } from '../../../src/journal/state.js';
+import type { Step } from '../../../src/runbook/schema.js';
 import { getKind } from '../../../src/steps/registry.js';
 import { assertBuilt, CLI, type CliResult, REPO, runCli, TEST_LOCK_DIR, waitFor } from '../../helpers/cli.js';
 import { type JournalLine, onlyRunDir, readJournalLines } from '../../helpers/workspace.js';
@@ -293,4 +297,24 @@ export function expectedUndoOrder(lines: JournalLine[], steps: RunbookStep[]): s
       if ((snapshotted && hasSnapshotUndo(s)) || l.applied === true) touched.push(l.stepId);
     }
   return touched.reverse().filter((id) => undoable(byId.get(id)!));
+}
+
+/**
+ * One rule (issue 12): each rollback's undo list, as the engine journaled it at rollback-start,
+ * against what the pure rule (src/engine/undo.ts) computes from the journal before that record —
+ * what `cutover rollback` would compute from the same journal. Returns both, per rollback.
+ */
+export function undoListsOf(runDir: string): { recorded: unknown[]; computed: unknown[] }[] {
+  const records = readJournal(runDir);
+  const steps = (parse(readFileSync(join(runDir, 'runbook.yaml'), 'utf8')) as { steps: Step[] }).steps;
+  const out: { recorded: unknown[]; computed: unknown[] }[] = [];
+  records.forEach((r, i) => {
+    if (r.type !== 'rollback-start') return;
+    const state = reconstruct(records.slice(0, i));
+    out.push({
+      recorded: (r as unknown as { undo: unknown[] }).undo,
+      computed: undoList(state, steps, getKind).map(({ stepId, via }) => ({ stepId, via })),
+    });
+  });
+  return out;
 }

@@ -34,6 +34,7 @@ import {
   show,
   type Target,
   tempDir,
+  undoListsOf,
 } from './harness.js';
 
 const TABLE = 'mid_step_probe';
@@ -158,6 +159,8 @@ function midStep(subject: Target, variants: readonly ('verify-kill' | 'apply-fai
           } finally {
             acked = (await load.stop()).acks.map((a) => `${tag}/${a.writer}:${a.seq}`);
           }
+          // One rule: every rollback's undo list is the rule's on the journal before it.
+          for (const l of undoListsOf(journalOf(runsDir).runDir)) expect(l.recorded).toEqual(l.computed);
           expect(await captureSandboxState(env)).toEqual(before);
           await replicationCarries(env, tag);
           const [onOld, onNew] = await Promise.all([
