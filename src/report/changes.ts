@@ -41,6 +41,10 @@ type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** A snapshot not of the shape this reader knows (another version's journal): shown raw instead. */
+function need(ok: boolean): asserts ok {
+  if (!ok) throw new Error('unknown snapshot shape');
+}
 const onOff = (v: unknown) => (v === true ? 'ON' : v === false ? 'OFF' : 'unknown');
 
 interface StepFacts {
@@ -70,6 +74,7 @@ const securityGroupRestrict: Reader = ({ inputs, snapshot }) => {
   const groups = s.groups
     ? arr(s.groups).map(obj)
     : [{ groupId: s.groupId ?? inputs.groupId, rules: s.rules ?? [] }];
+  need(groups.every((g) => arr(g.rules).every((r) => typeof obj(r).protocol === 'string')));
   return groups.map((g) => {
     const rules = arr(g.rules) as SgRule[];
     const plan = planRestrict(rules, {
@@ -95,6 +100,7 @@ const securityGroupRestore: Reader = ({ snapshot, outputs }) => {
   const port = Number(s.port);
   const protocol = str(s.protocol) ?? 'tcp';
   const groups = s.groups ? arr(s.groups).map(obj) : [{ groupId: s.groupId, rules: s.rules ?? [] }];
+  need(groups.every((g) => arr(g.rules).every((r) => typeof obj(r).protocol === 'string')));
   return groups.map((g) => {
     const onPort = (arr(g.rules) as SgRule[]).filter(
       (r) => r.protocol === '-1' || (r.fromPort <= port && port <= r.toPort),
@@ -114,6 +120,7 @@ const recordLine = (r: RecordSet | undefined) => formatRecord(r);
 
 const route53Flip: Reader = ({ inputs, snapshot }) => {
   const s = obj(snapshot);
+  need(Array.isArray(s.existing));
   const existing = arr(s.existing) as RecordSet[];
   const type = str(s.type) ?? str(inputs.type) ?? 'CNAME';
   const name = String(s.name ?? inputs.name).replace(/\.$/, '');
@@ -134,6 +141,7 @@ const route53Flip: Reader = ({ inputs, snapshot }) => {
 
 const route53SetTtl: Reader = ({ inputs, snapshot }) => {
   const s = obj(snapshot);
+  need(typeof obj(s.record).Type === 'string');
   const r = obj(s.record) as unknown as RecordSet;
   const after = { ...r, TTL: Number(inputs.ttl) };
   return [
@@ -148,15 +156,13 @@ const route53SetTtl: Reader = ({ inputs, snapshot }) => {
 // ----------------------------------------------------------------------------- MySQL servers
 
 const position = (p: Obj) =>
-  [
-    p.gtid ? `GTID ${String(p.gtid)}` : '',
-    p.file ? `${String(p.file)}:${String(p.pos)}` : '',
-  ]
+  [p.gtid ? `GTID ${String(p.gtid)}` : '', p.file ? `${String(p.file)}:${String(p.pos)}` : '']
     .filter(Boolean)
     .join(', ');
 
 const replicationStop: Reader = ({ inputs, snapshot, outputs }) => {
   const s = obj(snapshot);
+  need(typeof s.source === 'object' && typeof s.replica === 'object');
   const src = obj(s.source);
   const rep = obj(s.replica);
   const o = outputs ?? {};
@@ -167,7 +173,7 @@ const replicationStop: Reader = ({ inputs, snapshot, outputs }) => {
     freeze === 'read-only' ? 'read_only ON (frozen)' : `read_only ${onOff(src.readOnly)}`,
     ...(freeze === 'account-lock' ? [`accounts locked: ${arr(inputs.accounts).join(', ')}`] : []),
     ...(o.sourceGtid || o.sourceFile
-      ? [`stopped at ${position({ gtid: o.sourceGtid, file: o.sourceFile, pos: o.sourcePos })}`]
+      ? [`frozen at ${position({ gtid: o.sourceGtid, file: o.sourceFile, pos: o.sourcePos })}`]
       : []),
   ];
   const replicaBefore = [
@@ -184,7 +190,10 @@ const replicationStop: Reader = ({ inputs, snapshot, outputs }) => {
   return [
     {
       resource: `server ${source} (source)`,
-      before: [`read_only ${onOff(src.readOnly)}`, ...(position(obj(src.position)) ? [`at ${position(obj(src.position))}`] : [])],
+      before: [
+        `read_only ${onOff(src.readOnly)}`,
+        ...(position(obj(src.position)) ? [`at ${position(obj(src.position))}`] : []),
+      ],
       after: sourceAfter,
     },
     { resource: `server ${replica} (replica)`, before: replicaBefore, after: replicaAfter },
@@ -248,6 +257,7 @@ const crons =
   (dir: 'disable' | 'enable'): Reader =>
   ({ snapshot }) => {
     const s = obj(snapshot);
+    need(Array.isArray(s.hosts));
     const marker = str(s.marker) ?? DEFAULT_MARKER;
     const out: Change[] = [];
     for (const h of arr(s.hosts).map(obj)) {
@@ -282,9 +292,12 @@ const maintenance =
   (to: 'on' | 'off'): Reader =>
   ({ snapshot, outputs }) => {
     const s = obj(snapshot);
+    need(typeof s.wasOn === 'boolean');
     const was = s.wasOn === true ? 'on' : 'off';
     const paths = (list: unknown[]) =>
-      list.map(obj).map((x) => `${String(x.name)}: HTTP ${x.status === null ? 'no answer' : String(x.status)}`);
+      list
+        .map(obj)
+        .map((x) => `${String(x.name)}: HTTP ${x.status === null ? 'no answer' : String(x.status)}`);
     return [
       {
         resource: 'maintenance mode',
@@ -309,9 +322,6 @@ const READERS: Record<string, Reader> = {
   'maintenance.exit': maintenance('off'),
 };
 
-/** Kinds whose changes this module reads; the report shows the others' snapshots as they are. */
-export const READ_KINDS: ReadonlySet<string> = new Set(Object.keys(READERS));
-
 function outcomeOf(st: StepRunState): ChangeOutcome {
   if (st.status === 'undone') return 'restored';
   if (st.status === 'undo-failed') return 'undo failed';
@@ -320,7 +330,10 @@ function outcomeOf(st: StepRunState): ChangeOutcome {
   return 'in place';
 }
 
-/** Every resource a step of the run changed, in the order the steps ran. */
+/**
+ * Every resource a step of the run changed, in the order the steps ran. Steps of kinds it cannot
+ * read (no reader, or a snapshot of another shape) are left out: the report shows their snapshots raw.
+ */
 export function resourceChanges(records: readonly JournalRecord[]): ResourceChange[] {
   const state = reconstruct(records);
   const out: ResourceChange[] = [];
