@@ -225,12 +225,15 @@ export function buildProgram(): Command {
         kind: k.kind,
         summary: k.summary,
         readOnly: !!k.readOnly,
+        ...(k.writes ? { writes: { tag: k.writes.tag, summary: k.writes.summary } } : {}),
         outputs: k.outputs ?? [],
       }));
       if (o.json) console.log(JSON.stringify(list, null, 2));
       else
         for (const k of list)
-          console.log(`${k.kind.padEnd(30)} ${k.summary}${k.readOnly ? ' (read-only)' : ''}`);
+          console.log(
+            `${k.kind.padEnd(30)} ${k.summary}${k.writes ? ` (not read-only: ${k.writes.summary}; a before/after check of it needs \`writes: ${k.writes.tag}\`)` : k.readOnly ? ' (read-only)' : ''}`,
+          );
     });
 
   withRunFlags(program.command('plan'))
