@@ -317,7 +317,7 @@ const OUTCOME: Record<ResourceChange['outcome'], string> = {
   'not finished': 'not finished',
 };
 
-/** Lines of one side, those the other side lacks marked removed (−) or added (+). */
+/** Lines of one side, those the other side lacks marked removed (−) or added (+) by CSS: copied text stays the line. */
 function side(lines: string[], other: string[], mark: 'del' | 'add'): string {
   if (!lines.length) return '<p class="muted">(none)</p>';
   const o = new Set(other);
@@ -325,7 +325,7 @@ function side(lines: string[], other: string[], mark: 'del' | 'add'): string {
     .map((l) =>
       o.has(l)
         ? `<li><code>${esc(l)}</code></li>`
-        : `<li class="${mark}"><span class="sign">${mark === 'del' ? '−' : '+'}</span><code>${esc(l)}</code></li>`,
+        : `<li class="${mark}"><code>${esc(l)}</code></li>`,
     )
     .join('')}</ul>`;
 }
@@ -408,7 +408,7 @@ table{border-collapse:collapse}.steps{width:100%}.steps th,.steps td{border-bott
 .att li{margin:3px 0}.att li.bad{color:#b71c1c}.att li.warn{color:#7a5a00}
 details{border:1px solid #d0d7de;border-radius:6px;margin:8px 0;padding:6px 10px}summary{cursor:pointer}.ba{display:grid;grid-template-columns:1fr 30px 1fr;gap:8px}.arrow{font-size:22px;color:#8c959f;align-self:center;text-align:center}.det{padding-left:4px}
 .res{border:1px solid #d0d7de;border-radius:8px;margin:10px 0;padding:8px 12px}.res h3{font-size:14.5px;margin:0 0 6px}.diff{width:100%;table-layout:fixed}.diff th{text-align:left;font-size:12px;color:#57606a;font-weight:600;padding:2px 8px;border-bottom:1px solid #d8dee4}.diff td{vertical-align:top;padding:4px 8px}.diff th:last-child,.diff td:last-child{width:24%}
-.lines{list-style:none;margin:0;padding:0}.lines li{margin:2px 0;padding-left:16px;position:relative}.lines li.del{background:#ffebe9}.lines li.add{background:#e6ffec}.lines .sign{position:absolute;left:3px;font-weight:700}.lines li.del .sign{color:#cf222e}.lines li.add .sign{color:#1a7f37}.lines code{background:none;padding:0;word-break:break-word;white-space:pre-wrap}
+.lines{list-style:none;margin:0;padding:0}.lines li{margin:2px 0;padding-left:16px;position:relative}.lines li.del{background:#ffebe9}.lines li.add{background:#e6ffec}.lines li.del::before,.lines li.add::before{position:absolute;left:3px;font-weight:700}.lines li.del::before{content:"−";color:#cf222e}.lines li.add::before{content:"+";color:#1a7f37}.lines code{background:none;padding:0;word-break:break-word;white-space:pre-wrap}
 .restored{color:#4a2f93}.o-restored{background:#e9e3f7;color:#4a2f93}.o-in-place{background:#dcf2de;color:#1b5e20}.o-undo-failed,.o-not-finished{background:#fdd8d8;color:#b71c1c}.o-left-in-place{background:#fff1c2;color:#7a5a00}.note{margin:4px 0 0;font-size:12.5px}.local{color:#57606a}.who{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}.clock{color:#57606a}.card em{font-style:normal;font-weight:600;color:#1f2328}
 footer{margin-top:30px;color:#6e7781;font-size:12px}@media print{details{break-inside:avoid}}
 `;
