@@ -253,6 +253,31 @@ const drain: Reader = ({ inputs, outputs }) => {
 
 // ----------------------------------------------------------------------------- ops
 
+/**
+ * Crontab lines travel further in a report than in the journal (tickets, chat), and a job's command
+ * may carry a credential the run never knew (so the journal's redaction did not catch it): what
+ * looks like one is masked. The journal keeps the bytes the undo writes back.
+ */
+export function maskCredentials(line: string): string {
+  // A value: quoted (spaces allowed) or one word; its quotes are kept so the line still reads.
+  const hide = (v: string) => (/^['"]/.test(v) ? `${v[0]}***${v[0]}` : '***');
+  const VALUE = `('[^']*'|"[^"]*"|[^\\s'"&;]+)`;
+  const masked = line
+    .replace(/(:\/\/[^\s:/@]+:)[^\s@/]+@/g, '$1***@')
+    .replace(/\b(Bearer|Basic)\s+[^\s'"]+/gi, '$1 ***')
+    .replace(
+      new RegExp(
+        `((?:^|[\\s'"?&;-])-{0,2}[\\w.-]*(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key|auth)[\\w.-]*\\s*[=:]\\s*|(?:^|\\s)-{1,2}(?:password|token|secret|api-key)\\s+)(?!(?:Bearer|Basic)\\s)${VALUE}`,
+        'gi',
+      ),
+      (_, key: string, v: string) => `${key}${hide(v)}`,
+    );
+  // -pSECRET is the mysql clients' password flag; elsewhere -p… is -print, -path, -perm.
+  return /\bmysql\w*\b/.test(masked)
+    ? masked.replace(new RegExp(`(\\s-p)${VALUE}`, 'g'), (_, key: string, v: string) => `${key}${hide(v)}`)
+    : masked;
+}
+
 const crons =
   (dir: 'disable' | 'enable'): Reader =>
   ({ snapshot }) => {
@@ -276,7 +301,11 @@ const crons =
             ? lines.filter(isJobLine).map((l) => [l, marker + l] as const)
             : lines.filter((l) => l.startsWith(marker)).map((l) => [l, l.slice(marker.length)] as const);
         if (changed.length)
-          out.push({ resource: where, before: changed.map((c) => c[0]), after: changed.map((c) => c[1]) });
+          out.push({
+            resource: where,
+            before: changed.map((c) => maskCredentials(c[0])),
+            after: changed.map((c) => maskCredentials(c[1])),
+          });
       }
       for (const u of arr(h.timers).map(obj))
         out.push({

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Journal, readJournal } from '../../../src/journal/journal.js';
 import { Redactor } from '../../../src/journal/redact.js';
-import { resourceChanges } from '../../../src/report/changes.js';
+import { maskCredentials, resourceChanges } from '../../../src/report/changes.js';
 
 type Step = {
   id: string;
@@ -284,5 +284,35 @@ describe('resourceChanges', () => {
       ['flip-dns', 'undo failed'],
       ['fence-old', 'not finished'],
     ]);
+  });
+});
+
+describe('maskCredentials (crontab lines in a report)', () => {
+  it.each([
+    [
+      '*/5 * * * * curl -s https://ops:hunter2@hooks.example.com/x',
+      '*/5 * * * * curl -s https://ops:***@hooks.example.com/x',
+    ],
+    [
+      '0 * * * * curl -H "Authorization: Bearer abc.def" https://x',
+      '0 * * * * curl -H "Authorization: Bearer ***" https://x',
+    ],
+    ['0 3 * * * /bin/sync --password=s3cr3t --batch 5', '0 3 * * * /bin/sync --password=*** --batch 5'],
+    ['0 3 * * * API_TOKEN=abc123 /bin/report', '0 3 * * * API_TOKEN=*** /bin/report'],
+    ['0 3 * * * /bin/push --token abc123 now', '0 3 * * * /bin/push --token *** now'],
+    ["0 3 * * * mysqldump -uroot -p'pa ss' shop", "0 3 * * * mysqldump -uroot -p'***' shop"],
+    ['0 3 * * * https://x/?api_key=k1&b=2', '0 3 * * * https://x/?api_key=***&b=2'],
+  ])('%s', (line, masked) => {
+    expect(maskCredentials(line)).toBe(masked);
+  });
+
+  it('-p… is a password only for the mysql clients', () => {
+    const l = '0 4 * * * find /srv/tmp -path "*/cache/*" -perm 644 -print -delete';
+    expect(maskCredentials(l)).toBe(l);
+  });
+
+  it('leaves a line with nothing secret as it is', () => {
+    const l = '*/5 * * * * cd /srv/app && ./bin/sync --since "$(date +\\%F)" >> /var/log/sync.log 2>&1';
+    expect(maskCredentials(l)).toBe(l);
   });
 });
