@@ -366,6 +366,8 @@ function outcomeOf(st: StepRunState): ChangeOutcome {
 export function resourceChanges(records: readonly JournalRecord[]): ResourceChange[] {
   const state = reconstruct(records);
   const out: ResourceChange[] = [];
+  // A plan changes nothing: what it would change is in its plan lines.
+  if (state.mode === 'plan') return out;
   for (const id of state.stepOrder) {
     const st = state.steps.get(id)!;
     const read = READERS[st.kind];

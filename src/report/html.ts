@@ -323,9 +323,7 @@ function side(lines: string[], other: string[], mark: 'del' | 'add'): string {
   const o = new Set(other);
   return `<ul class="lines">${lines
     .map((l) =>
-      o.has(l)
-        ? `<li><code>${esc(l)}</code></li>`
-        : `<li class="${mark}"><code>${esc(l)}</code></li>`,
+      o.has(l) ? `<li><code>${esc(l)}</code></li>` : `<li class="${mark}"><code>${esc(l)}</code></li>`,
     )
     .join('')}</ul>`;
 }
