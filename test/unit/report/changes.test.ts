@@ -152,12 +152,16 @@ const STEPS: Step[] = [
   },
 ];
 
-function journal(steps: Step[], end: (j: Journal) => void = () => undefined): ReturnType<typeof readJournal> {
+function journal(
+  steps: Step[],
+  end: (j: Journal) => void = () => undefined,
+  mode: 'run' | 'plan' = 'run',
+): ReturnType<typeof readJournal> {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-changes-'));
   const j = Journal.open(dir, 'a'.repeat(64), new Redactor());
   j.append('run-start', {
     runId: 'r1',
-    mode: 'run',
+    mode,
     runbook: { file: '/rb.yaml', name: 'rb', sha256: 'a'.repeat(64) },
     vars: {},
     steps: steps.map((s) => ({ id: s.id, kind: s.kind })),
@@ -236,6 +240,10 @@ describe('resourceChanges', () => {
         'started at GTID 0-1-4',
       ],
     });
+  });
+
+  it('a plan changed nothing: no resource listed', () => {
+    expect(resourceChanges(journal(STEPS, undefined, 'plan'))).toEqual([]);
   });
 
   it('rolled back: restored, with when and by whom; ended sessions are never called restored', () => {
