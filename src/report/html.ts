@@ -50,6 +50,8 @@ const when = (iso: string) =>
   `<time datetime="${esc(iso)}">${esc(iso)}</time> <span class="local">(${esc(localClock(iso))}, ${esc(ZONE)})</span>`;
 /** UTC time of day, for table cells: 23:52:47.005Z. */
 const tod = (iso: string | undefined) => (iso ? iso.slice(11) : '');
+/** The UTC time of day at an offset into the run. */
+const clockAt = (m: ReportModel, ms: number) => tod(new Date(Date.parse(m.startedAt) + ms).toISOString());
 
 function pill(status: string): string {
   return `<span class="pill s-${esc(status.replace(/[^a-z-]/g, ''))}">${esc(status)}</span>`;
@@ -110,11 +112,18 @@ function timeline(m: ReportModel): string {
   if (m.pointOfNoReturn)
     markers.push({
       ms: m.pointOfNoReturn.atMs,
-      label: `point of no return (${m.pointOfNoReturn.stepId})`,
+      label: `point of no return (${m.pointOfNoReturn.stepId}) at ${clockAt(m, m.pointOfNoReturn.atMs)}`,
       color: '#222',
     });
-  if (m.rollback) markers.push({ ms: m.rollback.atMs, label: 'rollback started', color: UNDO, dash: '6 3' });
-  for (const r of m.resumedAtMs) markers.push({ ms: r, label: 'resumed', color: '#666', dash: '2 3' });
+  if (m.rollback)
+    markers.push({
+      ms: m.rollback.atMs,
+      label: `rollback started at ${clockAt(m, m.rollback.atMs)}`,
+      color: UNDO,
+      dash: '6 3',
+    });
+  for (const r of m.resumedAtMs)
+    markers.push({ ms: r, label: `resumed at ${clockAt(m, r)}`, color: '#666', dash: '2 3' });
   let budget: (typeof markers)[number] | undefined;
   if (m.maintenance && m.budgetMs !== undefined) {
     const over = (m.maintenance.durationMs ?? 0) > m.budgetMs;
@@ -304,7 +313,7 @@ function attention(m: ReportModel): string {
 function stepTable(m: ReportModel): string {
   const rows = m.steps.map(
     (s, i) =>
-      `<tr><td>${i + 1}</td><td><b>${esc(s.id)}</b>${s.id === m.pointOfNoReturn?.stepId ? ' <span class="tag">point of no return</span>' : ''}</td><td><code>${esc(s.kind)}</code></td><td>${pill(s.status)}${s.undoSkipped ? ` <span class="muted">(${esc(s.undoSkipped)})</span>` : ''}</td><td class="num">${esc(offset(s.startMs))}</td><td class="num clock">${esc(s.startMs === undefined ? '' : tod(new Date(Date.parse(m.startedAt) + s.startMs).toISOString()))}</td><td class="num">${s.durationMs !== undefined ? esc(formatMs(s.durationMs)) : ''}</td><td class="num">${s.undo?.endMs !== undefined ? esc(formatMs(s.undo.endMs - s.undo.startMs)) : ''}</td><td class="err">${esc(s.error ?? '')}</td></tr>`,
+      `<tr><td>${i + 1}</td><td><b>${esc(s.id)}</b>${s.id === m.pointOfNoReturn?.stepId ? ' <span class="tag">point of no return</span>' : ''}</td><td><code>${esc(s.kind)}</code></td><td>${pill(s.status)}${s.undoSkipped ? ` <span class="muted">(${esc(s.undoSkipped)})</span>` : ''}</td><td class="num">${esc(offset(s.startMs))}</td><td class="num clock">${esc(s.startMs === undefined ? '' : clockAt(m, s.startMs))}</td><td class="num">${s.durationMs !== undefined ? esc(formatMs(s.durationMs)) : ''}</td><td class="num">${s.undo?.endMs !== undefined ? esc(formatMs(s.undo.endMs - s.undo.startMs)) : ''}</td><td class="err">${esc(s.error ?? '')}</td></tr>`,
   );
   return `<section id="steps"><h2>Steps</h2><table class="steps"><thead><tr><th>#</th><th>step</th><th>kind</th><th>status</th><th>start</th><th>clock (UTC)</th><th>duration</th><th>undo</th><th>error</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }

@@ -210,6 +210,10 @@ describe('the HTML report of a rolled-back sandbox cutover, in headless Chromium
       const flipStart = String(journal.find((r) => r.type === 'step-start' && r.stepId === 'flip-dns')!.ts);
       expect(flip).toContain(flipStart.slice(11));
 
+      // The timeline's markers carry the clock too.
+      const rb = String(journal.find((r) => r.type === 'rollback-start')!.ts);
+      expect(await text('#timeline')).toContain(`rollback started at ${rb.slice(11)}`);
+
       // Time in maintenance and write-unavailability cannot be confused.
       const m = await text('#time-in-maintenance');
       expect(m).toMatch(/time in maintenance/i);
