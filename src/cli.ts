@@ -225,12 +225,15 @@ export function buildProgram(): Command {
         kind: k.kind,
         summary: k.summary,
         readOnly: !!k.readOnly,
+        ...(k.writes ? { writes: { tag: k.writes.tag, summary: k.writes.summary } } : {}),
         outputs: k.outputs ?? [],
       }));
       if (o.json) console.log(JSON.stringify(list, null, 2));
       else
         for (const k of list)
-          console.log(`${k.kind.padEnd(30)} ${k.summary}${k.readOnly ? ' (read-only)' : ''}`);
+          console.log(
+            `${k.kind.padEnd(30)} ${k.summary}${k.writes ? ` (not read-only: ${k.writes.summary}; a before/after check of it needs \`writes: ${k.writes.tag}\`)` : k.readOnly ? ' (read-only)' : ''}`,
+          );
     });
 
   withRunFlags(program.command('plan'))
@@ -322,9 +325,13 @@ export function buildProgram(): Command {
   program
     .command('status')
     .description('where a run stands: each step, the maintenance window, what is left to do')
-    .argument('<run-dir>', 'the run directory')
+    .argument('[run-dir]', 'the run directory (or --last)')
+    .option('--last', 'the newest run under --runs-dir')
+    .option('--runs-dir <dir>', 'where --last looks', process.env.CUTOVER_RUNS_DIR ?? './runs')
     .option('--json', 'as JSON')
-    .action(async (runDir: string, o: { json?: boolean }) => {
+    .action(async (arg: string | undefined, o: { json?: boolean; last?: boolean; runsDir: string }) => {
+      const { runDirArg } = await import('./report/last-run.js');
+      const runDir = runDirArg(arg, o);
       const { statusOf, renderStatus } = await import('./report/status.js');
       const s = statusOf(runDir);
       console.log(o.json ? JSON.stringify(s, null, 2) : renderStatus(s));
@@ -364,7 +371,9 @@ export function buildProgram(): Command {
   program
     .command('report')
     .description('the run as a timeline: Markdown for a ticket, or a self-contained HTML page')
-    .argument('<run-dir>', 'the run directory')
+    .argument('[run-dir]', 'the run directory (or --last)')
+    .option('--last', 'the newest run under --runs-dir')
+    .option('--runs-dir <dir>', 'where --last looks', process.env.CUTOVER_RUNS_DIR ?? './runs')
     .addOption(
       new Option('--format <format>', 'output format')
         .choices(['md', 'markdown', 'html', 'json'])
@@ -376,9 +385,19 @@ export function buildProgram(): Command {
     .option('--host <address>', 'with --serve: the address to bind (default 127.0.0.1)')
     .action(
       async (
-        runDir: string,
-        o: { format: string; output?: string; serve?: boolean; port: number; host?: string },
+        arg: string | undefined,
+        o: {
+          format: string;
+          output?: string;
+          serve?: boolean;
+          port: number;
+          host?: string;
+          last?: boolean;
+          runsDir: string;
+        },
       ) => {
+        const { runDirArg } = await import('./report/last-run.js');
+        const runDir = runDirArg(arg, o);
         if (o.serve) {
           const { existsSync } = await import('node:fs');
           if (!existsSync(`${runDir}/journal.jsonl`))

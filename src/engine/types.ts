@@ -69,8 +69,14 @@ export interface StepKind<P = any, S = any, O extends Outputs = Outputs> {
   /** One line: what the kind does (used in `--help`, the JSON Schema and "did you mean"). */
   readonly summary: string;
   readonly params: z.ZodType<P>;
-  /** Reads only: usable as a before/after check and never undone. */
+  /** Reads only (but for `writes`): usable as a before/after check and never undone. */
   readonly readOnly?: boolean;
+  /**
+   * What a readOnly kind writes anyway, as its own bookkeeping (never the application's data): `tag`
+   * is what a before/after check must acknowledge (`writes: <tag>`), `summary` says it in `kinds`,
+   * and `describe` says it for these params in plans (undefined: these params write nothing).
+   */
+  readonly writes?: { tag: string; summary: string; describe(p: P): string | undefined };
   /** Output names other steps may reference as ${steps.<id>.outputs.<name>}. */
   readonly outputs?: readonly string[];
   /** `with` keys whose ${...} substitutions are shell-quoted into single words. */

@@ -3,6 +3,7 @@
 // through esc(), and the CSP forbids any fetch should something slip through anyway.
 import { type Prediction, renderPrediction } from '../rehearse/predict.js';
 import { formatMs } from '../errors.js';
+import type { ResourceChange } from './changes.js';
 import type { ReportModel, ReportStep } from './report.js';
 
 const esc = (v: unknown): string =>
@@ -30,6 +31,27 @@ const UNDO_FAILED = '#7f0000';
 
 const offset = (ms: number | undefined) => (ms === undefined ? '' : `+${formatMs(ms)}`);
 const utc = (iso: string) => iso.replace('T', ' ').replace('Z', ' UTC');
+/** The zone of the machine rendering the report: the reader's "local". */
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+const localClock = (iso: string) =>
+  new Intl.DateTimeFormat('en-GB', {
+    timeZone: ZONE,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+    timeZoneName: 'short',
+  }).format(new Date(iso));
+/** A clock time: ISO UTC, then the same moment in the local zone. */
+const when = (iso: string) =>
+  `<time datetime="${esc(iso)}">${esc(iso)}</time> <span class="local">(${esc(localClock(iso))}, ${esc(ZONE)})</span>`;
+/** UTC time of day, for table cells: 23:52:47.005Z. */
+const tod = (iso: string | undefined) => (iso ? iso.slice(11) : '');
+/** The UTC time of day at an offset into the run. */
+const clockAt = (m: ReportModel, ms: number) => tod(new Date(Date.parse(m.startedAt) + ms).toISOString());
 
 function pill(status: string): string {
   return `<span class="pill s-${esc(status.replace(/[^a-z-]/g, ''))}">${esc(status)}</span>`;
@@ -90,11 +112,18 @@ function timeline(m: ReportModel): string {
   if (m.pointOfNoReturn)
     markers.push({
       ms: m.pointOfNoReturn.atMs,
-      label: `point of no return (${m.pointOfNoReturn.stepId})`,
+      label: `point of no return (${m.pointOfNoReturn.stepId}) at ${clockAt(m, m.pointOfNoReturn.atMs)}`,
       color: '#222',
     });
-  if (m.rollback) markers.push({ ms: m.rollback.atMs, label: 'rollback started', color: UNDO, dash: '6 3' });
-  for (const r of m.resumedAtMs) markers.push({ ms: r, label: 'resumed', color: '#666', dash: '2 3' });
+  if (m.rollback)
+    markers.push({
+      ms: m.rollback.atMs,
+      label: `rollback started at ${clockAt(m, m.rollback.atMs)}`,
+      color: UNDO,
+      dash: '6 3',
+    });
+  for (const r of m.resumedAtMs)
+    markers.push({ ms: r, label: `resumed at ${clockAt(m, r)}`, color: '#666', dash: '2 3' });
   let budget: (typeof markers)[number] | undefined;
   if (m.maintenance && m.budgetMs !== undefined) {
     const over = (m.maintenance.durationMs ?? 0) > m.budgetMs;
@@ -284,19 +313,73 @@ function attention(m: ReportModel): string {
 function stepTable(m: ReportModel): string {
   const rows = m.steps.map(
     (s, i) =>
-      `<tr><td>${i + 1}</td><td><b>${esc(s.id)}</b>${s.id === m.pointOfNoReturn?.stepId ? ' <span class="tag">point of no return</span>' : ''}</td><td><code>${esc(s.kind)}</code></td><td>${pill(s.status)}${s.undoSkipped ? ` <span class="muted">(${esc(s.undoSkipped)})</span>` : ''}</td><td class="num">${esc(offset(s.startMs))}</td><td class="num">${s.durationMs !== undefined ? esc(formatMs(s.durationMs)) : ''}</td><td class="num">${s.undo?.endMs !== undefined ? esc(formatMs(s.undo.endMs - s.undo.startMs)) : ''}</td><td class="err">${esc(s.error ?? '')}</td></tr>`,
+      `<tr><td>${i + 1}</td><td><b>${esc(s.id)}</b>${s.id === m.pointOfNoReturn?.stepId ? ' <span class="tag">point of no return</span>' : ''}</td><td><code>${esc(s.kind)}</code></td><td>${pill(s.status)}${s.undoSkipped ? ` <span class="muted">(${esc(s.undoSkipped)})</span>` : ''}</td><td class="num">${esc(offset(s.startMs))}</td><td class="num clock">${esc(s.startMs === undefined ? '' : clockAt(m, s.startMs))}</td><td class="num">${s.durationMs !== undefined ? esc(formatMs(s.durationMs)) : ''}</td><td class="num">${s.undo?.endMs !== undefined ? esc(formatMs(s.undo.endMs - s.undo.startMs)) : ''}</td><td class="err">${esc(s.error ?? '')}</td></tr>`,
   );
-  return `<section id="steps"><h2>Steps</h2><table class="steps"><thead><tr><th>#</th><th>step</th><th>kind</th><th>status</th><th>start</th><th>duration</th><th>undo</th><th>error</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+  return `<section id="steps"><h2>Steps</h2><table class="steps"><thead><tr><th>#</th><th>step</th><th>kind</th><th>status</th><th>start</th><th>clock (UTC)</th><th>duration</th><th>undo</th><th>error</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+}
+
+const OUTCOME: Record<ResourceChange['outcome'], string> = {
+  restored: 'restored',
+  'in place': 'in place',
+  'undo failed': 'undo failed',
+  'left in place': 'left in place',
+  'not finished': 'not finished',
+};
+
+/** Lines of one side, those the other side lacks marked removed (−) or added (+) by CSS: copied text stays the line. */
+function side(lines: string[], other: string[], mark: 'del' | 'add'): string {
+  if (!lines.length) return '<p class="muted">(none)</p>';
+  const o = new Set(other);
+  return `<ul class="lines">${lines
+    .map((l) =>
+      o.has(l) ? `<li><code>${esc(l)}</code></li>` : `<li class="${mark}"><code>${esc(l)}</code></li>`,
+    )
+    .join('')}</ul>`;
+}
+
+function now(c: ResourceChange): string {
+  switch (c.outcome) {
+    case 'restored':
+      return `<p class="restored">↩ restored to <b>before</b>${c.restoredAt ? ` at ${when(c.restoredAt)}` : ''}${c.restoredBy ? ` by <span class="who">${esc(c.restoredBy)}</span>` : ''}</p>`;
+    case 'in place':
+      return '<p>still <b>after</b> (the change is in place)</p>';
+    case 'undo failed':
+      return '<p class="badtext">undo FAILED: somewhere between after and before — see Warnings</p>';
+    case 'left in place':
+      return '<p>left as <b>after</b> by the rollback, on purpose</p>';
+    default:
+      return '<p class="badtext">the step stopped mid-change: check the resource</p>';
+  }
 }
 
 function changes(m: ReportModel): string {
+  const res = m.resources.map(
+    (c) =>
+      `<div class="res" data-step="${esc(c.stepId)}" data-outcome="${esc(c.outcome)}"><h3>${esc(c.resource)} <span class="pill o-${esc(c.outcome.replace(/ /g, '-'))}">${esc(OUTCOME[c.outcome])}</span> <span class="muted">step <b>${esc(c.stepId)}</b> <code>${esc(c.kind)}</code></span></h3><table class="diff"><thead><tr><th>before</th><th>after the step</th><th>now</th></tr></thead><tbody><tr><td>${side(c.before, c.after, 'del')}</td><td>${side(c.after, c.before, 'add')}</td><td>${now(c)}</td></tr></tbody></table>${c.note ? `<p class="muted note">${esc(c.note)}</p>` : ''}</div>`,
+  );
   const byId = new Map(m.steps.map((s) => [s.id, s]));
-  const blocks = m.changes.map((c) => {
+  const raw = m.changes.map((c) => {
     const s = byId.get(c.stepId);
     const after = s?.status === 'undone' ? '<p class="muted">undone: restored to the state before</p>' : '';
     return `<details class="change" open><summary><b>${esc(c.stepId)}</b> <code>${esc(s?.kind ?? '')}</code> ${pill(s?.status ?? '')}</summary><div class="ba"><div><h4>before</h4>${value(c.snapshot)}</div><div class="arrow">→</div><div><h4>after</h4>${c.outputs === undefined ? '<p class="muted">(the step did not complete)</p>' : value(c.outputs)}${after}</div></div></details>`;
   });
-  return `<section id="changes"><h2>Before → after of every changed resource</h2>${blocks.length ? blocks.join('') : '<p class="muted">No step recorded a snapshot (read-only kinds and shell.run do not): what each step ran and returned is under Step details.</p>'}</section>`;
+  const none =
+    '<p class="muted">No step recorded a snapshot (read-only kinds and shell.run do not): what each step ran and returned is under Step details.</p>';
+  return `<section id="changes"><h2>What changed, per resource</h2>${res.join('')}${raw.length ? `${res.length ? '<h3>Other steps, as they recorded it</h3>' : ''}${raw.join('')}` : ''}${res.length || raw.length ? '' : none}</section>`;
+}
+
+const HOW: Record<string, string> = {
+  '--yes': 'pre-approved with --yes on the command line (no prompt)',
+  prompt: 'answered at the terminal prompt',
+};
+
+function approvals(m: ReportModel): string {
+  if (!m.approvals.length) return '';
+  const rows = m.approvals.map(
+    (a) =>
+      `<tr data-step="${esc(a.stepId)}"><td><b>${esc(a.stepId)}</b></td><td>${a.decision === 'approved' ? '<span class="pill s-done">approved</span>' : a.decision === 'declined' ? '<span class="pill s-failed">declined</span>' : '<span class="pill s-in-flight">waiting: no terminal to ask</span>'}</td><td class="who">${esc(a.by)}</td><td>${esc(a.via ? (HOW[a.via] ?? a.via) : '')}</td><td>${when(a.at)} <span class="muted">${esc(offset(a.atMs))}</span></td></tr>`,
+  );
+  return `<section id="approvals"><h2>Approval gates</h2><table class="steps"><thead><tr><th>step</th><th>decision</th><th>by (OS account@host)</th><th>how</th><th>when</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
 }
 
 function details(s: ReportStep): string {
@@ -322,7 +405,7 @@ code,pre,.lbl,.tick,.mk{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,m
 .badge{display:inline-block;font-weight:700;font-size:13px;padding:2px 10px;border-radius:12px;color:#fff;background:#888;margin-bottom:6px;text-transform:uppercase}.ok .badge{background:#2e7d32}.warn .badge{background:#ef8f00}.bad .badge{background:#c62828}.info .badge{background:#1565c0}
 .sub{color:#57606a;margin-top:2px}.msg{margin:8px 0 0}.facts{display:grid;grid-template-columns:max-content 1fr;gap:3px 16px;margin:14px 0}.facts dt{color:#57606a}.facts dd{margin:0}
 #integrity.ok{color:#1b5e20}#integrity.bad{color:#c62828;font-weight:700}
-.cards{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0}.card{border:1px solid #d0d7de;border-radius:8px;padding:8px 14px;min-width:150px}.card b{display:block;font-size:20px}.card span{color:#57606a;font-size:12px}.card.bad{border-color:#c62828;background:#fdecec}.card.bad b{color:#c62828}.card.good b{color:#1b5e20}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0}.card{border:1px solid #d0d7de;border-radius:8px;padding:8px 14px;min-width:150px;max-width:330px}.card b{display:block;font-size:20px}.card span{color:#57606a;font-size:12px}.card.bad{border-color:#c62828;background:#fdecec}.card.bad b{color:#c62828}.card.good b{color:#1b5e20}
 svg text.lbl{font-size:12px;fill:#1f2328}svg text.tick{font-size:10.5px;fill:#57606a;text-anchor:middle}svg text.mk{font-size:11px}svg text.mlabel{font-size:11px;fill:#8d6e00}svg text.none{font-size:11px;fill:#8c959f;font-style:italic}
 .legend{display:flex;flex-wrap:wrap;gap:14px;font-size:12px;color:#57606a;margin-top:4px}.legend i{display:inline-block;width:14px;height:10px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 table{border-collapse:collapse}.steps{width:100%}.steps th,.steps td{border-bottom:1px solid #d8dee4;padding:5px 8px;text-align:left;vertical-align:top}.steps thead th{background:#f6f8fa;font-size:12px;color:#57606a}.num{text-align:right!important;white-space:nowrap;font-variant-numeric:tabular-nums}.err{color:#c62828;font-size:12.5px;max-width:420px;word-break:break-word}
@@ -331,6 +414,9 @@ table{border-collapse:collapse}.steps{width:100%}.steps th,.steps td{border-bott
 .tag{font-size:11px;background:#222;color:#fff;border-radius:4px;padding:0 5px}.muted{color:#6e7781}.badtext{color:#c62828}
 .att li{margin:3px 0}.att li.bad{color:#b71c1c}.att li.warn{color:#7a5a00}
 details{border:1px solid #d0d7de;border-radius:6px;margin:8px 0;padding:6px 10px}summary{cursor:pointer}.ba{display:grid;grid-template-columns:1fr 30px 1fr;gap:8px}.arrow{font-size:22px;color:#8c959f;align-self:center;text-align:center}.det{padding-left:4px}
+.res{border:1px solid #d0d7de;border-radius:8px;margin:10px 0;padding:8px 12px}.res h3{font-size:14.5px;margin:0 0 6px}.diff{width:100%;table-layout:fixed}.diff th{text-align:left;font-size:12px;color:#57606a;font-weight:600;padding:2px 8px;border-bottom:1px solid #d8dee4}.diff td{vertical-align:top;padding:4px 8px}.diff th:last-child,.diff td:last-child{width:24%}
+.lines{list-style:none;margin:0;padding:0}.lines li{margin:2px 0;padding-left:16px;position:relative}.lines li.del{background:#ffebe9}.lines li.add{background:#e6ffec}.lines li.del::before,.lines li.add::before{position:absolute;left:3px;font-weight:700}.lines li.del::before{content:"−";color:#cf222e}.lines li.add::before{content:"+";color:#1a7f37}.lines code{background:none;padding:0;word-break:break-word;white-space:pre-wrap}
+.restored{color:#4a2f93}.o-restored{background:#e9e3f7;color:#4a2f93}.o-in-place{background:#dcf2de;color:#1b5e20}.o-undo-failed,.o-not-finished{background:#fdd8d8;color:#b71c1c}.o-left-in-place{background:#fff1c2;color:#7a5a00}.note{margin:4px 0 0;font-size:12.5px}.local{color:#57606a}.who{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}.clock{color:#57606a}.card em{font-style:normal;font-weight:600;color:#1f2328}
 footer{margin-top:30px;color:#6e7781;font-size:12px}@media print{details{break-inside:avoid}}
 `;
 
@@ -351,11 +437,13 @@ export function renderHtml(m: ReportModel): string {
     `<div class="card"><b>${esc(formatMs(m.totalMs))}</b><span>total, ${m.steps.filter((s) => s.startMs !== undefined).length} of ${m.steps.length} steps ran</span></div>`,
     `<div class="card"><b>${esc(outcomes.map(([st, n]) => `${n} ${st}`).join(' · ') || 'none')}</b><span>step outcomes</span></div>`,
     m.maintenance
-      ? `<div class="card${over ? ' bad' : ' good'}"><b>${m.maintenance.durationMs !== undefined ? esc(formatMs(m.maintenance.durationMs)) : '?'}</b><span>in maintenance${m.budgetMs !== undefined ? ` of a ${esc(formatMs(m.budgetMs))} budget${over ? ': EXCEEDED' : ''}` : ''}</span></div>`
+      ? `<div class="card${over ? ' bad' : ' good'}" id="time-in-maintenance"><b>${m.maintenance.durationMs !== undefined ? esc(formatMs(m.maintenance.durationMs)) : '?'}</b><span><em>time in maintenance</em>${m.budgetMs !== undefined ? ` of a ${esc(formatMs(m.budgetMs))} budget${over ? ': EXCEEDED' : ''}` : ''}: the app showed its maintenance page, maintenance switched on → off${m.maintenanceAt ? ` (${esc(tod(m.maintenanceAt.entered))} → ${m.maintenanceAt.exited ? esc(tod(m.maintenanceAt.exited)) : 'no exit recorded'} UTC)` : ''}</span></div>`
       : '',
     typeof r.writeUnavailableMs === 'number'
-      ? `<div class="card" id="write-unavailability"><b>${esc(formatMs(r.writeUnavailableMs))}</b><span>measured write-unavailability</span></div>`
-      : '',
+      ? `<div class="card" id="write-unavailability"><b>${esc(formatMs(r.writeUnavailableMs))}</b><span><em>write-unavailability</em>, measured by the rehearsal's writers: first failed write → first write the new primary accepted (not the same as time in maintenance)</span></div>`
+      : m.mode === 'run'
+        ? `<div class="card" id="write-unavailability"><b>not measured</b><span><em>write-unavailability</em>: only <code>cutover rehearse</code> measures it (writers through the app's path); time in maintenance is not it</span></div>`
+        : '',
     typeof r.lostWrites === 'number'
       ? `<div class="card${r.lostWrites > 0 ? ' bad' : ' good'}"><b>${esc(r.lostWrites)}</b><span>acknowledged writes lost${typeof r.acknowledgedWrites === 'number' ? ` of ${esc(r.acknowledgedWrites)}` : ''}</span></div>`
       : '',
@@ -369,15 +457,16 @@ export function renderHtml(m: ReportModel): string {
 <header class="hdr ${tone}"><div class="badge" id="result">${esc(m.status)}</div><h1>${esc(name)}</h1>
 <div class="sub">${m.mode === 'plan' ? 'plan (dry run)' : 'run'} <code>${esc(m.runId)}</code>${m.exitCode !== undefined ? ` · exit status ${esc(m.exitCode)}` : ' · no run-end record (interrupted)'}</div>
 ${m.message ? `<p class="msg">${esc(m.message)}</p>` : ''}</header>
-<dl class="facts"><dt>runbook</dt><dd>${esc(m.runbook)}</dd><dt>operator</dt><dd id="operator">${esc(m.by)}</dd><dt>started</dt><dd>${esc(utc(m.startedAt))}</dd><dt>ended</dt><dd>${esc(utc(m.endedAt))} (${esc(formatMs(m.totalMs))})</dd><dt>journal</dt><dd>${integrity}</dd></dl>
+<dl class="facts"><dt>runbook</dt><dd>${esc(m.runbook)}</dd><dt>operator</dt><dd id="operator">${esc(m.by)}</dd><dt>started</dt><dd id="started">${when(m.startedAt)}</dd><dt>ended</dt><dd id="ended">${when(m.endedAt)} — ${esc(formatMs(m.totalMs))} after the start</dd><dt>journal</dt><dd>${integrity}</dd></dl>
 <div class="cards">${cards.join('')}</div>
 <section id="timeline"><h2>Timeline</h2>${timeline(m)}<div class="legend">${LEGEND}<span>○ check passed</span><span style="color:#c62828">● check failed</span></div></section>
 ${rehearsal(m)}
+${changes(m)}
+${approvals(m)}
 ${attention(m)}
 ${stepTable(m)}
-${changes(m)}
 <section id="details"><h2>Step details</h2>${m.steps.map(details).join('')}</section>
-<footer>Generated by cutover from the run's hash-chained journal. Times are offsets from the first journal record.</footer>
+<footer>Generated by cutover from the run's hash-chained journal. Offsets (+1.2s) count from the first journal record (${esc(utc(m.startedAt))}); clock times are in UTC, then in this machine's zone (${esc(ZONE)}).</footer>
 </main></body></html>
 `;
 }

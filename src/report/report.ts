@@ -2,6 +2,7 @@
 import { readJournal, verifyJournal, type JournalRecord } from '../journal/journal.js';
 import { reconstruct } from '../journal/state.js';
 import { formatMs } from '../errors.js';
+import { type ResourceChange, resourceChanges } from './changes.js';
 import { renderHtml } from './html.js';
 
 export interface ReportCheck {
@@ -57,7 +58,14 @@ export interface ReportModel {
   /** endMs/durationMs without an `exited` record: the window closed with the entering step's undo (or the run's end); open is then true. */
   maintenance?: { startMs: number; endMs?: number; durationMs?: number; open?: boolean; stepId?: string };
   steps: ReportStep[];
+  /** Each changed resource before → after (→ restored), for the kinds changes.ts reads. */
+  resources: ResourceChange[];
+  /** Snapshots of the other kinds, shown as recorded. */
   changes: { stepId: string; snapshot: unknown; outputs: unknown }[];
+  /** Every decision at an approval gate: who (the OS account that wrote the record), how, when. */
+  approvals: { stepId: string; decision: string; by: string; via?: string; at: string; atMs: number }[];
+  /** Clock time of the first maintenance record and of its exit, when recorded. */
+  maintenanceAt?: { entered: string; exited?: string };
   rehearsal?: Record<string, unknown>;
   /** The rehearsal record's other fields (writers, missing writes, addresses seen). */
   rehearsalInfo?: Record<string, unknown>;
@@ -159,6 +167,8 @@ export function reportModel(runDir: string): ReportModel {
       ...(stepId ? { stepId } : {}),
     };
   }
+  const resources = resourceChanges(records);
+  const readSteps = new Set(resources.map((c) => c.stepId));
   const { result: rehearsalResult, ...rehearsalInfo } = (rehearsal ?? {}) as Record<string, unknown>;
   for (const k of ['seq', 'ts', 'type', 'by', 'runbookSha256', 'prev', 'hash']) delete rehearsalInfo[k];
   return {
@@ -175,8 +185,20 @@ export function reportModel(runDir: string): ReportModel {
     ...(s.maintenance.budgetMs !== undefined ? { budgetMs: s.maintenance.budgetMs } : {}),
     ...(maintenance ? { maintenance } : {}),
     steps,
+    resources,
+    approvals: records
+      .filter((r) => r.type === 'gate')
+      .map((r) => ({
+        stepId: r.stepId!,
+        decision: String(r.decision),
+        by: r.by,
+        ...(r.via ? { via: String(r.via) } : {}),
+        at: r.ts,
+        atMs: at(r),
+      })),
+    ...(mIn ? { maintenanceAt: { entered: mIn.ts, ...(mOut ? { exited: mOut.ts } : {}) } } : {}),
     changes: records
-      .filter((r) => r.type === 'snapshot' && r.snapshot !== null)
+      .filter((r) => r.type === 'snapshot' && r.snapshot !== null && !readSteps.has(r.stepId!))
       .map((r) => ({
         stepId: r.stepId!,
         snapshot: r.snapshot,
@@ -215,14 +237,18 @@ export function renderMarkdown(m: ReportModel): string {
   ];
   if (m.maintenance)
     lines.push(
-      `- **Maintenance:** ${m.maintenance.durationMs !== undefined ? formatMs(m.maintenance.durationMs) : 'not exited'}${m.budgetMs !== undefined ? ` of a ${formatMs(m.budgetMs)} budget` : ''}`,
+      `- **Time in maintenance** (maintenance page on → off${m.maintenanceAt ? `, ${m.maintenanceAt.entered} → ${m.maintenanceAt.exited ?? 'no exit recorded'}` : ''}): ${m.maintenance.durationMs !== undefined ? formatMs(m.maintenance.durationMs) : 'not exited'}${m.budgetMs !== undefined ? ` of a ${formatMs(m.budgetMs)} budget` : ''}`,
     );
   if (m.rehearsal) {
     const r = m.rehearsal as Record<string, number | undefined>;
     lines.push(
-      `- **Write-unavailability:** ${r.writeUnavailableMs !== undefined ? formatMs(r.writeUnavailableMs) : 'n/a'}; acknowledged writes lost: ${r.lostWrites ?? 'n/a'}`,
+      `- **Write-unavailability** (measured by the rehearsal's writers: first failed write → first accepted): ${r.writeUnavailableMs !== undefined ? formatMs(r.writeUnavailableMs) : 'n/a'}; acknowledged writes lost: ${r.lostWrites ?? 'n/a'}`,
     );
   }
+  for (const a of m.approvals)
+    lines.push(
+      `- **Gate ${a.stepId}:** ${a.decision} by ${a.by}${a.via ? ` (${a.via === '--yes' ? 'pre-approved with --yes' : a.via})` : ''} at ${a.at}`,
+    );
   lines.push('', '| # | step | kind | status | started | duration |', '|---|---|---|---|---|---|');
   m.steps.forEach((s, i) => {
     lines.push(
@@ -234,8 +260,18 @@ export function renderMarkdown(m: ReportModel): string {
     for (const l of m.leftovers)
       lines.push(`- **${l.stepId}** (\`${l.kind}\`): ${l.problem}`, ...l.change.map((c) => `  - ${c}`));
   }
+  if (m.resources.length) {
+    lines.push('', '## What changed, per resource', '');
+    for (const c of m.resources) {
+      lines.push(
+        `- **${c.resource}** (step ${c.stepId}) — ${c.outcome}${c.restoredAt ? ` at ${c.restoredAt}` : ''}`,
+        `  - before: ${c.before.map((l) => `\`${l}\``).join(', ') || '(none)'}`,
+        `  - after: ${c.after.map((l) => `\`${l}\``).join(', ') || '(none)'}`,
+      );
+    }
+  }
   if (m.changes.length) {
-    lines.push('', '## Changed resources (state before each step)', '');
+    lines.push('', '## Other changed resources (state before each step)', '');
     for (const c of m.changes)
       lines.push(`- **${c.stepId}** before: \`${JSON.stringify(c.snapshot).slice(0, 400)}\``);
   }

@@ -1,5 +1,6 @@
 // Renderers subscribe to engine events. TTY: a live task list redrawn in place; plain: one line per
 // change, for logs and CI; json: one event per line for scripts.
+import { dirname, resolve } from 'node:path';
 import pc from 'picocolors';
 import type { EngineEvent, StepState } from '../engine/events.js';
 import { formatMs } from '../errors.js';
@@ -68,6 +69,20 @@ export function fitLine(line: string, width: number): string {
   return `${out.replace(/(\x1b\[[0-9;?]*[A-Za-z])*$/, '')}…\x1b[0m`;
 }
 
+/**
+ * The run's last line: where it is, and the command that finds it again without its id (`--last`
+ * looks in ./runs or $CUTOVER_RUNS_DIR; another runs dir is named).
+ */
+export function runDirLine(runDir: string): string {
+  const runs = dirname(runDir);
+  const dflt = process.env.CUTOVER_RUNS_DIR ?? './runs';
+  const flag =
+    resolve(runs) === resolve(dflt)
+      ? ''
+      : ` --runs-dir ${/^[\w./@%+=:,-]+$/.test(runs) ? runs : `'${runs.replace(/'/g, `'\\''`)}'`}`;
+  return `run dir ${runDir} — see it again: cutover status --last${flag} · cutover report --last${flag} --format html -o report.html`;
+}
+
 function clock(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
@@ -85,6 +100,7 @@ export function createRenderer(
 }
 
 class PlainRenderer implements Renderer {
+  private runDir = '';
   constructor(private readonly out: Out) {}
   private line(s: string) {
     this.out.write(`${new Date().toISOString().slice(11, 23)} ${s}\n`);
@@ -92,6 +108,7 @@ class PlainRenderer implements Renderer {
   emit(e: EngineEvent): void {
     switch (e.type) {
       case 'run-start':
+        this.runDir = e.runDir;
         this.line(
           `${e.mode === 'plan' ? 'plan' : e.mode === 'rollback' ? 'rollback' : e.resumed ? 'resume' : 'run'} ${e.runbook}: ${e.steps.length} steps, run dir ${e.runDir}${e.budgetMs ? `, maintenance budget ${formatMs(e.budgetMs)}` : ''}`,
         );
@@ -139,6 +156,7 @@ class PlainRenderer implements Renderer {
           this.line(
             `  needs a human: [${l.stepId}] ${l.kind}: ${l.problem}${l.change.length ? ` — ${l.change.join('; ')}` : ''}`,
           );
+        if (this.runDir) this.line(runDirLine(this.runDir));
         break;
     }
   }
@@ -150,6 +168,7 @@ class PlainRenderer implements Renderer {
 
 class TtyRenderer implements Renderer {
   private rows: Row[] = [];
+  private runDir = '';
   private header = '';
   private budgetMs: number | undefined;
   private maintenance: { since: number; elapsedMs?: number; over?: boolean } | undefined;
@@ -176,6 +195,7 @@ class TtyRenderer implements Renderer {
     switch (e.type) {
       case 'run-start':
         this.rows = e.steps.map((s) => ({ id: s.id, kind: s.kind, state: 'pending' as StepState }));
+        this.runDir = e.runDir;
         this.budgetMs = e.budgetMs;
         this.header = `${pc.bold(e.mode === 'plan' ? 'Plan' : e.mode === 'rollback' ? 'Rollback' : e.resumed ? 'Resume' : 'Run')} ${e.runbook} ${pc.dim(`→ ${e.runDir}`)}`;
         this.print(this.header);
@@ -235,6 +255,7 @@ class TtyRenderer implements Renderer {
             pc.red(`  needs a human: [${l.stepId}] ${l.kind}: ${l.problem}`),
             ...l.change.map((c) => `      ${c}`),
           );
+        if (this.runDir) lines.push(pc.dim(runDirLine(this.runDir)));
         this.out.write(`${lines.join('\n')}\n`);
         break;
       }

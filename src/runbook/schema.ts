@@ -59,6 +59,12 @@ export const CheckSpec = z
     kind: z.string().describe('a read-only step kind'),
     name: z.string().optional(),
     with: z.record(z.string(), z.unknown()).optional(),
+    writes: z
+      .string()
+      .optional()
+      .describe(
+        'acknowledges what a check kind writes anyway (mysql.replica-lag: heartbeat); required when it writes',
+      ),
     'wait-until': z
       .object({ timeout: Duration, interval: Duration.optional() })
       .strict()

@@ -9,7 +9,7 @@ import { getKind, suggestKind } from '../steps/registry.js';
 import { parseParams } from './coerce.js';
 import { readEnvFile } from './env-file.js';
 import { type LoadedRunbook, loadRunbookFile } from './load.js';
-import { type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
+import { type Check, type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
 import { Redactor } from '../journal/redact.js';
 import { EXPR, lookup, refsIn, render, type Scope, TemplateError } from './template.js';
 
@@ -503,7 +503,10 @@ class Validator {
               [...cp, 'kind'],
               `${phase} checks must be read-only kinds; ${check.kind} changes things (make it a step)`,
             );
-          else this.checkParams(ck, check.with ?? {}, [...cp, 'with'], phase === 'after' ? i + 1 : i);
+          else {
+            this.checkParams(ck, check.with ?? {}, [...cp, 'with'], phase === 'after' ? i + 1 : i);
+            this.checkWrites(ck, check, cp, phase);
+          }
         });
       }
       if (step.rollback && step.rollback !== 'none') {
@@ -518,6 +521,35 @@ class Validator {
         );
       if (step.pointOfNoReturn && pnrAt < 0) pnrAt = i;
     });
+  }
+
+  /**
+   * A check that writes (mysql.replica-lag's heartbeat) runs only when the runbook says it knows:
+   * `writes: <tag>` on the check. A `writes:` on a check that writes nothing is a mistake too.
+   */
+  private checkWrites(ck: StepKind, check: Check, cp: Path, phase: 'before' | 'after'): void {
+    const w = ck.writes;
+    if (!w) {
+      if (check.writes !== undefined)
+        this.issue([...cp, 'writes'], `${check.kind} writes nothing: remove writes: ${check.writes}`);
+      return;
+    }
+    if (check.writes !== undefined && check.writes !== w.tag) {
+      this.issue(
+        [...cp, 'writes'],
+        `${check.kind} writes "${w.tag}", not "${check.writes}": write writes: ${w.tag}`,
+      );
+      return;
+    }
+    if (check.writes === w.tag) return;
+    const parsed = ck.params.safeParse(check.with ?? {});
+    // Params that do not parse are reported by checkParams; a template left unresolved may write.
+    const what = parsed.success ? w.describe(parsed.data) : w.summary;
+    if (what === undefined) return;
+    this.issue(
+      [...cp, 'kind'],
+      `this ${phase} check is not read-only: ${check.kind} ${what} — add \`writes: ${w.tag}\` to the check to run it knowingly (or make it a step)`,
+    );
   }
 
   private kindOf(name: string, path: Path): StepKind | undefined {

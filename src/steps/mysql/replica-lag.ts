@@ -77,17 +77,35 @@ export function threadFailure(r: Pick<MysqlAdapter, 'label'>, st: ReplicaStatus)
   return undefined;
 }
 
+/** What these params write, in one line; undefined when they only read. */
+function heartbeatWrites(p: P): string | undefined {
+  if (!p.source || !p.heartbeat.create) return undefined;
+  const t = `${p.heartbeat.schema}.${p.heartbeat.table}`;
+  return `writes on ${p.source}: CREATE DATABASE/TABLE ${t} if missing, then REPLACE INTO ${t} (server_id, UTC_TIMESTAMP(6)) every ${formatMs(ms(p.interval))} (not while ${p.source} is read-only); replicated to its replicas`;
+}
+
 export const replicaLag = defineKind<P, undefined, Out>({
   kind: 'mysql.replica-lag',
   summary:
     'check replication health and wait until the replica lag (heartbeat, UTC) is at most maxLagSeconds',
   params: Params,
   readOnly: true,
+  // Not a pure read: the heartbeat is written on the source (replicated to every replica).
+  writes: {
+    tag: 'heartbeat',
+    summary:
+      'writes on the source: creates a heartbeat schema and table if missing, stamps one row per poll (heartbeat.create: false, or no source: reads only)',
+    describe: (p) => heartbeatWrites(p),
+  },
   outputs: ['lagSeconds', 'method', 'secondsBehind', 'ioRunning', 'sqlRunning'],
   databases: (p) => [p.replica, ...(p.source ? [p.source] : [])],
-  describe: (p) => [
-    `would check that ${p.replica} replicates (IO and SQL threads running) with lag ≤ ${p.maxLagSeconds}s${p.source ? ` (heartbeat ${p.heartbeat.schema}.${p.heartbeat.table} on ${p.source})` : ' (Seconds_Behind)'}, waiting up to ${formatMs(ms(p.timeout))}`,
-  ],
+  describe: (p) => {
+    const writes = heartbeatWrites(p);
+    return [
+      `would check that ${p.replica} replicates (IO and SQL threads running) with lag ≤ ${p.maxLagSeconds}s${p.source ? ` (heartbeat ${p.heartbeat.schema}.${p.heartbeat.table} on ${p.source})` : ' (Seconds_Behind)'}, waiting up to ${formatMs(ms(p.timeout))}`,
+      ...(writes ? [`  ${writes}`] : []),
+    ];
+  },
   async apply(ctx, p) {
     const r = await db(ctx, p.replica);
     const s = p.source ? await db(ctx, p.source) : undefined;

@@ -246,12 +246,8 @@ describe('cutover report --format html in headless Chromium', () => {
       expect(o.dialogs).toEqual([]);
       expect(o.requests).toEqual([o.url]);
 
+      // The README's screenshot is of a rolled-back sandbox cutover: changes-report.test.ts.
       await p.screenshot({ path: '/tmp/cutover-report-rollback.png', fullPage: true });
-      if (process.env.UPDATE_REPORT_EXAMPLE) {
-        await expandDetails(p, false);
-        mkdirSync(join(REPO, 'docs'), { recursive: true });
-        await p.screenshot({ path: join(REPO, 'docs', 'report-example.png'), fullPage: true });
-      }
     },
     60_000,
   );

@@ -1,7 +1,7 @@
 // The renderers engine events go through: plain (logs, CI), json (scripts), tty (live list).
 import { describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../../../src/engine/events.js';
-import { createRenderer } from '../../../src/report/terminal.js';
+import { createRenderer, runDirLine } from '../../../src/report/terminal.js';
 
 function sink(isTTY = false) {
   let text = '';
@@ -73,8 +73,23 @@ describe('plain renderer', () => {
       '[flip] done in 3.4s',
       'point of no return passed at "flip"',
       'succeeded (exit 0) in 5.0s, maintenance 4.6s: cutover complete',
+      // /runs is not ./runs: the hint names it, so --last finds this run.
+      'run dir /runs/r — see it again: cutover status --last --runs-dir /runs · cutover report --last --runs-dir /runs --format html -o report.html',
     ]);
     expect(s.text()).not.toMatch(/\x1b\[/);
+  });
+
+  it('the last line names the run dir; --last needs no --runs-dir for the default one', () => {
+    const prev = process.env.CUTOVER_RUNS_DIR;
+    delete process.env.CUTOVER_RUNS_DIR;
+    try {
+      expect(runDirLine('runs/20261201T000000Z-x-abc')).toBe(
+        'run dir runs/20261201T000000Z-x-abc — see it again: cutover status --last · cutover report --last --format html -o report.html',
+      );
+      expect(runDirLine('/tmp/my runs/r1')).toContain("cutover status --last --runs-dir '/tmp/my runs'");
+    } finally {
+      if (prev !== undefined) process.env.CUTOVER_RUNS_DIR = prev;
+    }
   });
 
   it('lists what needs a human at the end', () => {
@@ -129,7 +144,7 @@ describe('tty renderer', () => {
     expect(out).toMatch(/maintenance 00:0\d \/ 10:00 budget/);
     expect(out).toContain('⚑ point of no return passed at flip');
     expect(out).toMatch(
-      /succeeded \(exit 0\) in 5\.0s, maintenance 4\.6s of 10m budget\ncutover complete\n$/,
+      /succeeded \(exit 0\) in 5\.0s, maintenance 4\.6s of 10m budget\ncutover complete\nrun dir \/runs\/r — see it again: cutover status --last --runs-dir \/runs · cutover report --last --runs-dir \/runs --format html -o report\.html\n$/,
     );
     // It redraws in place: cursor-up + clear sequences.
     expect(s.text()).toMatch(/\x1b\[\d+A\x1b\[0J/);
