@@ -1,17 +1,18 @@
-// Issue 16's comparison: the same sandbox cutover done three ways, under the rehearsal's canary
+// Issue 16's comparison: the same sandbox cutover done several ways, under the rehearsal's canary
 // writers (src/rehearse/load.ts), five alternating rounds each, every run on a sandbox reset to seed.
 //   script  bench/baseline/cutover.sh: a careful hand-written bash script (mysql client, 1 s polls)
 //   dns     cutover run runbooks/sandbox.yaml --execute --yes
-//   proxy   cutover run runbooks/sandbox-proxy.yaml --execute --yes (only when that runbook exists)
+//   proxy   cutover run runbooks/sandbox-proxy.yaml --execute --yes (only when that runbook exists),
+//           writers through SANDBOX_PROXY_HOST/PORT; proxy-nohold: the same with --var hold=false
 // Per run: write-unavailability = the longest gap between acknowledged writes (any writer; a run
 // whose writers never recover counts up to the moment they were stopped), failed write attempts,
 // time in maintenance (the maintenance file as the app sees it, polled every 10 ms: the same
 // yardstick for the script and the tool), and lost writes = acknowledged rows missing on the final
 // primary, read back row by row. Standalone:
-//   npx tsx bench/flip-compare.ts [--ports db,aws,dns,app] [--rounds N] [--only script,dns,proxy]
+//   npx tsx bench/flip-compare.ts [--ports db,aws,dns,app] [--rounds N] [--only script,dns,proxy,proxy-nohold]
 //     [--writer-pause MS]   (also BENCH_WRITER_PAUSE_MS for `npm run bench`; see RunOptions)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,17 +36,20 @@ export interface Contender {
   writers: WriterTarget;
 }
 
-const runbook = (file: string) => (_env: SandboxEnv, work: string) => [
-  process.execPath,
-  CLI,
-  'run',
-  file,
-  '--execute',
-  '--yes',
-  '--plain',
-  '--runs-dir',
-  join(work, 'runs'),
-];
+const runbook =
+  (file: string, ...extra: string[]) =>
+  (_env: SandboxEnv, work: string) => [
+    process.execPath,
+    CLI,
+    'run',
+    file,
+    '--execute',
+    '--yes',
+    '--plain',
+    '--runs-dir',
+    join(work, 'runs'),
+    ...extra,
+  ];
 
 export const SCRIPT: Contender = {
   name: 'script',
@@ -58,10 +62,18 @@ export const DNS: Contender = {
   writers: 'dns',
 };
 export const PROXY: Contender = { name: 'proxy', argv: runbook(PROXY_RUNBOOK), writers: 'proxy' };
+/** The same proxy cutover without holding new connections at the proxy (they fail instead). */
+export const PROXY_NO_HOLD: Contender = {
+  name: 'proxy-nohold',
+  argv: runbook(PROXY_RUNBOOK, '--var', 'hold=false'),
+  writers: 'proxy',
+};
 
-/** The contenders this checkout can run: the proxy flip only where its runbook exists. */
+/** The contenders this checkout can run: the proxy flips only where their runbook (and its hold param) exist. */
 export function contenders(): Contender[] {
-  return existsSync(PROXY_RUNBOOK) ? [SCRIPT, DNS, PROXY] : [SCRIPT, DNS];
+  if (!existsSync(PROXY_RUNBOOK)) return [SCRIPT, DNS];
+  const holds = /^\s+hold:\s*true\b/m.test(readFileSync(PROXY_RUNBOOK, 'utf8'));
+  return holds ? [SCRIPT, DNS, PROXY, PROXY_NO_HOLD] : [SCRIPT, DNS, PROXY];
 }
 
 export interface RunResult {
@@ -296,6 +308,8 @@ export async function benchFlipCompare(
 
 const ms = (x: number) => (Number.isNaN(x) ? 'n/a' : `${Math.round(x).toLocaleString('en-US')} ms`);
 
+const fmtCount = (x: number) => (Number.isNaN(x) ? 'n/a' : String(Math.round(x)));
+
 /** The contenders side by side: one row each, medians of their runs. */
 export function renderCompare(s: Summary[]): string {
   const head = [
@@ -309,7 +323,7 @@ export function renderCompare(s: Summary[]): string {
   const rows = s.map((x) => [
     `${x.contender} (writers → ${x.writers})`,
     ms(x.unavailableMs),
-    Number.isNaN(x.failedAttempts) ? 'n/a' : String(Math.round(x.failedAttempts)),
+    fmtCount(x.failedAttempts),
     ms(x.maintenanceMs),
     `${x.lostWrites} (total ${x.lostTotal})`,
     `${x.runs.length - x.failed}/${x.runs.length} ok`,
@@ -354,6 +368,14 @@ export function compareTargets(s: Summary[]): [string, string, string, boolean |
         ratio >= 3,
       ]);
     }
+    const noHold = by('proxy-nohold');
+    if (noHold)
+      out.push([
+        'flip compare: failed write attempts, proxy holding vs not (medians)',
+        `${fmtCount(proxy.failedAttempts)} vs ${fmtCount(noHold.failedAttempts)}`,
+        'fewer with holding',
+        proxy.failedAttempts < noHold.failedAttempts,
+      ]);
   } else {
     out.push([
       'flip compare proxy',

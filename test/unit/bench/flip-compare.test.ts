@@ -56,3 +56,16 @@ describe('compareTargets', () => {
     expect(rows.some(([, , , ok]) => ok === false)).toBe(false);
   });
 });
+
+describe('compareTargets, holding', () => {
+  it('wants fewer failed write attempts with the proxy holding than without', () => {
+    const rows = (hold: number, noHold: number) =>
+      compareTargets([
+        summary('script', 1300),
+        summary('proxy', 300, { failedAttempts: hold }),
+        summary('proxy-nohold', 300, { failedAttempts: noHold }),
+      ]).filter(([w]) => /holding vs not/.test(w));
+    expect(rows(2, 40).map(([, , , ok]) => ok)).toEqual([true]);
+    expect(rows(40, 40).map(([, , , ok]) => ok)).toEqual([false]);
+  });
+});
