@@ -10,6 +10,7 @@ import { rehearseRunbook } from '../src/rehearse/rehearse.js';
 import { resetSandbox, sandboxDown, sandboxUp } from '../src/sandbox/index.js';
 import { benchFlip } from './aws-flip.js';
 import { benchEngine } from './engine.js';
+import { benchFlipCompare, compareTargets, renderCompare } from './flip-compare.js';
 import { benchStopReplication } from './mysql-stop.js';
 
 const median = (xs: number[]) => {
@@ -22,6 +23,7 @@ const rows: [string, string, string, string][] = [];
 const row = (what: string, value: string, target: string, ok: boolean | undefined) =>
   rows.push([what, value, target, ok === undefined ? '' : ok ? 'ok' : 'MISSED']);
 const only = process.argv.slice(2);
+let compareTable: string | undefined;
 const want = (name: string) => only.length === 0 || only.includes(name);
 
 if (want('engine')) {
@@ -68,6 +70,13 @@ try {
     );
     row('aws.route53.flip total incl. INSYNC and TTL waits', ms(f.medianTotalMs), '', undefined);
     await resetSandbox(env);
+  }
+  if (want('compare')) {
+    // Issue 16: the careful script, the DNS flip and (where its runbook exists) the proxy flip, under
+    // the same writers. BENCH_WRITER_PAUSE_MS paces them on a machine too loaded for the replica.
+    const s = await benchFlipCompare(env, { writerPauseMs: Number(process.env.BENCH_WRITER_PAUSE_MS ?? 0) });
+    compareTable = renderCompare(s);
+    for (const r of compareTargets(s)) row(...r);
   }
   if (want('rehearsal')) {
     // The runbook reads the sandbox from the environment (it wins over .sandbox/env); put it back after.
@@ -187,6 +196,7 @@ const widths = [0, 1, 2, 3].map((i) =>
 );
 const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 console.log(`\ncutover benchmarks — node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n`);
+if (compareTable) console.log(`flip compare (median per contender):\n${compareTable}\n`);
 console.log(line(['measure', 'value', 'target', '']));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));

@@ -64,6 +64,8 @@ export class CanaryLoad {
     private readonly oldAddress: string,
     /** false: a pooled client that keeps its connection whatever DNS says, resolving only to reconnect. */
     private readonly followTtl = true,
+    /** Pause after each acknowledged write (ms): 0 writes flat out, as rehearsals do. */
+    private readonly pauseMs = 0,
   ) {}
 
   /** Acknowledged writes so far (the load keeps running). */
@@ -107,6 +109,7 @@ export class CanaryLoad {
           ]);
           this.reads++;
         }
+        if (this.pauseMs) await new Promise((r) => setTimeout(r, this.pauseMs));
       } catch {
         this.failures.push(performance.now());
         await conn?.end().catch(() => {});
