@@ -10,7 +10,7 @@ import { rehearseRunbook } from '../src/rehearse/rehearse.js';
 import { resetSandbox, sandboxDown, sandboxUp } from '../src/sandbox/index.js';
 import { benchFlip } from './aws-flip.js';
 import { benchEngine } from './engine.js';
-import { benchFlipCompare, compareTargets, renderCompare } from './flip-compare.js';
+import { benchFlipCompare, compareTargets, DEFAULT_WRITER_PAUSE_MS, renderCompare } from './flip-compare.js';
 import { benchStopReplication } from './mysql-stop.js';
 
 const median = (xs: number[]) => {
@@ -74,7 +74,9 @@ try {
   if (want('compare')) {
     // Issue 16: the careful script, the DNS flip and (where its runbook exists) the proxy flip, under
     // the same writers. BENCH_WRITER_PAUSE_MS paces them on a machine too loaded for the replica.
-    const s = await benchFlipCompare(env, { writerPauseMs: Number(process.env.BENCH_WRITER_PAUSE_MS ?? 0) });
+    const s = await benchFlipCompare(env, {
+      writerPauseMs: Number(process.env.BENCH_WRITER_PAUSE_MS ?? DEFAULT_WRITER_PAUSE_MS),
+    });
     compareTable = renderCompare(s);
     for (const r of compareTargets(s)) row(...r);
   }

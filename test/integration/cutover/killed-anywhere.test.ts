@@ -35,15 +35,20 @@ const TABLE = 'kill_probe';
 function killedAnywhere(subject: Target, moments: number) {
   describe(`killed at any moment of a loaded run: ${subject.name}`, () => {
     let env: SandboxEnv;
-    let cleanMs = 0;
+    // A clean run's timeline: from spawning the CLI to its journal's first record, then to its last.
+    let startupMs = 0;
+    let runMs = 0;
     beforeAll(async () => {
       env = subject.env();
-      // How long a clean run takes here: the moments are spread over it (and a little past its end).
       await resetSandbox(env);
-      const t0 = performance.now();
-      const r = await cli(env, runArgs(tempDir('clean'), hooksDir(), subject, env));
+      const runsDir = tempDir('clean');
+      const t0 = Date.now();
+      const r = await cli(env, runArgs(runsDir, hooksDir(), subject, env));
       expect(r.code, show(r)).toBe(0);
-      cleanMs = performance.now() - t0;
+      const lines = journalOf(runsDir).lines;
+      const first = Date.parse(String(lines[0]!.ts));
+      startupMs = Math.max(0, first - t0);
+      runMs = Date.parse(String(lines.at(-1)!.ts)) - first;
     }, 120_000);
     afterAll(async () => {
       await resetSandbox(env);
@@ -113,9 +118,10 @@ function killedAnywhere(subject: Target, moments: number) {
     for (let k = 0; k < moments * 2; k++) {
       const then = k % 2 === 0 ? 'rollback' : 'resume';
       const m = Math.floor(k / 2);
-      // From 5% of a clean run's duration to 110% (the last ones after it would have ended).
-      const share = 0.05 + (1.05 * m) / (moments - 1);
-      it(`moment ${m + 1}/${moments} (${Math.round(share * 100)}% of a clean run), then ${then}`, async () => {
+      // Spread over the run itself, from its journal's first record to a little past its last
+      // (the CLI's start-up before it is not where the interesting moments are).
+      const share = (1.1 * m) / (moments - 1);
+      it(`moment ${m + 1}/${moments} (${Math.round(share * 100)}% into a clean run), then ${then}`, async () => {
         await resetSandbox(env);
         const before = await captureSandboxState(env);
         const dbs = sandboxDatabases(env);
@@ -127,7 +133,7 @@ function killedAnywhere(subject: Target, moments: number) {
         let outcome = '';
         try {
           const run = startDetached(env, runArgs(runsDir, hooksDir(), subject, env));
-          await Promise.race([new Promise((r) => setTimeout(r, share * cleanMs)), run.done]);
+          await Promise.race([new Promise((r) => setTimeout(r, startupMs + share * runMs)), run.done]);
           killGroup(run.pid);
           await run.done;
           // Killed before the run wrote anything: nothing to undo or resume.
