@@ -131,6 +131,7 @@ function killedAnywhere(subject: Target, moments: number) {
         const runsDir = tempDir(`kill-${k}`);
         let acked: string[] = [];
         let outcome = '';
+        let where = '';
         try {
           const run = startDetached(env, runArgs(runsDir, hooksDir(), subject, env));
           await Promise.race([new Promise((r) => setTimeout(r, startupMs + share * runMs)), run.done]);
@@ -151,6 +152,9 @@ function killedAnywhere(subject: Target, moments: number) {
             })();
           if (!started) outcome = 'not started';
           const { runDir } = started ? journalOf(runsDir) : { runDir: '' };
+          // Where the kill landed: the step in progress (or last done) and its last record.
+          const last = started ? journalOf(runsDir).lines.at(-1) : undefined;
+          where = last ? ` in ${last.stepId ?? '-'} after its ${last.type}` : '';
           // Killed after the run had ended: resume has nothing to do (exit 2, says so).
           const finished = started && journalOf(runsDir).lines.at(-1)?.status === 'succeeded';
           const r = started
@@ -181,7 +185,9 @@ function killedAnywhere(subject: Target, moments: number) {
           probeRows(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
         ]);
         expect(acked.length).toBeGreaterThan(0);
-        console.log(`killed at ${Math.round(share * 100)}%: ${outcome}, ${acked.length} acknowledged writes`);
+        console.log(
+          `killed at ${Math.round(share * 100)}%${where}: ${outcome}, ${acked.length} acknowledged writes`,
+        );
         if (outcome === 'not started') {
           expect(await captureSandboxState(env)).toEqual(before);
           expect(acked.filter((a) => !onOld.has(a))).toEqual([]);
