@@ -54,7 +54,8 @@ import {
 } from './config.js';
 import { readEnvFileAt, type SandboxEnv, writeEnvFile } from './env-file.js';
 import { SandboxError } from './errors.js';
-import { writeMaintenance } from './maintenance.js';
+import { writeDbRoute, writeMaintenance } from './maintenance.js';
+import { dbRouteFile } from './app-ctl.js';
 import {
   ensureHaproxy,
   PROXY_BACKEND,
@@ -282,6 +283,7 @@ function removeSandboxDir(L: SandboxLayout): void {
 
 function writeSeedFiles(L: SandboxLayout): void {
   writeMaintenance(L.maintenanceFile, SEED_MAINTENANCE);
+  writeDbRoute(dbRouteFile(L.dir), 'dns');
   for (const host of ['app1', 'app2'] as const) {
     mkdirSync(dirname(L.crontabs[host]), { recursive: true });
     writeFileSync(L.crontabs[host], SEED_CRONTABS[host]);
@@ -652,6 +654,7 @@ export async function resetSandbox(
     ),
     (async () => {
       writeMaintenance(env.SANDBOX_MAINTENANCE_FILE, SEED_MAINTENANCE);
+      writeDbRoute(dbRouteFile(env.SANDBOX_DIR), 'dns');
       for (const host of ['app1', 'app2'] as const) {
         const file = host === 'app1' ? env.SANDBOX_CRONTAB_APP1 : env.SANDBOX_CRONTAB_APP2;
         mkdirSync(dirname(file), { recursive: true });

@@ -54,7 +54,8 @@ async function mustSucceed(socket: string, command: string): Promise<string> {
 }
 
 // `show servers state` columns (version 1 of the format: stable since 1.8).
-const ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20; // forced, inherited, config `disabled`, DNS resolution
+// 0x04 (configured `disabled`) stays set after `state ready` in 2.6: only a memory, not maintenance.
+const ADMIN_MAINT = 0x01 | 0x02 | 0x20 | 0x40; // forced, inherited, DNS resolution, hostname
 const ADMIN_DRAIN = 0x08 | 0x10; // forced, inherited
 
 function adminState(bits: number): ServerAdminState {
