@@ -25,6 +25,10 @@ const Params = z
       .describe(
         'a unix socket of a frontend that keeps connections (tcp-request inspect-delay 24h; tcp-request content accept if WAIT_END): the hold parks one there',
       ),
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('false: change nothing (to rehearse the same runbook without holding: --var hold=false)'),
     maxHold: Duration.default('30s').describe(
       'let held connections in after this even if no flip did (default 30s): keep it above the client connect timeout you can afford',
     ),
@@ -42,6 +46,7 @@ export const proxyHold = defineKind<P, Snap, { maxconn: number }>({
   outputs: ['maxconn'],
   iam: () => [],
   describe(p, snap) {
+    if (!p.enabled) return ['would not hold new connections (enabled: false)'];
     return [
       `would hold new connections at HAProxy at ${p.socket} (global maxconn ${snap ? `${snap.maxconn} → ` : ''}1, one connection parked on ${p.plug}) for at most ${formatMs(ms(p.maxHold))}`,
       'then: a proxy.flip lets them in (or the undo, or maxHold)',
@@ -62,11 +67,12 @@ export const proxyHold = defineKind<P, Snap, { maxconn: number }>({
     return { socket: p.socket, maxconn: info.maxconn, hardMaxconn: info.hardMaxconn };
   },
   async apply(ctx, p, snap) {
+    if (!p.enabled) return { maxconn: snap.maxconn };
     await (await ctx.adapters.use(proxyAdapter, p.socket)).hold(p.plug, ms(p.maxHold));
     return { maxconn: snap.maxconn };
   },
   async verify(ctx, p) {
-    if (!(await (await ctx.adapters.use(proxyAdapter, p.socket)).holding()))
+    if (p.enabled && !(await (await ctx.adapters.use(proxyAdapter, p.socket)).holding()))
       throw new StepError(
         'PROXY_NOT_HOLDING',
         `HAProxy at ${p.socket} does not hold new connections (show info: Maxconn is not 1)`,
@@ -78,6 +84,7 @@ export const proxyHold = defineKind<P, Snap, { maxconn: number }>({
     ];
   },
   async undo(ctx, p, snap) {
+    if (!p.enabled) return;
     // A snapshot taken while an earlier hold held (1) restores the start-up limit instead.
     const to = snap.maxconn > 1 ? snap.maxconn : snap.hardMaxconn;
     if (await (await ctx.adapters.use(proxyAdapter, p.socket)).release(to))
