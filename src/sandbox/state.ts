@@ -186,7 +186,7 @@ export async function captureSandboxState(env: SandboxEnv): Promise<SandboxState
 async function proxyProps(env: SandboxEnv): Promise<SandboxState['proxy']> {
   if (!env.SANDBOX_PROXY_SOCKET) return null;
   const p = haproxy(env.SANDBOX_PROXY_SOCKET);
-  const [servers, held] = await Promise.all([p.servers(env.SANDBOX_PROXY_BACKEND ?? 'mysql'), p.holding()]);
+  const [servers, held] = await Promise.all([p.servers(env.SANDBOX_PROXY_BACKEND), p.holding()]);
   return {
     servers: servers.map((x) => ({ name: x.name, state: x.state, weight: x.weight })),
     held,

@@ -75,6 +75,7 @@ function appViaProxy(): DatabaseConfig {
     user: env.SANDBOX_APP_DB_USER,
     password: env.SANDBOX_APP_DB_PASSWORD,
     database: env.SANDBOX_DB_NAME,
+    connectTimeoutMs: 3000,
   };
 }
 
