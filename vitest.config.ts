@@ -13,6 +13,7 @@ const PROOFS = [
   'test/integration/cutover/fault-matrix.test.ts',
   'test/integration/cutover/killed-anywhere.test.ts',
   'test/integration/cutover/mid-step.test.ts',
+  'test/integration/cutover/proxy-matrix.test.ts',
   'test/integration/cutover/split-brain.test.ts',
   'test/integration/cutover/window-prediction.test.ts',
 ];

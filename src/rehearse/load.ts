@@ -10,6 +10,8 @@ export interface Ack {
   seq: number;
   at: number;
   address: string;
+  /** @@server_id of the server that took it: behind a proxy the address never changes. */
+  serverId?: number;
 }
 
 export interface LoadResult {
@@ -83,6 +85,7 @@ export class CanaryLoad {
     let address = '';
     let expires = 0;
     let seq = 0;
+    let serverId: number | undefined;
     while (!this.stopped) {
       try {
         if (!conn || (this.followTtl && Date.now() > expires)) {
@@ -93,6 +96,9 @@ export class CanaryLoad {
             conn = undefined;
             address = r.address;
             conn = await mysql.createConnection(connOpts(this.db, address));
+            // Which server this connection reached: a proxy flip moves it without moving the address.
+            const [rows] = await conn.query('SELECT @@server_id AS id');
+            serverId = Number((rows as { id: number }[])[0]?.id);
           }
           expires = r.expires;
         }
@@ -101,7 +107,7 @@ export class CanaryLoad {
           `INSERT INTO \`${this.table}\` (writer, seq, run_id, at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`,
           [w, seq, this.runId],
         );
-        this.acks.push({ writer: w, seq, at: performance.now(), address });
+        this.acks.push({ writer: w, seq, at: performance.now(), address, ...(serverId ? { serverId } : {}) });
         if (seq % 20 === 0) {
           await conn.query(`SELECT COUNT(*) FROM \`${this.table}\` WHERE run_id = ? AND writer = ?`, [
             this.runId,
@@ -125,10 +131,16 @@ export class CanaryLoad {
     this.stopped = true;
     await Promise.all(this.loops);
     const firstFailureAt = this.failures[0];
+    // The old server: the one that took the first write (the load starts before the run).
+    const oldServer = this.acks[0]?.serverId;
     const firstNew =
       firstFailureAt === undefined
         ? undefined
-        : this.acks.find((a) => a.at > firstFailureAt && a.address !== this.oldAddress);
+        : this.acks.find(
+            (a) =>
+              a.at > firstFailureAt &&
+              (a.address !== this.oldAddress || (oldServer !== undefined && a.serverId !== oldServer)),
+          );
     return {
       acknowledged: this.acks.length,
       failedAttempts: this.failures.length,

@@ -21,6 +21,8 @@ export const DEFAULT_DIR = '.sandbox';
 
 export const SERVICES_HOST = '127.0.0.1';
 export const DB_HOSTS = { old: '127.0.0.2', new: '127.0.0.3' } as const;
+/** HAProxy in front of the pair, on the db port of its own address. */
+export const PROXY_HOST = '127.0.0.4';
 export type DbRole = keyof typeof DB_HOSTS;
 export const DB_ROLES: readonly DbRole[] = ['old', 'new'];
 export const SERVER_IDS: Record<DbRole, number> = { old: 1, new: 2 };

@@ -1,11 +1,11 @@
 // The demo shop: a web route and a "mobile API" route, both reading the database through the DNS
-// name the cutover flips, with a file-backed maintenance mode that can (the trap from the field
+// name the cutover flips (or, when its route file says `proxy`, through HAProxy), with a file-backed maintenance mode that can (the trap from the field
 // report) cover only the web route, and a bypass for a header token or a client address range.
 import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import type { MaintenanceScope } from './config.js';
-import { readMaintenance, writeMaintenance } from './maintenance.js';
+import { readDbRoute, readMaintenance, writeMaintenance } from './maintenance.js';
 
 export interface DemoAppOptions {
   dnsPort: number;
@@ -18,6 +18,10 @@ export interface DemoAppOptions {
   bypassHeader: string;
   bypassToken: string;
   bypassCidr: string;
+  /** HAProxy's address (same port): used instead of the DNS name while routeFile says `proxy`. */
+  proxyHost?: string;
+  /** A file holding `dns` (default) or `proxy`, read on every query (app-ctl db dns|proxy writes it). */
+  routeFile?: string;
 }
 
 interface Product {
@@ -66,19 +70,24 @@ class Database {
   }
 
   async address(): Promise<string> {
+    if (this.o.proxyHost && readDbRoute(this.o.routeFile) === 'proxy') return this.let(this.o.proxyHost);
     if (this.cached && Date.now() < this.cached.expires) return this.cached.address;
     const answers = await this.resolver.resolve4(this.o.recordName, { ttl: true });
     const first = answers[0];
     if (!first) throw new Error(`${this.o.recordName} has no address`);
     this.cached = { address: first.address, expires: Date.now() + first.ttl * 1000 };
-    // After a flip, let go of the old server: an app that kept its pool there would keep writing to it.
+    return this.let(first.address);
+  }
+
+  /** After a flip (or a change of route), let go of the other pools: they would keep writing there. */
+  private let(address: string): string {
     for (const [addr, pool] of this.pools) {
-      if (addr !== first.address) {
+      if (addr !== address) {
         this.pools.delete(addr);
         pool.end().catch(() => undefined);
       }
     }
-    return first.address;
+    return address;
   }
 
   private pool(address: string): Pool {

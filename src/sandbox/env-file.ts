@@ -20,6 +20,9 @@ export interface SandboxEnv {
   SANDBOX_RECORD_NAME: string;
   SANDBOX_SECURITY_GROUP_ID: string;
   SANDBOX_APP_URL: string;
+  /** MySQL through HAProxy (issue 16 contract): sends to old in the seed state. */
+  SANDBOX_PROXY_HOST: string;
+  SANDBOX_PROXY_PORT: string;
   SANDBOX_APP_MOBILE_URL: string;
   // the sandbox's own
   SANDBOX_DIR: string;
@@ -48,6 +51,11 @@ export interface SandboxEnv {
   SANDBOX_APP_CTL: string;
   SANDBOX_CRONTAB_APP1: string;
   SANDBOX_CRONTAB_APP2: string;
+  SANDBOX_PROXY_SOCKET: string;
+  SANDBOX_PROXY_HOLD_SOCKET: string;
+  SANDBOX_PROXY_BACKEND: string;
+  SANDBOX_PROXY_OLD_SERVER: string;
+  SANDBOX_PROXY_NEW_SERVER: string;
   [key: string]: string;
 }
 

@@ -34,6 +34,7 @@ import {
   NEW_DB_NAME,
   NEW_SECURITY_GROUP_ID,
   OLD_DB_NAME,
+  PROXY_HOST,
   RDS_CLUSTER_ID,
   RDS_INSTANCE_ID,
   RECORD_NAME,
@@ -53,7 +54,17 @@ import {
 } from './config.js';
 import { readEnvFileAt, type SandboxEnv, writeEnvFile } from './env-file.js';
 import { SandboxError } from './errors.js';
-import { writeMaintenance } from './maintenance.js';
+import { writeDbRoute, writeMaintenance } from './maintenance.js';
+import { dbRouteFile } from './app-ctl.js';
+import {
+  ensureHaproxy,
+  PROXY_BACKEND,
+  PROXY_SERVERS,
+  proxyLayout,
+  resetProxy,
+  startProxy,
+  waitProxyReady,
+} from './haproxy.js';
 import { writeRehearsalFiles } from './rehearsal-files.js';
 import { ensureMariadb, ensureTemplate, seedDatabases, startServer, waitServerReady } from './mariadb.js';
 import { assertPortsFree, type PortClaim, tcpAnswers } from './net.js';
@@ -100,7 +111,7 @@ export function profileOf(env: SandboxEnv): DbProfile {
   };
 }
 
-const COMPONENTS = ['old', 'new', 'services'] as const;
+const COMPONENTS = ['old', 'new', 'services', 'proxy'] as const;
 const here = fileURLToPath(import.meta.url);
 
 function resolvePorts(p: Partial<SandboxPorts> = {}): SandboxPorts {
@@ -127,6 +138,7 @@ function portClaims(ports: SandboxPorts): PortClaim[] {
   return [
     { what: 'MariaDB old', host: DB_HOSTS.old, port: ports.db, proto: 'tcp' },
     { what: 'MariaDB new', host: DB_HOSTS.new, port: ports.db, proto: 'tcp' },
+    { what: 'MariaDB proxy (HAProxy)', host: PROXY_HOST, port: ports.db, proto: 'tcp' },
     { what: 'AWS endpoint', host: SERVICES_HOST, port: ports.aws, proto: 'tcp' },
     { what: 'DNS server', host: SERVICES_HOST, port: ports.dns, proto: 'udp' },
     { what: 'demo app', host: SERVICES_HOST, port: ports.app, proto: 'tcp' },
@@ -170,6 +182,14 @@ function buildEnv(
     SANDBOX_OLD_DB_HOST: DB_HOSTS.old,
     SANDBOX_NEW_DB_HOST: DB_HOSTS.new,
     SANDBOX_DB_PORT: String(ports.db),
+    // HAProxy in front of the pair (seed: connections go to old).
+    SANDBOX_PROXY_HOST: PROXY_HOST,
+    SANDBOX_PROXY_PORT: String(ports.db),
+    SANDBOX_PROXY_SOCKET: proxyLayout(L).adminSocket,
+    SANDBOX_PROXY_HOLD_SOCKET: proxyLayout(L).holdSocket,
+    SANDBOX_PROXY_BACKEND: PROXY_BACKEND,
+    SANDBOX_PROXY_OLD_SERVER: PROXY_SERVERS.old,
+    SANDBOX_PROXY_NEW_SERVER: PROXY_SERVERS.new,
     SANDBOX_DB_OLD_NAME: OLD_DB_NAME,
     SANDBOX_DB_NEW_NAME: NEW_DB_NAME,
     SANDBOX_DB_USER: ACCOUNTS.tool.user,
@@ -263,6 +283,7 @@ function removeSandboxDir(L: SandboxLayout): void {
 
 function writeSeedFiles(L: SandboxLayout): void {
   writeMaintenance(L.maintenanceFile, SEED_MAINTENANCE);
+  writeDbRoute(dbRouteFile(L.dir), 'dns');
   for (const host of ['app1', 'app2'] as const) {
     mkdirSync(dirname(L.crontabs[host]), { recursive: true });
     writeFileSync(L.crontabs[host], SEED_CRONTABS[host]);
@@ -383,6 +404,7 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
 
   await assertPortsFree(portClaims(ports));
   const bins = await ensureMariadb(log);
+  const haproxyBin = await ensureHaproxy(log);
   const template = await ensureTemplate(bins, log);
 
   const linked = symlinkTarget(L.dir);
@@ -424,13 +446,18 @@ export async function sandboxUp(opts: SandboxUpOptions): Promise<SandboxEnv> {
         track(role, await startServer(bins, template, L.db[role], ports.db, profile)),
       ),
     );
+    const proxy = track('proxy', startProxy(haproxyBin, L, ports.db));
     await Promise.all([
       ...DB_ROLES.map((role, i) => waitServerReady(L.db[role], servers[i]!.pid, ports.db)),
       waitServicesReady(L, services, ports),
+      waitProxyReady(L, proxy, ports.db),
     ]);
     const tServers = performance.now();
     log(
       `MariaDB ${bins.version}: old ${DB_HOSTS.old}:${ports.db} (pid ${record.pids.old}), new ${DB_HOSTS.new}:${ports.db} (pid ${record.pids.new}) — ${seconds(tServers - t0)}`,
+    );
+    log(
+      `HAProxy ${PROXY_HOST}:${ports.db} → old (backend ${PROXY_BACKEND}: old ready, new maint; runtime API ${proxyLayout(L).adminSocket}) (pid ${record.pids.proxy})`,
     );
     log(
       `AWS endpoint http://${SERVICES_HOST}:${ports.aws}, DNS udp ${SERVICES_HOST}:${ports.dns}, demo app http://${SERVICES_HOST}:${ports.app}/ (pid ${record.pids.services})`,
@@ -553,6 +580,13 @@ export async function sandboxStatus(opts: { dir: string }): Promise<SandboxStatu
       address: `${DB_HOSTS.new}:${p.db}`,
     }))(),
     (async () => ({
+      name: 'haproxy',
+      pid: pid('proxy'),
+      running: 'proxy' in alive,
+      answering: await tcpAnswers(PROXY_HOST, p.db),
+      address: `${PROXY_HOST}:${p.db}`,
+    }))(),
+    (async () => ({
       name: 'aws endpoint',
       pid: pid('services'),
       running: 'services' in alive,
@@ -600,7 +634,8 @@ export function readSandboxEnv(dir: string): SandboxEnv {
 /**
  * Back to the seed: AWS state (and faults, counters, INSYNC delay), DNS, maintenance off, crontabs,
  * and both databases re-seeded (all non-system schemas dropped and recreated, accounts recreated,
- * old writable, new read_only replicating from old by GTID, no reverse replication).
+ * old writable, new read_only replicating from old by GTID, no reverse replication), and the proxy
+ * sending connections to old again (new in maint, no hold).
  */
 export async function resetSandbox(
   env: SandboxEnv,
@@ -619,6 +654,7 @@ export async function resetSandbox(
     ),
     (async () => {
       writeMaintenance(env.SANDBOX_MAINTENANCE_FILE, SEED_MAINTENANCE);
+      writeDbRoute(dbRouteFile(env.SANDBOX_DIR), 'dns');
       for (const host of ['app1', 'app2'] as const) {
         const file = host === 'app1' ? env.SANDBOX_CRONTAB_APP1 : env.SANDBOX_CRONTAB_APP2;
         mkdirSync(dirname(file), { recursive: true });
@@ -627,4 +663,6 @@ export async function resetSandbox(
     })(),
   ]);
   await resetApp(env);
+  // A sandbox started before the proxy existed has no socket: nothing to put back.
+  if (env.SANDBOX_PROXY_SOCKET) await resetProxy(env.SANDBOX_PROXY_SOCKET);
 }

@@ -36,3 +36,22 @@ export function maintenanceShellCommand(file: string, state: MaintenanceState): 
   const json = JSON.stringify({ enabled: state.enabled, scope: state.scope });
   return `printf '%s\\n' ${q(json)} > ${q(`${file}.tmp`)} && mv ${q(`${file}.tmp`)} ${q(file)}`;
 }
+
+/** How the demo app reaches MySQL: `dns` (the name the DNS flip moves; the seed) or `proxy` (HAProxy). */
+export type DbRoute = 'dns' | 'proxy';
+
+export function readDbRoute(file: string | undefined): DbRoute {
+  if (!file || !existsSync(file)) return 'dns';
+  try {
+    return readFileSync(file, 'utf8').trim() === 'proxy' ? 'proxy' : 'dns';
+  } catch {
+    return 'dns';
+  }
+}
+
+export function writeDbRoute(file: string, route: DbRoute): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${route}\n`);
+  renameSync(tmp, file);
+}

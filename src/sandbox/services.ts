@@ -4,12 +4,14 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { dbRouteFile } from './app-ctl.js';
 import { AwsController, createAwsServer } from './aws-endpoint.js';
 import {
   ACCOUNTS,
   BYPASS_CIDR,
   BYPASS_HEADER,
   DB_NAME,
+  PROXY_HOST,
   RECORD_NAME,
   SERVICES_HOST,
   type ServicesConfig,
@@ -52,6 +54,8 @@ export async function startServices(cfg: ServicesConfig): Promise<RunningService
     bypassHeader: BYPASS_HEADER,
     bypassToken: cfg.bypassToken,
     bypassCidr: BYPASS_CIDR,
+    proxyHost: PROXY_HOST,
+    routeFile: dbRouteFile(cfg.dir),
   });
   const fence = startFence(() => aws.state, cfg.ports.db, sandboxLayout(cfg.dir).db.old.socket);
   aws.afterMutation = () => fence.sync();

@@ -7,7 +7,9 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { awsState } from './admin-client.js';
 import type { SgRule } from './aws-state.js';
 import type { SandboxEnv } from './env-file.js';
-import { readMaintenance } from './maintenance.js';
+import { haproxy } from '../steps/proxy/haproxy.js';
+import { dbRouteFile } from './app-ctl.js';
+import { readDbRoute, readMaintenance } from './maintenance.js';
 import { rootConnection } from './mariadb.js';
 
 /** A rule as the endpoint holds it, without what changes when it is re-created (id) or is fixed here. */
@@ -53,6 +55,10 @@ export interface SandboxState {
   servers: { old: ServerProps; new: ServerProps };
   maintenance: { enabled: boolean; scope?: string };
   crontabs: { app1: string | null; app2: string | null };
+  /** HAProxy in front of the pair: each server's admin state and weight, whether new connections are held. */
+  proxy: { servers: { name: string; state: string; weight: number }[]; held: boolean } | null;
+  /** How the demo app reaches MySQL (app-ctl db dns|proxy). */
+  appDbRoute: string;
 }
 
 const byJson = <T>(a: T, b: T) =>
@@ -129,11 +135,12 @@ async function dnsAnswer(env: SandboxEnv): Promise<string[]> {
 
 export async function captureSandboxState(env: SandboxEnv): Promise<SandboxState> {
   // Through the admin route, not the SDK: capturing must not show up in the call counters.
-  const [aws, oldServer, newServer, answer] = await Promise.all([
+  const [aws, oldServer, newServer, answer, proxy] = await Promise.all([
     awsState(env),
     serverProps(env.SANDBOX_OLD_DB_SOCKET),
     serverProps(env.SANDBOX_NEW_DB_SOCKET),
     dnsAnswer(env),
+    proxyProps(env),
   ]);
   const securityGroups = Object.fromEntries(
     [...aws.securityGroups]
@@ -173,5 +180,17 @@ export async function captureSandboxState(env: SandboxEnv): Promise<SandboxState
     // The scope of a maintenance that is off changes nothing for anyone.
     maintenance: m.enabled ? { enabled: true, scope: m.scope } : { enabled: false },
     crontabs: { app1: fileOrNull(env.SANDBOX_CRONTAB_APP1), app2: fileOrNull(env.SANDBOX_CRONTAB_APP2) },
+    proxy,
+    appDbRoute: readDbRoute(dbRouteFile(env.SANDBOX_DIR)),
+  };
+}
+
+async function proxyProps(env: SandboxEnv): Promise<SandboxState['proxy']> {
+  if (!env.SANDBOX_PROXY_SOCKET) return null;
+  const p = haproxy(env.SANDBOX_PROXY_SOCKET);
+  const [servers, held] = await Promise.all([p.servers(env.SANDBOX_PROXY_BACKEND), p.holding()]);
+  return {
+    servers: servers.map((x) => ({ name: x.name, state: x.state, weight: x.weight })),
+    held,
   };
 }

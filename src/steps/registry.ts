@@ -5,8 +5,9 @@ import { awsKinds } from './aws/index.js';
 import { genericKinds } from './generic/index.js';
 import { mysqlKinds } from './mysql/index.js';
 import { opsKinds } from './ops/index.js';
+import { proxyKinds } from './proxy/index.js';
 
-const all: StepKind[] = [...genericKinds, ...mysqlKinds, ...awsKinds, ...opsKinds];
+const all: StepKind[] = [...genericKinds, ...mysqlKinds, ...awsKinds, ...opsKinds, ...proxyKinds];
 
 // What each family loads lazily; the engine preloads it before the first step of a run.
 const HEAVY: [prefix: string, load: () => Promise<unknown>][] = [
@@ -15,6 +16,7 @@ const HEAVY: [prefix: string, load: () => Promise<unknown>][] = [
   ['aws.rds.', () => import('@aws-sdk/client-rds')],
   ['mysql.', () => import('mysql2/promise')],
   ['smoke.', () => import('mysql2/promise')],
+  ['proxy.', () => import('mysql2/promise')],
 ];
 for (const k of all) {
   const heavy = HEAVY.find(([prefix]) => k.kind.startsWith(prefix));

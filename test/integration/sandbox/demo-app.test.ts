@@ -6,6 +6,7 @@ import { ChangeResourceRecordSetsCommand, GetChangeCommand } from '@aws-sdk/clie
 import { afterEach, describe, expect, it } from 'vitest';
 import { getMaintenance, setInsyncDelay, setMaintenance } from '../../../src/sandbox/admin-client.js';
 import { resetSandbox } from '../../../src/sandbox/index.js';
+import { haproxy } from '../../../src/steps/proxy/haproxy.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
 import { awsClients, get, upsertRecord, waitFor } from './helpers.js';
 
@@ -102,6 +103,27 @@ describe('sandbox demo app', () => {
     });
     expect(after.serverId).not.toBe(before.serverId);
     expect((await get(web)).headers['x-served-by-db']).toBe(env.SANDBOX_NEW_DB_HOST);
+  });
+
+  it('app-ctl db proxy: the app reads through HAProxy, and follows it when the proxy moves to new', async () => {
+    expect(appCtl('db', 'status').trim()).toBe('dns');
+    expect(appCtl('db', 'proxy').trim()).toBe('proxy');
+    const via = await waitFor('the app through the proxy', async () => {
+      const s = JSON.parse((await get(mobile)).body).servedBy;
+      return s.address === env.SANDBOX_PROXY_HOST ? s : undefined;
+    });
+    expect(via.serverId).toBe(1);
+    const p = haproxy(env.SANDBOX_PROXY_SOCKET);
+    await p.setState(env.SANDBOX_PROXY_BACKEND, env.SANDBOX_PROXY_OLD_SERVER, 'maint');
+    await p.setState(env.SANDBOX_PROXY_BACKEND, env.SANDBOX_PROXY_NEW_SERVER, 'ready');
+    await p.shutdownSessions(env.SANDBOX_PROXY_BACKEND, env.SANDBOX_PROXY_OLD_SERVER);
+    // Same address, another server: the pooled connections were cut, the retry reconnects.
+    const moved = await waitFor('the app on new through the proxy', async () => {
+      const r = await get(mobile);
+      const s = r.status === 200 ? JSON.parse(r.body).servedBy : undefined;
+      return s?.serverId === 2 ? s : undefined;
+    });
+    expect(moved.address).toBe(env.SANDBOX_PROXY_HOST);
   });
 
   it('crontab files for two app hosts, one job with shell metacharacters', () => {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { sandboxCommand } from '../../../src/sandbox/cli.js';
-import { DB_HOSTS, type SandboxPorts } from '../../../src/sandbox/config.js';
+import { DB_HOSTS, PROXY_HOST, type SandboxPorts } from '../../../src/sandbox/config.js';
 import { sandboxDown, sandboxStatus, sandboxUp, SandboxError } from '../../../src/sandbox/index.js';
 import { assertPortsFree, type PortClaim } from '../../../src/sandbox/net.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
@@ -23,6 +23,7 @@ function claims(p: SandboxPorts): PortClaim[] {
   return [
     { what: 'MariaDB old', host: DB_HOSTS.old, port: p.db, proto: 'tcp' },
     { what: 'MariaDB new', host: DB_HOSTS.new, port: p.db, proto: 'tcp' },
+    { what: 'HAProxy', host: PROXY_HOST, port: p.db, proto: 'tcp' },
     { what: 'AWS endpoint', host: '127.0.0.1', port: p.aws, proto: 'tcp' },
     { what: 'DNS server', host: '127.0.0.1', port: p.dns, proto: 'udp' },
     { what: 'demo app', host: '127.0.0.1', port: p.app, proto: 'tcp' },
@@ -73,7 +74,7 @@ describe('sandbox lifecycle', () => {
     expect(upMs).toBeLessThan(15_000);
     expect(lines.some((l) => l.includes(`${DB_HOSTS.old}:${ports.db}`))).toBe(true);
     const pids = JSON.parse(readFileSync(join(dir, 'pids.json'), 'utf8')).pids as Record<string, number>;
-    expect(Object.keys(pids).sort()).toEqual(['new', 'old', 'services']);
+    expect(Object.keys(pids).sort()).toEqual(['new', 'old', 'proxy', 'services']);
     expect(Object.values(pids).every(alive)).toBe(true);
 
     const t1 = performance.now();
@@ -158,6 +159,7 @@ describe('sandbox lifecycle', () => {
     expect(status.components.map((c: { name: string }) => c.name)).toEqual([
       'mariadb old',
       'mariadb new',
+      'haproxy',
       'aws endpoint',
       'dns',
       'demo app',
