@@ -7,10 +7,9 @@
 // - for EVERY step, a failure once the step is done (after-step hook), and a SIGKILL while it is in
 //   flight, each followed by the rollback (the engine's, or `cutover rollback` past the point of no
 //   return / after the kill): the sandbox is as before the run (proxy included), a NEW connection
-//   through the proxy lands on old, and every acknowledged write is on old. One window has no safe
-//   way back: after the flip, before reverse replication, new holds writes nothing carries back;
-//   there the rollback refuses before undoing anything, `cutover resume` finishes, and every
-//   acknowledged write is on new, where the proxy still sends new connections.
+//   through the proxy lands on old, and every acknowledged write is on old — the window after the
+//   flip and before reverse replication included: there new holds writes nothing carries back yet,
+//   and the rollback runs reverse replication forward itself before undoing anything.
 // Writes are counted by our own rows (root, on both servers), not by the tool.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -225,13 +224,13 @@ describe('runbooks/sandbox-proxy.yaml: the cutover through HAProxy', () => {
       const outcome = await underLoad(`fault-${target}`, async (runsDir) => {
         const r = await cli(env, runArgs(runsDir, failAfter(target), PROXY, env));
         const past = IDS.indexOf(target) > IDS.indexOf(PNR);
-        // Before the point of no return the engine rolls back on its own; past it, it halts (exit 3);
-        // at the flip itself, new already took writes nothing carries back: it refuses (exit 3).
-        expect(r.code, show(r)).toBe(past || target === PNR ? 3 : 1);
+        // Before the point of no return the engine rolls back on its own (at the flip itself after
+        // running reverse replication first: new already took writes); past it, it halts (exit 3).
+        expect(r.code, show(r)).toBe(past ? 3 : 1);
+        if (target === PNR) expect(r.stdout).toMatch(/replicating the new primary's writes back first/);
         return { runDir: journalOf(runsDir).runDir, rollback: past, output: r.stdout };
       });
-      // Only the flip itself strands writes: reverse replication has not run yet.
-      expect(outcome).toBe(target === PNR ? 'refused, then resumed' : 'rolled back');
+      expect(outcome).toBe('rolled back');
     }, 180_000);
   });
 
@@ -249,8 +248,8 @@ describe('runbooks/sandbox-proxy.yaml: the cutover through HAProxy', () => {
         expect([lines.at(-1)!.type, lines.at(-1)!.stepId]).toEqual(['step-start', target]);
         return { runDir, rollback: true };
       });
-      // Killed in reverse replication's start: the flip is done, nothing carries new's writes back.
-      expect(outcome).toBe(target === 'reverse-replication' ? 'refused, then resumed' : 'rolled back');
+      // Killed in reverse replication's start too: the rollback runs it first, then undoes.
+      expect(outcome).toBe('rolled back');
     }, 180_000);
   });
 });
