@@ -39,6 +39,7 @@ await build({
   // module that starts them), so they are entries too.
   entryPoints: ['src/cli.ts', 'src/sandbox/services.ts', 'src/sandbox/app-ctl.ts'],
   outdir,
+  entryNames: '[name]', // flat: the sandbox finds services.js and app-ctl.js next to its own chunk
   bundle: true,
   splitting: true,
   format: 'esm',
