@@ -1,8 +1,10 @@
-// Builds dist/bundle/: the CLI as a few ESM files, so `cutover validate` starts without resolving
-// and compiling ~100 modules one by one (tsc still builds dist/ for the typecheck and for
-// `node dist/sandbox/app-ctl.js`). Heavy dependencies stay external and load when a command needs
-// them; lazy imports become separate chunks. Run by `npm run build` and `prepare`.
-import { rmSync } from 'node:fs';
+// Builds dist/bundle/: the CLI as one CommonJS file, so a command starts without resolving and
+// compiling ~100 modules one by one, plus the V8 code cache bin/cutover.js compiles it with (Node 20
+// has no module compile cache: module.enableCompileCache is Node 22). tsc still builds dist/ for the
+// typecheck and for `node dist/sandbox/app-ctl.js`. Heavy dependencies stay external and load when
+// a command needs them. Run by `npm run build` and `prepare`; `--debug` leaves it readable.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +12,6 @@ import { build } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bundle');
-// --debug: readable output (no minification), for profiling and stack traces.
 const debug = process.argv.includes('--debug');
 const zodDir = dirname(createRequire(import.meta.url).resolve('zod/package.json'));
 
@@ -33,19 +34,27 @@ const englishOnly = {
 };
 
 rmSync(outdir, { recursive: true, force: true });
+mkdirSync(outdir, { recursive: true });
+// The bundle is CommonJS (vm.Script takes a code cache; an ES module cannot on Node 20).
+writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
 await build({
   absWorkingDir: root,
-  // services and app-ctl are started as their own processes by the sandbox (found next to the
-  // module that starts them), so they are entries too.
-  entryPoints: ['src/cli.ts', 'src/sandbox/services.ts', 'src/sandbox/app-ctl.ts'],
+  // services and app-ctl are started as their own processes by the sandbox, which looks for them
+  // next to the file its code is in (here: cli.js).
+  entryPoints: {
+    cli: 'src/cli.ts',
+    services: 'src/sandbox/services.ts',
+    'app-ctl': 'src/sandbox/app-ctl.ts',
+  },
   outdir,
-  entryNames: '[name]', // flat: the sandbox finds services.js and app-ctl.js next to its own chunk
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   minify: !debug,
+  // import() becomes require(): code V8 restores from a code cache loses the host options import()
+  // needs (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING on Node 20). Every external ships CommonJS.
+  supported: { 'dynamic-import': false },
   plugins: [englishOnly],
   // Loaded only by commands that talk to the systems (and preloaded before a run's first step).
   external: [
@@ -58,9 +67,26 @@ await build({
     'fast-xml-parser',
     'playwright-core',
   ],
-  // commander is CommonJS: its require() calls need a require in ESM.
-  banner: {
-    js: "import{createRequire as __cutoverRequire}from'node:module';const require=__cutoverRequire(import.meta.url);",
-  },
+  // The sources are ES modules that find their siblings through import.meta.url.
+  define: { 'import.meta.url': '__cutoverModuleUrl' },
+  banner: { js: 'var __cutoverModuleUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: 'warning',
 });
+
+if (/\bimport\(/.test(readFileSync(join(outdir, 'cli.js'), 'utf8'))) {
+  process.stderr.write(
+    'bundle: dist/bundle/cli.js still calls import(): it would fail under the code cache\n',
+  );
+  process.exit(1);
+}
+
+// The code cache holds the bytecode of what `validate` runs, so its next start compiles nothing.
+const r = spawnSync(
+  process.execPath,
+  [join(root, 'bin', 'cutover.js'), 'validate', join(root, 'runbooks', 'sandbox.yaml')],
+  { cwd: root, env: { ...process.env, CUTOVER_CODE_CACHE: 'write' }, encoding: 'utf8' },
+);
+if (r.status !== 0) {
+  process.stderr.write(`bundle: writing the code cache failed (validate exited ${r.status}):\n${r.stderr}`);
+  process.exit(1);
+}
