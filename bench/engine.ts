@@ -94,7 +94,7 @@ function timedSpawn(args: string[]): { ms: number; status: number | null; stderr
  * Interleaved runs of `node -e 0` and `node bin/cutover.js validate FILE`, fresh processes each:
  * the ratio of the medians holds on a noisy machine where either figure alone does not.
  */
-export function validateColdStart(runs = 11): {
+export function validateColdStart(runs = 21): {
   file: string;
   ratio: number;
   validateMs: number;
