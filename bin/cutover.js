@@ -20,7 +20,16 @@ if (!writeCache)
   } catch {
     // no cache: compile
   }
-const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+let source;
+try {
+  source = readFileSync(file, 'utf8');
+} catch {
+  process.stderr.write(
+    `cutover: ${file} is missing: run \`npm run build\` (or \`npm ci\`) in ${join(__dirname, '..')}\n`,
+  );
+  process.exit(2);
+}
+const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, Module.createRequire(file), cli, file, dir);
 if (writeCache) process.on('exit', () => writeFileSync(cacheFile, script.createCachedData()));
