@@ -86,7 +86,7 @@ function run(c: ReadmeCommand): { status: number | null; out: string; cmd: strin
   const cmd = rewriteCommand(c.text, {
     cutover: `${sh(process.execPath)} ${sh(CLI)}`,
     sandboxUpFlags: `--db-port ${p.db} --aws-port ${p.aws} --dns-port ${p.dns} --app-port ${p.app}`,
-    placeholders: { 'run-id': newestRun },
+    placeholders: { 'run-id': newestRun, 'run-dir': () => `runs/${newestRun()}` },
   });
   const r = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], {
     cwd: dir,
@@ -107,8 +107,9 @@ describe.sequential('README.md commands', () => {
       if (existsSync(join(REPO, d))) cpSync(join(REPO, d), join(dir, d), { recursive: true });
   });
 
-  afterAll(() => {
-    // Whatever sandbox the README left running in the working copy goes down with it.
+  // Whatever sandbox the README left running in the working copy goes down with it — also when
+  // the runner exits without calling afterAll.
+  const cleanup = () => {
     if (dir && existsSync(join(dir, '.sandbox')))
       try {
         execFileSync(process.execPath, [CLI, 'sandbox', 'down'], {
@@ -120,6 +121,11 @@ describe.sequential('README.md commands', () => {
         // reported by the commands' own results; the directory goes regardless
       }
     if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanup);
+  afterAll(() => {
+    cleanup();
+    process.removeListener('exit', cleanup);
   });
 
   it('finds the commands (and every skip has its reason)', () => {
