@@ -33,6 +33,30 @@ const englishOnly = {
   },
 };
 
+// commander requires child_process at load for executable subcommands (which the CLI has none
+// of); loading it pulls in net, dgram and streams: about twenty builtin modules every command paid
+// for. Its only use is childProcess.spawn, so that is what it gets, loaded on the first call.
+const lazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!text.includes(eager) || /childProcess\.(?!spawn\()/.test(text)) {
+        process.stderr.write(`bundle: ${args.path} no longer matches; child_process stays eager\n`);
+        return undefined;
+      }
+      return {
+        contents: text.replace(
+          eager,
+          "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };",
+        ),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 mkdirSync(outdir, { recursive: true });
 // The bundle is CommonJS (vm.Script takes a code cache; an ES module cannot on Node 20).
@@ -55,7 +79,7 @@ await build({
   // import() becomes require(): code V8 restores from a code cache loses the host options import()
   // needs (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING on Node 20). Every external ships CommonJS.
   supported: { 'dynamic-import': false },
-  plugins: [englishOnly],
+  plugins: [englishOnly, lazyChildProcess],
   // Loaded only by commands that talk to the systems (and preloaded before a run's first step).
   external: [
     '@aws-sdk/*',
