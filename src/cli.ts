@@ -465,7 +465,16 @@ export function buildProgram(): Command {
       'run the runbook for real in the sandbox or staging under a canary write load, and measure write-unavailability and lost writes',
     )
     .argument('<file>', 'runbook YAML')
-    .option('--writers <n>', 'concurrent canary writers', '2')
+    .option(
+      '--writers <n>',
+      "concurrent canary writers, 1-32 (default: the runbook's rehearsal.load.writers, else 2)",
+      (v: string) => {
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < 1 || n > 32)
+          throw new InputError('BAD_WRITERS', `--writers ${v}: expected a whole number from 1 to 32`);
+        return n;
+      },
+    )
     .option('--report <file>', 'also write the HTML report here')
     .option(
       '--production-var-file <file>',
@@ -477,7 +486,7 @@ export function buildProgram(): Command {
       async (
         file: string,
         o: Common & {
-          writers: string;
+          writers?: number;
           report?: string;
           productionVarFile?: Record<string, string>;
           route53Propagation?: number;
@@ -488,7 +497,7 @@ export function buildProgram(): Command {
           file,
           { ...(await sessionOptions(o)), yes: true },
           {
-            writers: Number(o.writers),
+            ...(o.writers !== undefined ? { writers: o.writers } : {}),
             ...(o.report ? { report: o.report } : {}),
             ...(o.productionVarFile ? { productionVars: o.productionVarFile } : {}),
             ...(o.route53Propagation !== undefined ? { route53Ms: o.route53Propagation } : {}),

@@ -2,6 +2,10 @@
 import { z } from 'zod';
 import { DURATION_HINT, parseDuration } from '../duration.js';
 
+// A command parses each schema a handful of times: compiling a fast path per object schema (zod's
+// JIT, `new Function`) costs `validate` more at start than it ever saves.
+z.config({ jitless: true });
+
 /** Node's timers fire at once past this (about 24.8 days): a longer duration would not wait at all. */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 

@@ -3,7 +3,7 @@
 // (bounded polling), then asks the zone's authoritative servers (or listed resolvers) until they all
 // answer the new value, then waits out the OLD TTL so answers cached before the flip have expired.
 // Undo puts the journaled record sets back exactly and waits for INSYNC.
-import { isIP } from 'node:net';
+import { ipFamily as isIP } from '../../util/ip.js';
 import { z } from 'zod';
 import { route53Adapter } from '../../adapters/aws.js';
 import { formatMs, StepError } from '../../errors.js';

@@ -1,7 +1,7 @@
 // Security-group rule logic, pure so it can be unit-tested: which ingress rules a restrict revokes,
 // which allowlist rules it adds, and how a rule set is put back. Re-created rules get new ids, so
 // rules are matched by their properties (protocol, ports, source); ids are only used to revoke.
-import { isIP } from 'node:net';
+import { ipFamily as isIP } from '../../util/ip.js';
 
 /** One ingress rule, as plain JSON (journaled in snapshots and outputs). */
 export interface SgRule {
