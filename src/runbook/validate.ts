@@ -312,15 +312,24 @@ class Validator {
       }
       // Only the runbook's own defaults are templates: a --var value (maybe from a less trusted
       // source) stays the literal text it is, so it cannot read the environment.
+      let unresolved = false;
       if (!fromVar && typeof value === 'string' && value.includes('${')) {
         try {
           value = render(value, this.scope());
         } catch (e) {
+          unresolved = true;
           this.templateIssue(['params', name], e);
         }
       }
       this.params[name] = value;
-      if (isObj && spec.secret && value !== undefined) this.addSecret(['params', name], String(value));
+      const literal = !fromVar && !(typeof def === 'string' && def.includes('${'));
+      if (isObj && spec.secret && literal && value !== undefined && String(value) !== '')
+        this.refuseLiteralSecret(
+          ['params', name, 'default'],
+          `secret parameter "${name}": a default written in the runbook is copied into every run directory; use default: "\${env.NAME}", a secrets file in envFiles, or --var-file`,
+          ['params', name],
+        );
+      if (isObj && spec.secret && value !== undefined && !unresolved) this.addSecret(['params', name], String(value));
     }
     for (const name of Object.keys(vars)) {
       const known = Object.keys(this.rb.params ?? {});
@@ -353,12 +362,36 @@ class Validator {
    * substring (ids, paths, numbers) into *** — or, unredacted, leak: refused. The value is never printed.
    */
   private addSecret(path: Path, val: string): void {
-    if (val.length > 0 && val.length < 4)
+    if (this.literalSecretAt.has(pathText(path))) {
+      // Already refused as written in the runbook.
+    } else if (val.length > 0 && val.length < 4)
       this.issue(
         path,
         `this secret is ${val.length} character${val.length > 1 ? 's' : ''} long: too short to redact safely (use 4 or more)`,
       );
+    else if (val.length) {
+      // The runbook is copied byte for byte into every run directory (rollback rebuilds from it):
+      // a secret written in it would sit there unredacted, whichever way it was referenced.
+      const at = this.loaded.text.indexOf(val);
+      if (at >= 0) {
+        const before = this.loaded.text.slice(0, at);
+        const line = before.split('\n').length;
+        this.issues.push({
+          pos: { file: this.loaded.file, line, col: at - before.lastIndexOf('\n') },
+          message: `a secret's value is written here in the runbook, which is copied into every run directory: keep it in the environment ({ env: NAME } or "\${env.NAME}") or an envFiles secrets file`,
+          severity: 'error',
+        });
+      }
+    }
     if (val.length) this.secrets.add(val);
+  }
+
+  /** Paths already refused for a literal secret (one line each, not two). */
+  private readonly literalSecretAt = new Set<string>();
+
+  private refuseLiteralSecret(path: Path, message: string, secretPath: Path = path): void {
+    this.literalSecretAt.add(pathText(secretPath));
+    this.issue(path, message);
   }
 
   private secretValue(path: Path, v: unknown, stringIsSecret = true): string | undefined {
@@ -415,11 +448,10 @@ class Validator {
   private loadDatabases() {
     for (const [name, db] of Object.entries(this.rb.databases ?? {})) {
       const p: Path = ['databases', name];
-      if (typeof db.password === 'string' && !db.password.includes('${'))
-        this.issue(
+      if (typeof db.password === 'string' && db.password && !db.password.includes('${'))
+        this.refuseLiteralSecret(
           [...p, 'password'],
-          `database "${name}": password written in the runbook; use { env: NAME } or { file: PATH }`,
-          'warning',
+          `database "${name}": a password written in the runbook is copied into every run directory; use { env: NAME }, "\${env.NAME}" or a secrets file in envFiles`,
         );
       const str = (key: string, v: unknown) => {
         try {
