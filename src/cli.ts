@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CutoverError, ExitCode, InputError, RunbookError, formatIssue } from './errors.js';
 import { parseDuration } from './duration.js';
-import { readVarFile } from './runbook/var-file.js';
+import { noteArgvVar, readVarFile } from './runbook/var-file.js';
 
 const HELP_FOOTER = `
 Exit codes: 0 success · 1 a step or check failed and everything was rolled back · 2 bad input,
@@ -29,6 +29,7 @@ function collectVar(value: string, prev: Record<string, string>): Record<string,
       'BAD_VAR',
       `--var: expected key=value (got ${value.length} characters without a key)`,
     );
+  noteArgvVar(value.slice(0, eq));
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 

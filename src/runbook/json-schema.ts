@@ -82,21 +82,25 @@ function templatable(s: Json): Json {
   };
 }
 
-/** if kind is X then `with` is X's parameters: one branch per kind in the list. */
+/** if kind is X then `with` is X's parameters ($defs, shared by steps, checks and rollbacks). */
 function withByKind(list: StepKind[]): Json[] {
-  return list.map((k) => {
-    let params: Json;
+  return list.map((k) => ({
+    if: { properties: { kind: { const: k.kind } }, required: ['kind'] },
+    // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
+    then: { properties: { with: { $ref: `#/$defs/with-${k.kind}` } } },
+  }));
+}
+
+function withDefs(list: StepKind[]): Json {
+  const defs: Json = {};
+  for (const k of list) {
     try {
-      params = templatable(toJson(k.params));
+      defs[`with-${k.kind}`] = templatable(toJson(k.params));
     } catch {
-      params = { type: 'object' };
+      defs[`with-${k.kind}`] = { type: 'object' };
     }
-    return {
-      if: { properties: { kind: { const: k.kind } }, required: ['kind'] },
-      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
-      then: { properties: { with: params } },
-    };
-  });
+  }
+  return defs;
 }
 
 function kindEnum(list: StepKind[], description: string): Json {
@@ -154,5 +158,6 @@ export function runbookJsonSchema(): Record<string, unknown> {
     $id: 'https://github.com/cutover/cutover/schema/runbook.schema.json',
     title: 'cutover runbook',
     ...base,
+    $defs: withDefs(all),
   };
 }

@@ -27,7 +27,7 @@ beforeAll(async () => {
   ws = workspace();
   rb = writeRunbook(ws.dir, {
     name: 'secrets',
-    params: { dir: ws.filesDir, token: { default: TOKEN, secret: true } },
+    params: { dir: ws.filesDir, token: { default: '${env.CUTOVER_TEST_TOKEN}', secret: true } },
     databases: { old: { host: '127.0.0.2', user: 'cutover', password: { env: 'CUTOVER_TEST_DB_PASSWORD' } } },
     steps: [
       // Echoes both secrets to stdout (the step's output) and stderr.
@@ -47,7 +47,8 @@ beforeAll(async () => {
       },
     ],
   });
-  const env = { CUTOVER_TEST_DB_PASSWORD: DB_PASSWORD };
+  // Secrets come from the environment: one written in the runbook is refused (it is copied into run dirs).
+  const env = { CUTOVER_TEST_DB_PASSWORD: DB_PASSWORD, CUTOVER_TEST_TOKEN: TOKEN };
   outputs.plain = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir], { cwd: ws.dir, env });
   outputs.json = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir, '--json'], {
     cwd: ws.dir,
@@ -59,7 +60,7 @@ beforeAll(async () => {
     ws.dir,
     {
       name: 'secrets-fail',
-      params: { token: { default: TOKEN, secret: true } },
+      params: { token: { default: '${env.CUTOVER_TEST_TOKEN}', secret: true } },
       databases: {
         old: { host: '127.0.0.2', user: 'cutover', password: { env: 'CUTOVER_TEST_DB_PASSWORD' } },
       },

@@ -51,11 +51,11 @@ describe('secrets at validation', () => {
         `version: 1
 name: secrets
 params:
-  token: { default: "zz", secret: true }
+  token: { default: "\${env.TOKEN}", secret: true }
 steps:
   - { id: a, kind: shell.run, with: { command: "true" } }
 `,
-        {},
+        { TOKEN: 'zz' },
       ),
     );
     expect(issues).toEqual([expect.stringMatching(/^4:\d+ this secret is 2 characters long/)]);
