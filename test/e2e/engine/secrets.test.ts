@@ -11,7 +11,7 @@ import { runDirs, type Workspace, workspace } from '../../helpers/workspace.js';
 
 // Quotes and a $ so that shell quoting and JSON escaping produce forms other than the raw value.
 const DB_PASSWORD = `pw-S3cr3tPw'Q "z$x`;
-const TOKEN = `T0k3nS3cret'4"2`;
+const TOKEN = `T0k3nS3cret'4"2'x`;
 // Distinctive fragments: none may show up anywhere, escaped or not.
 const FRAGMENTS = ['S3cr3tPw', 'T0k3nS3cret'];
 
