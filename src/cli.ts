@@ -49,6 +49,8 @@ function durationOption(flag: string) {
 const R53_HELP =
   'Route 53 change → INSYNC on the target zone, e.g. 40s (default: measured by earlier runs in --runs-dir, else assumed)';
 
+const VAR_HELP =
+  'override a runbook parameter (repeatable; a secret one only through --var-file: argv shows in ps)';
 const VAR_FILE_HELP = 'KEY=value lines, the same as repeated --var (repeatable; --var wins)';
 
 interface Common {
@@ -89,7 +91,7 @@ function withStatusFlags(c: Command): Command {
 
 function withRunFlags(c: Command): Command {
   return c
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option(
       '--runs-dir <dir>',
@@ -167,7 +169,7 @@ export function buildProgram(): Command {
       'check a runbook: schema, step kinds, references, templating (exit 2 with FILE:LINE:COL on errors)',
     )
     .argument('<file>', 'runbook YAML')
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option('--strict-env', 'treat unset ${env.X} variables and secrets as errors, as plan and run do')
     .option('--json', 'print the result as JSON')
@@ -420,7 +422,7 @@ export function buildProgram(): Command {
         .choices(['plan', 'run'])
         .default('run'),
     )
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option(
       '--strict',
@@ -486,7 +488,7 @@ export function buildProgram(): Command {
     )
     .argument('<file>', 'runbook YAML')
     .requiredOption('--at <time>', 'when maintenance starts, with its zone: 2026-12-05T22:00Z')
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option(
       '--runs-dir <dir>',
