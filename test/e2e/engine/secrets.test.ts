@@ -2,7 +2,7 @@
 // secret never appear in the journal, the report, `status --json` or the terminal (plain or
 // --json), even when a command echoes them, a failure message quotes them, or they contain
 // quotes that templating escapes.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, runCli } from '../../helpers/cli.js';
@@ -81,6 +81,27 @@ beforeAll(async () => {
 afterAll(() => ws.cleanup());
 
 describe('secrets', () => {
+  it('a password written in the runbook is refused before any run directory exists (exit 2, its position)', async () => {
+    const runs = ws.path('runs-literal');
+    const literal = writeRunbook(
+      ws.dir,
+      {
+        name: 'secrets-literal',
+        databases: { old: { host: '127.0.0.2', user: 'cutover', password: 'Literal-S3cr3tPw' } },
+        steps: [sh('noop', 'true')],
+      },
+      'literal.yaml',
+    );
+    const r = await runCli(['run', literal, '--execute', '--runs-dir', runs], { cwd: ws.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /literal\.yaml:\d+:\d+ database "old": a password written in the runbook is copied into every run directory; use \{ env: NAME \}/,
+    );
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout + r.stderr).not.toContain('Literal-S3cr3tPw');
+    expect(existsSync(runs)).toBe(false);
+  });
+
   it('the runs really used the secrets', () => {
     expect(outputs.plain!.code, outputs.plain!.stdout + outputs.plain!.stderr).toBe(1);
     expect(outputs.json!.code).toBe(1);
@@ -109,10 +130,9 @@ describe('secrets', () => {
     const dirs = runDirs(ws.runsDir);
     expect(dirs.length).toBe(4);
     for (const d of dirs) {
-      for (const f of readdirSync(d)) {
-        if (f === 'runbook.yaml') continue; // the runbook itself, where the operator wrote the default
-        expectClean(join(d, f), readFileSync(join(d, f), 'utf8'));
-      }
+      // Every file, the runbook copy included: a secret is never written in the runbook.
+      expect(readdirSync(d)).toContain('runbook.yaml');
+      for (const f of readdirSync(d)) expectClean(join(d, f), readFileSync(join(d, f), 'utf8'));
       expect(readFileSync(join(d, 'journal.jsonl'), 'utf8')).toContain('***');
     }
   });
