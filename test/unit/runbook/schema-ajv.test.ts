@@ -165,7 +165,11 @@ describe('the editor schema under ajv (draft 2020-12, formats on)', () => {
       'a number as text',
       { kind: 'mysql.replica-lag', with: { source: 'a', replica: 'b', maxLagSeconds: '2' } },
     ],
-    ['a templated list', { kind: 'wait', with: { duration: '${params.pause}' } }],
+    ['a templated duration', { kind: 'wait', with: { duration: '${params.pause}' } }],
+    [
+      'a templated list',
+      { kind: 'mysql.checksum', with: { source: 'a', replica: 'b', tables: '${params.tables}' } },
+    ],
     ['a duration in units', { kind: 'wait', with: { duration: '1h30m' }, timeout: '90s' }],
   ])('accepts %s', (_what, step) => {
     expect(validate(withStep(step)), errors().join('\n')).toBe(true);
