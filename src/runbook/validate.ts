@@ -218,6 +218,12 @@ class Validator {
                 this.issue(at, `secret file ${ref.file} cannot be read`, this.envSeverity);
               }
             }
+          } else if (typeof val === 'string' && SENSITIVE.test(name) && !val.includes('${')) {
+            this.issue(
+              at,
+              `header "${name}" is a credential written in the runbook, which is copied into every run directory: use { env: NAME }, { file: PATH } or "\${env.NAME}"`,
+            );
+            if (val.length >= 4) this.secrets.add(val); // and never echoed back
           } else if (typeof val === 'string' && SENSITIVE.test(name)) {
             let s: string;
             try {

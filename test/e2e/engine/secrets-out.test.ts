@@ -99,7 +99,7 @@ describe('secrets out of webhooks and ids', () => {
     expect(existsSync(join(ws.filesDir, 'marker.txt'))).toBe(false);
   });
 
-  it('http.check headers: { env } and { file } references and a literal credential reach the server, not the journal or the report', async () => {
+  it('http.check headers: { env } and { file } references and a templated credential reach the server, not the journal, the report or the runbook copy', async () => {
     const runs = ws.path('runs-headers');
     ws.write('api-key.txt', 'FileApiKeyS3cret\n');
     const rb = writeRunbook(
@@ -115,7 +115,7 @@ describe('secrets out of webhooks and ids', () => {
               headers: {
                 Authorization: { env: 'CUTOVER_TEST_BEARER' },
                 'X-Api-Key': { file: 'api-key.txt' },
-                Cookie: 'session=LiteralCookieS3cret',
+                Cookie: 'session=${env.CUTOVER_TEST_COOKIE}',
               },
             },
           },
@@ -126,7 +126,7 @@ describe('secrets out of webhooks and ids', () => {
     );
     const r = await runCli(['run', rb, '--execute', '--runs-dir', runs], {
       cwd: ws.dir,
-      env: { CUTOVER_TEST_BEARER: 'Bearer EnvBearerS3cret' },
+      env: { CUTOVER_TEST_BEARER: 'Bearer EnvBearerS3cret', CUTOVER_TEST_COOKIE: 'LiteralCookieS3cret' },
     });
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(headersSeen.at(-1)).toMatchObject({
@@ -139,7 +139,7 @@ describe('secrets out of webhooks and ids', () => {
     const md = await runCli(['report', runDir]);
     for (const [what, text] of [
       ['journal', readFileSync(join(runDir, 'journal.jsonl'), 'utf8')],
-      ['runbook copy', readFileSync(join(runDir, 'runbook.yaml'), 'utf8').replace('LiteralCookieS3cret', '')],
+      ['runbook copy', readFileSync(join(runDir, 'runbook.yaml'), 'utf8')],
       ['html report', html.stdout],
       ['md report', md.stdout],
       ['terminal', r.stdout + r.stderr],

@@ -156,4 +156,23 @@ steps:
     ]);
     expect(withOrigin({ file: '/op/s.vars', mode: 0o600 })).toEqual([]);
   });
+
+  it('a credential header written in the runbook is refused at the header; a reference or template is not', () => {
+    const withHeader = (v: string) => `version: 1
+name: secrets
+steps:
+  - id: probe
+    kind: http.check
+    with: { url: "http://127.0.0.1:9/", headers: { Cookie: ${v} } }
+`;
+    const issues = issuesOf(() => prep(withHeader('"session=C00kieS3cret"'), {}));
+    expect(issues).toEqual([
+      expect.stringMatching(/^6:\d+ header "Cookie" is a credential written in the runbook/),
+    ]);
+    expect(issues.join('\n')).not.toContain('C00kieS3cret');
+    expect(issuesOf(() => prep(withHeader('"session=${env.COOKIE}"'), { COOKIE: 'C00kieS3cret' }))).toEqual(
+      [],
+    );
+    expect(issuesOf(() => prep(withHeader('{ env: COOKIE }'), { COOKIE: 'C00kieS3cret' }))).toEqual([]);
+  });
 });
