@@ -163,7 +163,9 @@ describe('approval gates', () => {
     const runDir = onlyRunDir(ws!.runsDir);
     const missing = await runCli(['resume', runDir, '--yes'], { cwd: ws!.dir });
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/secret --var token.*--var-file FILE with token=\.\.\./);
+    expect(missing.stderr).toMatch(
+      /started with secret parameter token, .*--var-file FILE, mode 0600, with token=\.\.\./,
+    );
     // Never on argv, not even to resume.
     const onArgv = await runCli(['resume', runDir, '--yes', '--var', 'token=hunter2-secret'], {
       cwd: ws!.dir,
@@ -174,7 +176,7 @@ describe('approval gates', () => {
     // rollback rebuilds the run the same way: it asks for the file, and refuses argv.
     const back = await runCli(['rollback', runDir, '--yes'], { cwd: ws!.dir });
     expect(back.code).toBe(2);
-    expect(back.stderr).toMatch(/--var-file FILE with token=\.\.\./);
+    expect(back.stderr).toMatch(/--var-file FILE, mode 0600, with token=\.\.\./);
     const backArgv = await runCli(['rollback', runDir, '--yes', '--var', 'token=hunter2-secret'], {
       cwd: ws!.dir,
     });
