@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CutoverError, ExitCode, InputError, RunbookError, formatIssue } from './errors.js';
 import { parseDuration } from './duration.js';
-import { readVarFile } from './runbook/var-file.js';
+import { noteArgvVar, readVarFile } from './runbook/var-file.js';
 
 const HELP_FOOTER = `
 Exit codes: 0 success · 1 a step or check failed and everything was rolled back · 2 bad input,
@@ -29,6 +29,7 @@ function collectVar(value: string, prev: Record<string, string>): Record<string,
       'BAD_VAR',
       `--var: expected key=value (got ${value.length} characters without a key)`,
     );
+  noteArgvVar(value.slice(0, eq));
   return { ...prev, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
@@ -48,6 +49,8 @@ function durationOption(flag: string) {
 const R53_HELP =
   'Route 53 change → INSYNC on the target zone, e.g. 40s (default: measured by earlier runs in --runs-dir, else assumed)';
 
+const VAR_HELP =
+  'override a runbook parameter (repeatable; a secret one only through --var-file: argv shows in ps)';
 const VAR_FILE_HELP = 'KEY=value lines, the same as repeated --var (repeatable; --var wins)';
 
 interface Common {
@@ -88,7 +91,7 @@ function withStatusFlags(c: Command): Command {
 
 function withRunFlags(c: Command): Command {
   return c
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option(
       '--runs-dir <dir>',
@@ -166,7 +169,7 @@ export function buildProgram(): Command {
       'check a runbook: schema, step kinds, references, templating (exit 2 with FILE:LINE:COL on errors)',
     )
     .argument('<file>', 'runbook YAML')
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option('--strict-env', 'treat unset ${env.X} variables and secrets as errors, as plan and run do')
     .option('--json', 'print the result as JSON')
@@ -438,7 +441,7 @@ export function buildProgram(): Command {
         .choices(['plan', 'run'])
         .default('run'),
     )
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option(
       '--strict',
@@ -513,7 +516,7 @@ export function buildProgram(): Command {
     )
     .argument('<file>', 'runbook YAML')
     .requiredOption('--at <time>', 'when maintenance starts, with its zone: 2026-12-05T22:00Z')
-    .option('--var <key=value>', 'override a runbook parameter (repeatable)', collectVar, {})
+    .option('--var <key=value>', VAR_HELP, collectVar, {})
     .option('--var-file <file>', VAR_FILE_HELP, collectVarFile)
     .option(
       '--runs-dir <dir>',

@@ -192,7 +192,7 @@ function resumeVars(
     throw new InputError(
       'SECRET_VAR_NEEDED',
       // --var-file, not --var: a value on the command line is on argv, readable by every local user.
-      `${runDir} was started with secret ${missing.map((k) => `--var ${k}`).join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again in a file only you can read (--var-file FILE with ${missing.map((k) => `${k}=...`).join(', ')})`,
+      `${runDir} was started with secret parameter${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, which the journal does not keep: pass ${missing.length > 1 ? 'them' : 'it'} again in a file only you can read (--var-file FILE, mode 0600, with ${missing.map((k) => `${k}=...`).join(', ')})`,
     );
   return vars;
 }

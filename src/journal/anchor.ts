@@ -126,24 +126,46 @@ export function resetJournalKeyCache(): void {
   envKey = undefined;
 }
 
-export function macOf(key: JournalKey, seq: number, hash: string): string {
-  const mac = createHmac('sha256', key.key).update(`cutover-journal v1 ${seq} ${hash}`).digest('hex');
-  return `v1:${key.id}:${mac}`;
+/**
+ * A record's MAC and the head's are different messages (and formats): otherwise any record's own
+ * MAC would make a valid head for a journal cut off after that record.
+ */
+export type MacKind = 'record' | 'head';
+const FORMAT: Record<MacKind, string> = { record: 'v1', head: 'h1' };
+
+export function macOf(key: JournalKey, seq: number, hash: string, kind: MacKind = 'record'): string {
+  const msg =
+    kind === 'head' ? `cutover-journal head v1 ${seq} ${hash}` : `cutover-journal v1 ${seq} ${hash}`;
+  const mac = createHmac('sha256', key.key).update(msg).digest('hex');
+  return `${FORMAT[kind]}:${key.id}:${mac}`;
 }
 
 export type MacCheck = { ok: true } | { ok: false; why: string };
 
-export function checkMac(key: JournalKey, seq: number, hash: string, mac: unknown): MacCheck {
+export function checkMac(
+  key: JournalKey,
+  seq: number,
+  hash: string,
+  mac: unknown,
+  kind: MacKind = 'record',
+): MacCheck {
   if (typeof mac !== 'string')
     return { ok: false, why: 'no anchor MAC (written or re-hashed without the journal key)' };
   const [v, id] = mac.split(':');
-  if (v !== 'v1') return { ok: false, why: `unknown anchor format "${String(v).slice(0, 8)}"` };
+  if (v !== FORMAT[kind])
+    return {
+      ok: false,
+      why:
+        kind === 'head' && v === 'v1'
+          ? 'a record MAC where the head MAC belongs (the journal was cut off and its head rebuilt from a record)'
+          : `unknown anchor format "${String(v).slice(0, 8)}"`,
+    };
   if (id !== key.id)
     return {
       ok: false,
       why: `anchored with journal key ${id}, not this host's key ${key.id} (${key.source}): verify with the key the run was made with, or with --expect-head`,
     };
-  return mac === macOf(key, seq, hash)
+  return mac === macOf(key, seq, hash, kind)
     ? { ok: true }
     : { ok: false, why: 'anchor MAC does not match (forged or re-hashed without the journal key)' };
 }

@@ -169,7 +169,10 @@ export class Journal {
     this.prev = hash;
     // The chain alone cannot tell a journal whose last records were cut off from a shorter one:
     // the head follows every record (a crash between the two leaves it one behind, which verify allows).
-    writeRunFile(join(dirname(this.path), HEAD_FILE), `${this.seq} ${hash} ${mac}\n`);
+    writeRunFile(
+      join(dirname(this.path), HEAD_FILE),
+      `${this.seq} ${hash} ${macOf(this.key, this.seq, hash, 'head')}\n`,
+    );
     return { ...body, hash, mac } as unknown as JournalRecord;
   }
 
@@ -333,7 +336,7 @@ export function verifyJournal(runDir: string, opts: VerifyOptions = {}): VerifyR
   if (hashes[head.seq - 1] !== head.hash)
     return fail(head.seq, `does not match the head hash recorded in ${HEAD_FILE}`);
   if (key) {
-    const c = checkMac(key, head.seq, head.hash, head.mac);
+    const c = checkMac(key, head.seq, head.hash, head.mac, 'head');
     if (!c.ok) return fail(head.seq, `${HEAD_FILE}: ${c.why}`);
   }
   const anchors: string[] = [];

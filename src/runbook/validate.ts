@@ -1,6 +1,7 @@
 // Schema + semantic checks. Everything here is read-only: validation passes before anything runs.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
+import { visit } from 'yaml';
 import type { z } from 'zod';
 import { parseDuration } from '../duration.js';
 import { RunbookError, type SourcePos, type ValidationIssue } from '../errors.js';
@@ -12,6 +13,7 @@ import { type LoadedRunbook, loadRunbookFile } from './load.js';
 import { type Check, type DatabaseConfig, type Runbook, RunbookSpec, type Step } from './schema.js';
 import { Redactor } from '../journal/redact.js';
 import { EXPR, lookup, refsIn, render, type Scope, TemplateError } from './template.js';
+import { type VarOrigin, varOrigins } from './var-file.js';
 
 // C0 controls but tab/newline/CR, DEL, C1, zero-width and bidirectional overrides/isolates, BOM.
 const HIDDEN =
@@ -22,6 +24,8 @@ export interface PrepareOptions {
   vars?: Record<string, string>;
   /** Base environment (defaults to process.env). */
   env?: Record<string, string | undefined>;
+  /** Where each var came from (argv, a var file and its mode); defaults to what the CLI recorded. */
+  varOrigins?: ReadonlyMap<string, VarOrigin>;
   /** validate: unresolved ${env.X} and missing secrets are warnings; plan/run: errors. */
   envStrict?: boolean;
 }
@@ -214,6 +218,12 @@ class Validator {
                 this.issue(at, `secret file ${ref.file} cannot be read`, this.envSeverity);
               }
             }
+          } else if (typeof val === 'string' && SENSITIVE.test(name) && !val.includes('${')) {
+            this.issue(
+              at,
+              `header "${name}" is a credential written in the runbook, which is copied into every run directory: use { env: NAME }, { file: PATH } or "\${env.NAME}"`,
+            );
+            if (val.length >= 4) this.secrets.add(val); // and never echoed back
           } else if (typeof val === 'string' && SENSITIVE.test(name)) {
             let s: string;
             try {
@@ -312,15 +322,26 @@ class Validator {
       }
       // Only the runbook's own defaults are templates: a --var value (maybe from a less trusted
       // source) stays the literal text it is, so it cannot read the environment.
+      let unresolved = false;
       if (!fromVar && typeof value === 'string' && value.includes('${')) {
         try {
           value = render(value, this.scope());
         } catch (e) {
+          unresolved = true;
           this.templateIssue(['params', name], e);
         }
       }
       this.params[name] = value;
-      if (isObj && spec.secret && value !== undefined) this.addSecret(['params', name], String(value));
+      if (isObj && spec.secret && fromVar) this.checkVarOrigin(name);
+      const literal = !fromVar && !(typeof def === 'string' && def.includes('${'));
+      if (isObj && spec.secret && literal && value !== undefined && String(value) !== '')
+        this.refuseLiteralSecret(
+          ['params', name, 'default'],
+          `secret parameter "${name}": a default written in the runbook is copied into every run directory; use default: "\${env.NAME}", a secrets file in envFiles, or --var-file`,
+          ['params', name],
+        );
+      if (isObj && spec.secret && value !== undefined && !unresolved)
+        this.addSecret(['params', name], String(value));
     }
     for (const name of Object.keys(vars)) {
       const known = Object.keys(this.rb.params ?? {});
@@ -331,6 +352,26 @@ class Validator {
         'key',
       );
     }
+  }
+
+  /** A secret --var on argv is in `ps` for every local user; in a file others can read, it is theirs too. */
+  private checkVarOrigin(name: string) {
+    const origin = (this.opts.varOrigins ?? varOrigins).get(name);
+    if (!origin) return;
+    if ('argv' in origin)
+      this.issue(
+        ['params', name],
+        `secret parameter "${name}" given with --var: the command line is visible to every local user (ps); put ${name}=... in a file only you can read (chmod 600) and pass --var-file FILE`,
+        'error',
+        'key',
+      );
+    else if (origin.mode & 0o077)
+      this.issue(
+        ['params', name],
+        `secret parameter "${name}" comes from ${origin.file}, which group or others can access (mode ${origin.mode.toString(8).padStart(3, '0')}): chmod 600 ${origin.file}`,
+        'error',
+        'key',
+      );
   }
 
   /** Unset ${env.X} while an env file is missing: one summary line instead of one per reference. */
@@ -353,12 +394,52 @@ class Validator {
    * substring (ids, paths, numbers) into *** — or, unredacted, leak: refused. The value is never printed.
    */
   private addSecret(path: Path, val: string): void {
-    if (val.length > 0 && val.length < 4)
+    if (this.literalSecretAt.has(pathText(path))) {
+      // Already refused as written in the runbook.
+    } else if (val.length > 0 && val.length < 4)
       this.issue(
         path,
         `this secret is ${val.length} character${val.length > 1 ? 's' : ''} long: too short to redact safely (use 4 or more)`,
       );
+    else if (val.length) {
+      // The runbook is copied byte for byte into every run directory (rollback rebuilds from it):
+      // a secret written in it would sit there unredacted, whichever way it was referenced.
+      const at = this.writtenAt(val);
+      if (at)
+        this.issues.push({
+          pos: at,
+          message: `a secret's value is written here in the runbook, which is copied into every run directory: keep it in the environment ({ env: NAME } or "\${env.NAME}") or an envFiles secrets file`,
+          severity: 'error',
+        });
+    }
     if (val.length) this.secrets.add(val);
+  }
+
+  /** Where a YAML value of the runbook is exactly this secret (a substring of a command or an id is not one). */
+  private writtenAt(val: string): SourcePos | undefined {
+    let offset: number | undefined;
+    visit(this.loaded.doc, {
+      Scalar(key, node) {
+        if (key === 'key' || String(node.value) !== val) return undefined;
+        offset = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    if (offset === undefined) return undefined;
+    const before = this.loaded.text.slice(0, offset);
+    return {
+      file: this.loaded.file,
+      line: before.split('\n').length,
+      col: offset - before.lastIndexOf('\n'),
+    };
+  }
+
+  /** Paths already refused for a literal secret (one line each, not two). */
+  private readonly literalSecretAt = new Set<string>();
+
+  private refuseLiteralSecret(path: Path, message: string, secretPath: Path = path): void {
+    this.literalSecretAt.add(pathText(secretPath));
+    this.issue(path, message);
   }
 
   private secretValue(path: Path, v: unknown, stringIsSecret = true): string | undefined {
@@ -415,11 +496,10 @@ class Validator {
   private loadDatabases() {
     for (const [name, db] of Object.entries(this.rb.databases ?? {})) {
       const p: Path = ['databases', name];
-      if (typeof db.password === 'string' && !db.password.includes('${'))
-        this.issue(
+      if (typeof db.password === 'string' && db.password && !db.password.includes('${'))
+        this.refuseLiteralSecret(
           [...p, 'password'],
-          `database "${name}": password written in the runbook; use { env: NAME } or { file: PATH }`,
-          'warning',
+          `database "${name}": a password written in the runbook is copied into every run directory; use { env: NAME }, "\${env.NAME}" or a secrets file in envFiles`,
         );
       const str = (key: string, v: unknown) => {
         try {

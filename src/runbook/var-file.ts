@@ -1,7 +1,20 @@
 // `--var-file FILE`: KEY=value lines, the same as repeated `--var` (a contract other scripts rely on). Strict, unlike
 // an env file: a line that is not a parameter assignment is a typo that would silently drop a value.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { InputError } from '../errors.js';
+
+/**
+ * Where this process's --var values came from (cli.ts records it as it parses). Validation refuses
+ * a secret parameter given on argv (every local user sees argv in `ps`) or read from a var file
+ * that group or others can read. Empty when cutover is used as a library.
+ */
+export type VarOrigin = { argv: true } | { file: string; mode: number };
+export const varOrigins = new Map<string, VarOrigin>();
+
+/** Records a --var given on the command line (it wins over --var-file, whatever the order). */
+export function noteArgvVar(name: string): void {
+  varOrigins.set(name, { argv: true });
+}
 
 const LINE = /^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$/;
 
@@ -39,5 +52,9 @@ export function readVarFile(file: string): Record<string, string> {
       `--var-file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
     );
   }
-  return parseVarFile(text, file);
+  const vars = parseVarFile(text, file);
+  const mode = statSync(file).mode & 0o777;
+  for (const name of Object.keys(vars))
+    if (!varOrigins.has(name) || !('argv' in varOrigins.get(name)!)) varOrigins.set(name, { file, mode });
+  return vars;
 }

@@ -34,9 +34,13 @@ beforeAll(async () => {
 afterAll(() => ws.cleanup());
 
 /** Rebuilds every hash and the head after `edit`: all that is possible without the key. */
-function forge(name: string, edit: (recs: Record<string, unknown>[], runbook: string) => string | undefined) {
+function forge(
+  name: string,
+  edit: (recs: Record<string, unknown>[], runbook: string) => string | undefined,
+  from = runDir,
+) {
   const dir = ws.path('forged', name);
-  cpSync(runDir, dir, { recursive: true });
+  cpSync(from, dir, { recursive: true });
   const recs = readFileSync(join(dir, 'journal.jsonl'), 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -106,6 +110,49 @@ describe('a journal forged without the key', () => {
     expect(r.stderr).toMatch(/journal\.head is a symbolic link/);
     expect(readFileSync(target, 'utf8')).toBe('precious\n');
     expect(existsSync(join(ws.filesDir, 'a.txt'))).toBe(true);
+  });
+
+  it('a rolled-back run whose final record is rewritten to succeeded (chain and head rebuilt) fails log verify and status', async () => {
+    const rb = writeRunbook(
+      ws.dir,
+      {
+        name: 'journal-attack-rolled-back',
+        params: { dir: ws.filesDir },
+        steps: [
+          sh('c', 'echo c > ${params.dir}/c.txt', { undo: 'rm -f ${params.dir}/c.txt' }),
+          sh('boom', 'exit 1'),
+        ],
+      },
+      'rolled-back.yaml',
+    );
+    const runs = ws.path('runs-rolled-back');
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', runs, '--json'], { cwd: ws.dir, env });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const real = onlyRunDir(runs);
+    const published = /journal head \d+ ([0-9a-f]{64})/.exec(r.stdout)?.[1];
+    expect(published).toBeDefined();
+    let last = 0;
+    const dir = forge(
+      'rolled-back-to-succeeded',
+      (recs) => {
+        const end = recs.at(-1)!;
+        expect(end).toMatchObject({ type: 'run-end', status: 'rolled-back' });
+        Object.assign(end, { status: 'succeeded', exitCode: 0, message: 'ok' });
+        last = recs.length;
+        return undefined;
+      },
+      real,
+    );
+    const v = await runCli(['log', 'verify', dir], { env });
+    expect(v.code, v.stdout + v.stderr).toBe(1);
+    // Another host, anchored by the head the run published: the rewritten end does not match it.
+    const other = { XDG_CONFIG_HOME: ws.path('other-config') };
+    const w = await runCli(['log', 'verify', dir, '--expect-head', published!], { env: other });
+    expect(w.code, w.stdout + w.stderr).toBe(1);
+    expect(w.stdout + w.stderr).toMatch(new RegExp(`:${last}\\b|line ${last}\\b|not the expected`));
+    const s = JSON.parse((await runCli(['status', dir, '--json'], { env })).stdout) as { status: string };
+    expect(s.status).not.toBe('succeeded');
+    expect((await runCli(['log', 'verify', real], { env })).code).toBe(0);
   });
 
   it('status does not report the outcome of a journal that does not verify', async () => {

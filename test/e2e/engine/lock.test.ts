@@ -65,7 +65,84 @@ async function round(dir: string): Promise<{ held: number; locked: number; error
   };
 }
 
+// A churner: takes and releases the lock in a loop until the deadline. Each time it holds it, the
+// lock file must carry its own claim, and the critical-section marker must be free: two holders at
+// once show up as one or the other. The window in which a half-made lock can be misjudged is
+// microseconds wide: thousands of acquisitions in a few seconds are what make a race show.
+const CHURNER = `
+const { acquireLock } = await import(process.argv[1]);
+const { closeSync, openSync, readFileSync, rmSync } = await import('node:fs');
+const { join } = await import('node:path');
+const [dir, startAt, ms] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const lockFile = join(dir, 'db-10.0.0.2_3306.lock');
+const cs = join(dir, 'critical-section');
+while (Date.now() < startAt) {}
+const n = { held: 0, locked: 0, overlap: 0, notMine: 0 };
+for (let i = 0; Date.now() < startAt + ms; i++) {
+  const claim = 'run-' + process.pid + '-' + i;
+  let release;
+  try {
+    release = acquireLock(dir, 'db-10.0.0.2:3306', claim);
+  } catch (e) {
+    if (e.code !== 'LOCKED') throw e;
+    n.locked++;
+    continue;
+  }
+  n.held++;
+  let text = '';
+  try { text = readFileSync(lockFile, 'utf8'); } catch {}
+  if (!text.includes(claim)) n.notMine++;
+  try {
+    closeSync(openSync(cs, 'wx'));
+    for (let k = 0; k < 2000; k++) Math.sqrt(k);
+    rmSync(cs);
+  } catch {
+    n.overlap++;
+  }
+  release();
+}
+process.stdout.write(JSON.stringify(n) + '\\n');`;
+
 describe('run lock', () => {
+  it('6 processes taking and releasing it for 3 s: never two holders, each holder sees its own claim', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-lock-churn-'));
+    dirs.push(dir);
+    const startAt = Date.now() + 1500;
+    const kids = Array.from({ length: 6 }, () => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', CHURNER, LOCK_JS, dir, String(startAt), '3000'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      return new Promise<{ code: number | null; out: string; err: string }>((r) =>
+        child.on('exit', (code) => r({ code, out, err })),
+      );
+    });
+    const results = await Promise.all(kids);
+    for (const k of results) expect(k.code, k.err).toBe(0);
+    const n = results
+      .map((k) => JSON.parse(k.out) as Record<string, number>)
+      .reduce((a, b) => ({
+        held: a.held! + b.held!,
+        locked: a.locked! + b.locked!,
+        overlap: a.overlap! + b.overlap!,
+        notMine: a.notMine! + b.notMine!,
+      }));
+    expect({ overlap: n.overlap, notMine: n.notMine }, JSON.stringify(n)).toEqual({ overlap: 0, notMine: 0 });
+    // It was contended: many acquisitions, many refusals.
+    expect(n.held).toBeGreaterThan(200);
+    expect(n.locked).toBeGreaterThan(200);
+    expect(readdirSync(dir)).toEqual([]);
+  }, 60_000);
+
   it('10 processes at once, 20 rounds: exactly one holder each round, the rest locked out', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cutover-lock-stampede-'));
     dirs.push(dir);

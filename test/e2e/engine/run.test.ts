@@ -147,7 +147,7 @@ describe('approval gates', () => {
     expect(ws!.read('files/out.txt')).toBe('start\ns1\ns2\n');
   });
 
-  it('resume asks for a secret --var again instead of using the redacted value', async () => {
+  it('resume asks for a secret var again, in a file, instead of using the redacted value', async () => {
     const steps = fileSteps(1);
     steps.push(
       sh('use-token', 'echo ${params.token} > ${params.dir}/token.txt', {
@@ -156,15 +156,34 @@ describe('approval gates', () => {
       }),
     );
     const rb = fresh('gate-secret-var', steps, { token: { secret: true } });
-    const r = await run(rb, '--var', 'token=hunter2-secret');
+    const secrets = join(ws!.dir, 'secret.vars');
+    writeFileSync(secrets, 'token=hunter2-secret\n', { mode: 0o600 });
+    const r = await run(rb, '--var-file', secrets);
     expect(r.code).toBe(3);
     const runDir = onlyRunDir(ws!.runsDir);
     const missing = await runCli(['resume', runDir, '--yes'], { cwd: ws!.dir });
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/secret --var token.*pass it again/);
-    const resumed = await runCli(['resume', runDir, '--yes', '--var', 'token=hunter2-secret'], {
+    expect(missing.stderr).toMatch(
+      /started with secret parameter token, .*--var-file FILE, mode 0600, with token=\.\.\./,
+    );
+    // Never on argv, not even to resume.
+    const onArgv = await runCli(['resume', runDir, '--yes', '--var', 'token=hunter2-secret'], {
       cwd: ws!.dir,
     });
+    expect(onArgv.code).toBe(2);
+    expect(onArgv.stderr).toMatch(/secret parameter "token" given with --var: .*--var-file FILE/);
+    expect(existsSync(join(ws!.filesDir, 'token.txt'))).toBe(false);
+    // rollback rebuilds the run the same way: it asks for the file, and refuses argv.
+    const back = await runCli(['rollback', runDir, '--yes'], { cwd: ws!.dir });
+    expect(back.code).toBe(2);
+    expect(back.stderr).toMatch(/--var-file FILE, mode 0600, with token=\.\.\./);
+    const backArgv = await runCli(['rollback', runDir, '--yes', '--var', 'token=hunter2-secret'], {
+      cwd: ws!.dir,
+    });
+    expect(backArgv.code).toBe(2);
+    expect(backArgv.stderr).toMatch(/secret parameter "token" given with --var/);
+    expect(ws!.read('files/out.txt')).toBe('start\ns1\n');
+    const resumed = await runCli(['resume', runDir, '--yes', '--var-file', secrets], { cwd: ws!.dir });
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
     expect(ws!.read('files/token.txt')).toBe('hunter2-secret\n');
   });
@@ -398,10 +417,12 @@ describe('cutover schema', () => {
     expect(step.properties.kind.enum).toEqual(
       expect.arrayContaining(['shell.run', 'http.check', 'wait', 'assert']),
     );
-    // One `with` schema per kind.
+    // One `with` schema per kind, in $defs (steps, checks and rollbacks share them).
     const shellRun = step.allOf.find((b: any) => b.if.properties.kind.const === 'shell.run');
-    expect(shellRun.then.properties.with.properties.command).toBeDefined();
-    expect(shellRun.then.properties.with.required).toEqual(['command']);
+    expect(shellRun.then.properties.with).toEqual({ $ref: '#/$defs/with-shell.run' });
+    const params = schema.$defs['with-shell.run'];
+    expect(params.properties.command).toBeDefined();
+    expect(params.required).toEqual(['command']);
   });
 });
 

@@ -42,7 +42,7 @@ describe('secrets out of webhooks and ids', () => {
   it('a notify step posts *** for a secret param and a secret-named env value, message and fields', async () => {
     const rb = writeRunbook(ws.dir, {
       name: 'notify-secrets',
-      params: { token: { default: 'N0tifyS3cretParam', secret: true } },
+      params: { token: { default: '${env.CUTOVER_TEST_NOTIFY_TOKEN}', secret: true } },
       steps: [
         {
           id: 'tell',
@@ -58,7 +58,7 @@ describe('secrets out of webhooks and ids', () => {
     });
     const r = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir], {
       cwd: ws.dir,
-      env: { CUTOVER_TEST_API_TOKEN: 'EnvT0kenS3cretValue' },
+      env: { CUTOVER_TEST_API_TOKEN: 'EnvT0kenS3cretValue', CUTOVER_TEST_NOTIFY_TOKEN: 'N0tifyS3cretParam' },
     });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(bodies).toHaveLength(1);
@@ -75,7 +75,7 @@ describe('secrets out of webhooks and ids', () => {
       ws.dir,
       {
         name: 'secret-in-id',
-        params: { dir: ws.filesDir, pw: { default: 'flipx', secret: true } },
+        params: { dir: ws.filesDir, pw: { default: '${env.CUTOVER_TEST_PW}', secret: true } },
         steps: [
           sh('flipx-marker', 'echo ${params.pw} > ${params.dir}/marker.txt', {
             undo: 'rm -f ${params.dir}/marker.txt',
@@ -84,7 +84,8 @@ describe('secrets out of webhooks and ids', () => {
       },
       'ids.yaml',
     );
-    const r = await runCli(['run', rb, '--execute', '--runs-dir', runs], { cwd: ws.dir });
+    const env = { CUTOVER_TEST_PW: 'flipx' };
+    const r = await runCli(['run', rb, '--execute', '--runs-dir', runs], { cwd: ws.dir, env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const runDir = onlyRunDir(runs);
     const text = readFileSync(join(runDir, 'journal.jsonl'), 'utf8');
@@ -93,12 +94,12 @@ describe('secrets out of webhooks and ids', () => {
     // The value is still redacted where it is a value.
     expect(text).not.toMatch(/"stdout":"flipx/);
     expect(existsSync(join(ws.filesDir, 'marker.txt'))).toBe(true);
-    const back = await runCli(['rollback', runDir, '--yes'], { cwd: ws.dir });
+    const back = await runCli(['rollback', runDir, '--yes'], { cwd: ws.dir, env });
     expect(back.code, back.stdout + back.stderr).toBe(0);
     expect(existsSync(join(ws.filesDir, 'marker.txt'))).toBe(false);
   });
 
-  it('http.check headers: { env } and { file } references and a literal credential reach the server, not the journal or the report', async () => {
+  it('http.check headers: { env } and { file } references and a templated credential reach the server, not the journal, the report or the runbook copy', async () => {
     const runs = ws.path('runs-headers');
     ws.write('api-key.txt', 'FileApiKeyS3cret\n');
     const rb = writeRunbook(
@@ -114,7 +115,7 @@ describe('secrets out of webhooks and ids', () => {
               headers: {
                 Authorization: { env: 'CUTOVER_TEST_BEARER' },
                 'X-Api-Key': { file: 'api-key.txt' },
-                Cookie: 'session=LiteralCookieS3cret',
+                Cookie: 'session=${env.CUTOVER_TEST_COOKIE}',
               },
             },
           },
@@ -125,7 +126,7 @@ describe('secrets out of webhooks and ids', () => {
     );
     const r = await runCli(['run', rb, '--execute', '--runs-dir', runs], {
       cwd: ws.dir,
-      env: { CUTOVER_TEST_BEARER: 'Bearer EnvBearerS3cret' },
+      env: { CUTOVER_TEST_BEARER: 'Bearer EnvBearerS3cret', CUTOVER_TEST_COOKIE: 'LiteralCookieS3cret' },
     });
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(headersSeen.at(-1)).toMatchObject({
@@ -138,7 +139,7 @@ describe('secrets out of webhooks and ids', () => {
     const md = await runCli(['report', runDir]);
     for (const [what, text] of [
       ['journal', readFileSync(join(runDir, 'journal.jsonl'), 'utf8')],
-      ['runbook copy', readFileSync(join(runDir, 'runbook.yaml'), 'utf8').replace('LiteralCookieS3cret', '')],
+      ['runbook copy', readFileSync(join(runDir, 'runbook.yaml'), 'utf8')],
       ['html report', html.stdout],
       ['md report', md.stdout],
       ['terminal', r.stdout + r.stderr],
@@ -154,7 +155,7 @@ describe('secrets out of webhooks and ids', () => {
       ws.dir,
       {
         name: 'secret-argv',
-        params: { token: { default: token, secret: true }, out },
+        params: { token: { default: '${env.CUTOVER_TEST_ARGV_TOKEN}', secret: true }, out },
         steps: [
           // `; true`: bash stays (it would exec a last lone command), so its argv can be read.
           sh('use', 'printf %s ${params.token} > ${params.out}; sleep 2; true', {
@@ -164,7 +165,8 @@ describe('secrets out of webhooks and ids', () => {
       },
       'argv.yaml',
     );
-    const run = startCli(['run', rb, '--execute', '--runs-dir', runs], { cwd: ws.dir });
+    const env = { CUTOVER_TEST_ARGV_TOKEN: token };
+    const run = startCli(['run', rb, '--execute', '--runs-dir', runs], { cwd: ws.dir, env });
     for (let i = 0; i < 200 && !existsSync(out); i++) await new Promise((r) => setTimeout(r, 25));
     expect(existsSync(out)).toBe(true);
     // Every process's argv, while the command is still running.
@@ -186,7 +188,7 @@ describe('secrets out of webhooks and ids', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(token);
     // The undo (from the journal) gets it the same way.
-    const back = await runCli(['rollback', onlyRunDir(runs), '--yes'], { cwd: ws.dir });
+    const back = await runCli(['rollback', onlyRunDir(runs), '--yes'], { cwd: ws.dir, env });
     expect(back.code, back.stderr).toBe(0);
     expect(readFileSync(`${out}.undo`, 'utf8')).toBe(token);
   });

@@ -2,7 +2,7 @@
 // secret never appear in the journal, the report, `status --json` or the terminal (plain or
 // --json), even when a command echoes them, a failure message quotes them, or they contain
 // quotes that templating escapes.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, runCli } from '../../helpers/cli.js';
@@ -11,7 +11,7 @@ import { runDirs, type Workspace, workspace } from '../../helpers/workspace.js';
 
 // Quotes and a $ so that shell quoting and JSON escaping produce forms other than the raw value.
 const DB_PASSWORD = `pw-S3cr3tPw'Q "z$x`;
-const TOKEN = `T0k3nS3cret'4"2`;
+const TOKEN = `T0k3nS3cret'4"2'x`;
 // Distinctive fragments: none may show up anywhere, escaped or not.
 const FRAGMENTS = ['S3cr3tPw', 'T0k3nS3cret'];
 
@@ -27,7 +27,7 @@ beforeAll(async () => {
   ws = workspace();
   rb = writeRunbook(ws.dir, {
     name: 'secrets',
-    params: { dir: ws.filesDir, token: { default: TOKEN, secret: true } },
+    params: { dir: ws.filesDir, token: { default: '${env.CUTOVER_TEST_TOKEN}', secret: true } },
     databases: { old: { host: '127.0.0.2', user: 'cutover', password: { env: 'CUTOVER_TEST_DB_PASSWORD' } } },
     steps: [
       // Echoes both secrets to stdout (the step's output) and stderr.
@@ -47,7 +47,8 @@ beforeAll(async () => {
       },
     ],
   });
-  const env = { CUTOVER_TEST_DB_PASSWORD: DB_PASSWORD };
+  // Secrets come from the environment: one written in the runbook is refused (it is copied into run dirs).
+  const env = { CUTOVER_TEST_DB_PASSWORD: DB_PASSWORD, CUTOVER_TEST_TOKEN: TOKEN };
   outputs.plain = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir], { cwd: ws.dir, env });
   outputs.json = await runCli(['run', rb, '--execute', '--runs-dir', ws.runsDir, '--json'], {
     cwd: ws.dir,
@@ -59,7 +60,7 @@ beforeAll(async () => {
     ws.dir,
     {
       name: 'secrets-fail',
-      params: { token: { default: TOKEN, secret: true } },
+      params: { token: { default: '${env.CUTOVER_TEST_TOKEN}', secret: true } },
       databases: {
         old: { host: '127.0.0.2', user: 'cutover', password: { env: 'CUTOVER_TEST_DB_PASSWORD' } },
       },
@@ -80,6 +81,27 @@ beforeAll(async () => {
 afterAll(() => ws.cleanup());
 
 describe('secrets', () => {
+  it('a password written in the runbook is refused before any run directory exists (exit 2, its position)', async () => {
+    const runs = ws.path('runs-literal');
+    const literal = writeRunbook(
+      ws.dir,
+      {
+        name: 'secrets-literal',
+        databases: { old: { host: '127.0.0.2', user: 'cutover', password: 'Literal-S3cr3tPw' } },
+        steps: [sh('noop', 'true')],
+      },
+      'literal.yaml',
+    );
+    const r = await runCli(['run', literal, '--execute', '--runs-dir', runs], { cwd: ws.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /literal\.yaml:\d+:\d+ database "old": a password written in the runbook is copied into every run directory; use \{ env: NAME \}/,
+    );
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout + r.stderr).not.toContain('Literal-S3cr3tPw');
+    expect(existsSync(runs)).toBe(false);
+  });
+
   it('the runs really used the secrets', () => {
     expect(outputs.plain!.code, outputs.plain!.stdout + outputs.plain!.stderr).toBe(1);
     expect(outputs.json!.code).toBe(1);
@@ -108,10 +130,9 @@ describe('secrets', () => {
     const dirs = runDirs(ws.runsDir);
     expect(dirs.length).toBe(4);
     for (const d of dirs) {
-      for (const f of readdirSync(d)) {
-        if (f === 'runbook.yaml') continue; // the runbook itself, where the operator wrote the default
-        expectClean(join(d, f), readFileSync(join(d, f), 'utf8'));
-      }
+      // Every file, the runbook copy included: a secret is never written in the runbook.
+      expect(readdirSync(d)).toContain('runbook.yaml');
+      for (const f of readdirSync(d)) expectClean(join(d, f), readFileSync(join(d, f), 'utf8'));
       expect(readFileSync(join(d, 'journal.jsonl'), 'utf8')).toContain('***');
     }
   });

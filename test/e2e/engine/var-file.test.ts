@@ -1,6 +1,6 @@
 // `--var-file FILE` as a user runs it: the same as repeated --var, --var winning, and a bad file is
 // bad input (exit 2, one line naming file:line) before anything else happens.
-import { writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, stackLines } from '../../helpers/cli.js';
@@ -41,5 +41,48 @@ describe('--var-file', () => {
     const missing = await runCli(['validate', runbook, '--var-file', join(ws.dir, 'nope.vars')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.vars: no such file/);
+  });
+});
+
+describe('secret parameters never on argv', () => {
+  const secretRunbook = join(ws.dir, 'secret.yaml');
+  const out = join(ws.dir, 'token.out');
+  writeFileSync(
+    secretRunbook,
+    `version: 1\nname: vf-secret\nparams:\n  token: { secret: true }\nsteps:\n  - { id: use, kind: shell.run, with: { command: "printf %s \${params.token} > ${out}", undo: "true" } }\n`,
+  );
+  const runs = join(ws.dir, 'runs');
+
+  it.each([
+    ['validate', [secretRunbook]],
+    ['plan', [secretRunbook, '--runs-dir', runs]],
+    ['run', [secretRunbook, '--execute', '--runs-dir', runs]],
+  ])(
+    '%s refuses --var for a secret: exit 2 at the param, pointing at --var-file, nothing run',
+    async (cmd, args) => {
+      const r = await runCli([cmd, ...args, '--var', 'token=Argv-S3cret-Value']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(
+        /secret\.yaml:4:3 secret parameter "token" given with --var: the command line is visible to every local user \(ps\); put token=\.\.\. in a file only you can read \(chmod 600\) and pass --var-file FILE/,
+      );
+      expect(r.stdout + r.stderr).not.toContain('Argv-S3cret-Value');
+      expect(stackLines(r.stderr)).toEqual([]);
+      expect(existsSync(out)).toBe(false);
+    },
+  );
+
+  it('a var file others can read is refused for a secret; mode 0600 runs', async () => {
+    const open = vars('open.vars', 'token=File-S3cret-Value\n');
+    chmodSync(open, 0o644);
+    const r = await runCli(['run', secretRunbook, '--execute', '--runs-dir', runs, '--var-file', open]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(
+      /secret parameter "token" comes from .*open\.vars, which group or others can access \(mode 644\): chmod 600/,
+    );
+    expect(existsSync(out)).toBe(false);
+    chmodSync(open, 0o600);
+    const ok = await runCli(['run', secretRunbook, '--execute', '--runs-dir', runs, '--var-file', open]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe('File-S3cret-Value');
   });
 });

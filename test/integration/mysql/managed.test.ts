@@ -348,7 +348,10 @@ describe.skipIf(!env)('RDS-shaped MariaDB: the master user and mysql.rds_* proce
     let dir: string;
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'cutover-managed-plan-'));
-      Object.assign(process.env, e, { RDS_MASTER_PASSWORD: MANAGED_PASSWORD });
+      Object.assign(process.env, e, {
+        RDS_MASTER_PASSWORD: MANAGED_PASSWORD,
+        UNREACHABLE_REPL_PASSWORD: 'wrong-pw',
+      });
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -361,7 +364,7 @@ name: managed-plan
 databases:
   old: { host: "\${env.SANDBOX_OLD_DB_HOST}", port: "\${env.SANDBOX_DB_PORT}", user: ${MANAGED_USER}, password: { env: RDS_MASTER_PASSWORD } }
   new: { host: "\${env.SANDBOX_NEW_DB_HOST}", port: "\${env.SANDBOX_DB_PORT}", user: ${MANAGED_USER}, password: { env: RDS_MASTER_PASSWORD } }
-  repl: { host: 10.255.255.1, port: 3306, user: repl_reverse, password: wrong, connectTimeout: 500ms }
+  repl: { host: 10.255.255.1, port: 3306, user: repl_reverse, password: { env: UNREACHABLE_REPL_PASSWORD }, connectTimeout: 500ms }
 steps:
 ${steps}`,
       );

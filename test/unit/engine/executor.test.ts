@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EngineEvent } from '../../../src/engine/events.js';
 import { Engine, type EngineOptions } from '../../../src/engine/executor.js';
 import { defineKind, type StepKind } from '../../../src/engine/types.js';
@@ -633,16 +633,19 @@ describe('Engine: the journal says whether maintenance is on, undos included', (
 
 describe('Engine: journal records', () => {
   it('StepError.details reach the step-failed record, redacted like every other field', async () => {
+    // A secret is never written in the runbook: the param's default references the environment.
+    vi.stubEnv('CUTOVER_TEST_SECRET_PW', 'hunter22');
     const { records } = await run(
       [
         {
           id: 'smoke',
           fail: true,
-          failDetails: { http: [{ url: 'https://app', status: 500, body: 'pw=hunter22' }] },
+          failDetails: { http: [{ url: 'https://app', status: 500, body: 'pw=${params.pw}' }] },
         },
       ],
-      { top: 'params: { pw: { default: hunter22, secret: true } }' },
+      { top: 'params: { pw: { default: "${env.CUTOVER_TEST_SECRET_PW}", secret: true } }' },
     );
+    vi.unstubAllEnvs();
     const failed = records.find((r) => r.type === 'step-failed')!;
     expect(failed.error).toMatchObject({
       code: 'FAKE_FAILED',

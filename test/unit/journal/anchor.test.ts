@@ -163,6 +163,24 @@ describe('journal anchor (HMAC with a key outside the run directory)', () => {
     });
   });
 
+  it('a journal cut off after a record, its head rebuilt from that record (its own hash and MAC), fails', () => {
+    // The records' MACs are in the file for anyone to copy: a head MAC must be a different message.
+    for (const keep of [1, 3, 4]) {
+      rmSync(file(), { force: true });
+      rmSync(headFile(), { force: true });
+      write(5);
+      const ls = lines().slice(0, keep);
+      const r = JSON.parse(ls.at(-1)!) as { hash: string; mac: string };
+      writeFileSync(file(), `${ls.join('\n')}\n`);
+      writeFileSync(headFile(), `${keep} ${r.hash} ${r.mac}\n`);
+      expect(verifyJournal(dir)).toMatchObject({
+        ok: false,
+        badLine: keep,
+        reason: expect.stringMatching(/journal.head: a record MAC where the head MAC belongs/),
+      });
+    }
+  });
+
   it('a head borrowed from another run (valid MAC, same key) does not vouch for this journal', () => {
     // Run B, 4 records: its head is validly MACed for seq 4.
     const other = join(dir, 'other');
@@ -190,7 +208,7 @@ describe('journal anchor (HMAC with a key outside the run directory)', () => {
     // A head from line 3 (a valid one, saved earlier) with the full journal: 2 records after it.
     const key = journalKey({ create: false })!;
     const r3 = JSON.parse(ls[2]!) as { hash: string };
-    writeFileSync(headFile(), `3 ${r3.hash} ${macOf(key, 3, r3.hash)}\n`);
+    writeFileSync(headFile(), `3 ${r3.hash} ${macOf(key, 3, r3.hash, 'head')}\n`);
     expect(verifyJournal(dir)).toMatchObject({
       ok: false,
       badLine: 4,
