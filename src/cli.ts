@@ -305,7 +305,7 @@ export function buildProgram(): Command {
             'CONFIRM_NEEDED',
             `${runDir} passed its point of no return ("${state.pointOfNoReturn}"); rolling back may lose writes made since. Re-run with --yes to do it anyway`,
           );
-        const { default: confirm } = await import('@inquirer/confirm');
+        const confirm = await (await import('./util/confirm.js')).loadConfirm();
         if (
           !(await confirm({
             message: `This run passed its point of no return ("${state.pointOfNoReturn}"). Roll back anyway?`,

@@ -83,7 +83,7 @@ export function lockKeys(p: PreparedRunbook): string[] {
 async function ask(renderer: Renderer, message: string, dflt: boolean): Promise<boolean> {
   renderer.pause();
   try {
-    const { default: confirm } = await import('@inquirer/confirm');
+    const confirm = await (await import('./util/confirm.js')).loadConfirm();
     return await confirm({ message, default: dflt });
   } catch {
     return false; // prompt closed (Ctrl-C at the prompt) = no
