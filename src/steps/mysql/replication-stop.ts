@@ -23,7 +23,15 @@ import {
   resolveAccounts,
   setLocked,
 } from './accounts.js';
-import { currentCoord, describeWrites, lackingOn, nonService, writesBetween, writesText } from './binlog.js';
+import {
+  type Coord,
+  currentCoord,
+  describeWrites,
+  lackingOn,
+  nonService,
+  writesBetween,
+  writesText,
+} from './binlog.js';
 import {
   applyReadOnly,
   blockerText,
@@ -86,7 +94,22 @@ interface Snap {
     slavePos: string | null;
     /** What the replica had written itself (gtid_binlog_state / gtid_executed): the undo baseline. */
     ownState: string;
+    /** Its binlog then: where an undo reads what it wrote when apply died before the switch (M10). */
+    position?: Position;
   };
+}
+
+/**
+ * Where the replica's writes as a primary can begin: its switch coordinates once apply got that far,
+ * else its binlog position at the snapshot (apply failed or died before the switch). Reading the
+ * binlog from there tells service writes (RDS heartbeat) from the application's, as GTIDs cannot.
+ */
+function divergenceStart(snap: Snap | undefined, out: Partial<Out> | undefined): Coord | undefined {
+  if (out?.switchFile && out.switchPos !== null && out.switchPos !== undefined)
+    return { file: out.switchFile, pos: out.switchPos };
+  const at = snap?.replica.position;
+  if (at?.file && at.pos !== null && at.pos !== undefined) return { file: at.file, pos: at.pos };
+  return undefined;
 }
 
 interface Out extends Record<string, unknown> {
@@ -241,10 +264,11 @@ export const replicationStop = defineKind<P, Snap, Out>({
 
   async snapshot(ctx, p) {
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
-    const [src, rep, pos, st, rv] = await Promise.all([
+    const [src, rep, pos, repPos, st, rv] = await Promise.all([
       side(s),
       side(r),
       s.position(),
+      r.position().catch(() => undefined),
       r.replicaStatus(),
       r.variables([ownStateVar(r), ...(r.flavor.vendor === 'mariadb' ? ['gtid_slave_pos'] : [])]),
     ]);
@@ -262,6 +286,7 @@ export const replicationStop = defineKind<P, Snap, Out>({
         gtidMode: st?.gtidMode ?? 'none',
         slavePos: rv.gtid_slave_pos ?? null,
         ownState: rv[ownStateVar(r)] ?? '',
+        ...(repPos ? { position: repPos } : {}),
       },
     };
   },
@@ -490,10 +515,11 @@ export const replicationStop = defineKind<P, Snap, Out>({
 
   isApplied: (ctx, p) => stopped(ctx, p),
 
-  async undoBlocker(ctx, p, _snap, out) {
-    if (!out?.switchFile || out.switchPos === null || out.switchPos === undefined) return undefined;
+  async undoBlocker(ctx, p, snap, out) {
+    const from = divergenceStart(snap, out);
+    if (!from) return undefined;
     const [s, r] = await Promise.all([db(ctx, p.source), db(ctx, p.replica)]);
-    const seen = await writesBetween(r, { file: out.switchFile, pos: out.switchPos }, undefined, {
+    const seen = await writesBetween(r, from, undefined, {
       maxEvents: 1_000_000,
     });
     const missing = await lackingOn(s, r, nonService(seen));
@@ -545,8 +571,9 @@ export const replicationStop = defineKind<P, Snap, Out>({
     // 2. Application writes the replica took as a primary are lost by restarting replication —
     //    unless the old source has them (reverse replication carried them over). Service writes
     //    (mysql.rds_*, the tool's own ACCOUNT LOCK/UNLOCK) are not the application's (M10).
-    if (out?.switchFile && out.switchPos !== null && out.switchPos !== undefined) {
-      const seen = await writesBetween(r, { file: out.switchFile, pos: out.switchPos }, undefined, {
+    const from = divergenceStart(snap, out);
+    if (from) {
+      const seen = await writesBetween(r, from, undefined, {
         maxEvents: 1_000_000,
       });
       const missing = await lackingOn(s, r, nonService(seen));

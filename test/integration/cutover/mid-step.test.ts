@@ -187,7 +187,9 @@ function midStep(subject: Target, variants: readonly ('verify-kill' | 'apply-fai
         }, 180_000);
 
       if (variants.includes('apply-fail'))
-        it(`${step.id}: apply fails after its first write, then the rollback`, async () => {
+        it(`${step.id}: apply fails after its first write, then the rollback`, async (ctx) => {
+          // A step with nothing to change here (a TTL already low) makes no write to fail at.
+          if (planned.get(step.id) === 0) return ctx.skip();
           // After the first write when there are two or more; else before the only one.
           const n = (planned.get(step.id) ?? 1) >= 2 ? 2 : 1;
           const f = await faulted(step, `${step.id}:apply:${n}:fail`, `af-${step.id}`);
