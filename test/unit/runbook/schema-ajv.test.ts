@@ -81,6 +81,8 @@ const SEMANTIC = [
   '52-bidi-in-command',
   '53-nul-in-command',
   '55-lookalike-identifier',
+  '58-check-writes-unacknowledged', // a check's acknowledgement depends on its kind's params
+  '59-check-writes-wrong-tag',
 ];
 
 // CommonJS packages: under NodeNext the default import is module.exports, the class is its .default.
