@@ -179,9 +179,12 @@ export abstract class Rollbacks extends StepLifecycle {
     return this.steps.find((step) => {
       const kind = getKind(step.kind);
       const s = this.run.steps.get(step.id);
+      // Only a step the rollback will also undo by its kind: one left running (`rollback: none`, or
+      // an override) would replicate in a circle once the old pair's replication restarts.
       return (
         kind?.keepsRollbackSafe &&
         kind.isRollbackSafe &&
+        step.rollback === undefined &&
         (!s || s.status === 'pending' || s.status === 'in-flight' || s.status === 'failed')
       );
     });

@@ -99,6 +99,8 @@ const testKinds: StepKind[] = [
       return !!p.healthy;
     },
   }),
+  // A replication stop whose undo would strand the new side's writes (nothing carries them back).
+  fake('test.strands', { undoBlocker: async () => 'new has taken writes old does not have' }),
 ];
 
 const registry = kinds as Map<string, StepKind>;
@@ -381,6 +383,44 @@ describe('Engine: point of no return', () => {
       { top: 'rollback: { afterPointOfNoReturn: auto }' },
     );
     expect(result.status).toBe('halted');
+  });
+});
+
+describe('Engine: the rollback carries writes back itself (the bridge)', () => {
+  const window = (net: Partial<StepDef> = {}): StepDef[] => [
+    { id: 'stop', kind: 'test.strands' },
+    { id: 'flip', failVerify: true }, // changed, then failed: before its point-of-no-return record
+    { id: 'net', kind: 'test.net', healthy: true, ...net },
+    { id: 'smoke' },
+  ];
+
+  it('a reverse-replication step that never ran is run first, then everything is undone', async () => {
+    const { result, types } = await run(window());
+    expect(result.status).toBe('rolled-back');
+    expect(calls).toEqual([
+      'apply:stop',
+      'apply:flip',
+      'apply:net',
+      'undo:net:state-of-net',
+      'undo:flip:state-of-flip',
+      'undo:stop:state-of-stop',
+    ]);
+    expect(types('step-done')).toEqual(['stop', 'net']);
+  });
+
+  it('not with `rollback: none` on it (left running, it would replicate in a circle): refused, nothing undone', async () => {
+    const { result, types } = await run(window({ rollback: 'none' }));
+    expect(result).toMatchObject({ status: 'halted', exitCode: 3 });
+    expect(result.message).toMatch(/Rollback refused before undoing anything: step "stop"/);
+    expect(calls).toEqual(['apply:stop', 'apply:flip']);
+    expect(types('undo-start')).toEqual([]);
+  });
+
+  it('a bridge that cannot be made healthy: refused, nothing undone, and it says why', async () => {
+    const { result } = await run(window({ healthy: false }));
+    expect(result).toMatchObject({ status: 'halted', exitCode: 3 });
+    expect(result.message).toMatch(/"net" ran but is not healthy/);
+    expect(calls.filter((c) => c.startsWith('undo'))).toEqual([]);
   });
 });
 
