@@ -1,6 +1,7 @@
 // The proxy in front of MySQL, as the proxy.* kinds see it: servers of a backend with their admin
 // state and weight, and a global connection limit (what a hold lowers). One implementation ships
 // (HAProxy's runtime API, haproxy.ts); the dry run reads the real proxy and records every change.
+import { z } from 'zod';
 import type { AdapterFactory } from '../../adapters/adapters.js';
 import { haproxy } from './haproxy.js';
 
@@ -98,4 +99,13 @@ export const proxyAdapter: AdapterFactory<ProxyAdapter, string> = {
       },
     };
   },
+};
+
+/** The `with:` fields every proxy kind starts with: which proxy, and its admin socket. */
+export const ProxyTarget = {
+  proxy: z.literal('haproxy').default('haproxy').describe('the proxy’s kind (HAProxy’s runtime API)'),
+  socket: z
+    .string()
+    .min(1)
+    .describe('HAProxy’s runtime API: the unix socket of `stats socket … level admin`'),
 };

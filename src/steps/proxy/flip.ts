@@ -12,7 +12,13 @@ import { defineKind, type StepContext } from '../../engine/types.js';
 import { StepError } from '../../errors.js';
 import { Duration } from '../../runbook/schema.js';
 import { DbName, ms } from '../mysql/common.js';
-import { type ProxyAdapter, proxyAdapter, type ServerAdminState, type ServerView } from './adapter.js';
+import {
+  type ProxyAdapter,
+  ProxyTarget,
+  proxyAdapter,
+  type ServerAdminState,
+  type ServerView,
+} from './adapter.js';
 
 const Side = z
   .object({
@@ -25,11 +31,7 @@ const Side = z
 
 const Params = z
   .object({
-    proxy: z.literal('haproxy').default('haproxy').describe('the proxy’s kind (HAProxy’s runtime API)'),
-    socket: z
-      .string()
-      .min(1)
-      .describe('HAProxy’s runtime API: the unix socket of `stats socket … level admin`'),
+    ...ProxyTarget,
     backend: z.string().min(1).describe('the backend in front of MySQL'),
     from: Side.describe('the server connections go to now (the old primary)'),
     to: Side.describe('the server they must go to (the new primary)'),

@@ -10,15 +10,11 @@ import { defineKind } from '../../engine/types.js';
 import { formatMs, StepError } from '../../errors.js';
 import { Duration } from '../../runbook/schema.js';
 import { ms } from '../mysql/common.js';
-import { type ProxyInfo, proxyAdapter } from './adapter.js';
+import { type ProxyInfo, ProxyTarget, proxyAdapter } from './adapter.js';
 
 const Params = z
   .object({
-    proxy: z.literal('haproxy').default('haproxy').describe('the proxy’s kind (HAProxy’s runtime API)'),
-    socket: z
-      .string()
-      .min(1)
-      .describe('HAProxy’s runtime API: the unix socket of `stats socket … level admin`'),
+    ...ProxyTarget,
     plug: z
       .string()
       .min(1)

@@ -12,6 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanaryLoad, createCanaryTable } from '../../../src/rehearse/load.js';
 import { captureSandboxState, resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
+import { waitFor } from '../sandbox/helpers.js';
 import { sandboxDatabases } from '../step-harness.js';
 import {
   cli,
@@ -90,9 +91,7 @@ function killedAnywhere(subject: Target, moments: number) {
           ]);
           return [...n].filter((x) => !o.has(x)).length;
         };
-        const until = Date.now() + 10_000;
-        while ((await stranded()) < 20 && Date.now() < until)
-          await new Promise((res) => setTimeout(res, 100));
+        await waitFor('20 rows only on new', async () => (await stranded()) >= 20, 10_000);
         expect(await stranded()).toBeGreaterThanOrEqual(20);
         const rb = await cli(env, ['rollback', journalOf(runsDir).runDir, '--yes', '--plain']);
         expect(rb.code, show(rb)).toBe(0);

@@ -19,6 +19,7 @@ import {
 } from '../../../src/sandbox/index.js';
 import { rootConnection } from '../../../src/sandbox/mariadb.js';
 import { getKind } from '../../../src/steps/registry.js';
+import { waitFor } from '../sandbox/helpers.js';
 import { sandboxDatabases } from '../step-harness.js';
 import {
   cli,
@@ -63,23 +64,23 @@ async function replicationCarries(env: SandboxEnv, tag: string): Promise<void> {
   } finally {
     await c.end().catch(() => undefined);
   }
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const n = await rootConnection(env.SANDBOX_NEW_DB_SOCKET);
-    try {
-      const [rows] = await n.query(`SELECT 1 FROM \`${env.SANDBOX_DB_NAME}\`.mid_step_flow WHERE tag = ?`, [
-        tag,
-      ]);
-      if ((rows as unknown[]).length === 1) return;
-    } catch {
-      // the table itself may not have replicated yet
-    } finally {
-      await n.end().catch(() => undefined);
-    }
-    if (Date.now() > deadline)
-      throw new Error(`a row written on old did not replicate to new within 15 s (${tag})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    `a row written on old to replicate to new (${tag})`,
+    async () => {
+      const n = await rootConnection(env.SANDBOX_NEW_DB_SOCKET);
+      try {
+        const [rows] = await n.query(`SELECT 1 FROM \`${env.SANDBOX_DB_NAME}\`.mid_step_flow WHERE tag = ?`, [
+          tag,
+        ]);
+        return (rows as unknown[]).length === 1;
+      } catch {
+        return false; // the table itself may not have replicated yet
+      } finally {
+        await n.end().catch(() => undefined);
+      }
+    },
+    15_000,
+  );
 }
 
 function midStep(subject: Target, variants: readonly ('verify-kill' | 'apply-fail')[]) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ValidateContext } from '../../../src/engine/types.js';
-import { proxyFlip } from '../../../src/steps/proxy/flip.js';
+import { type ProxyFlipSnapshot, proxyFlip } from '../../../src/steps/proxy/flip.js';
 import { proxyHold } from '../../../src/steps/proxy/hold.js';
 import { getKind } from '../../../src/steps/registry.js';
 
@@ -21,6 +21,20 @@ const flip = {
   from: { server: 'old', database: 'old' },
   to: { server: 'new', database: 'new' },
   via: 'proxied',
+};
+
+/** The proxy as the sandbox seeds it: old ready, new in maint. */
+const SNAPSHOT: ProxyFlipSnapshot = {
+  socket: flip.socket,
+  backend: 'mysql',
+  servers: [
+    { name: 'old', state: 'ready', weight: 1 },
+    { name: 'new', state: 'maint', weight: 1 },
+  ],
+  from: 'old',
+  to: 'new',
+  fromKey: 'a',
+  toKey: 'b',
 };
 
 describe('proxy kinds', () => {
@@ -53,18 +67,7 @@ describe('proxy kinds', () => {
 
   it('plan lines name the before → after of each server, and the landing proof', () => {
     const p = proxyFlip.params.parse(flip);
-    const lines = proxyFlip.describe(p, {
-      socket: flip.socket,
-      backend: 'mysql',
-      servers: [
-        { name: 'old', state: 'ready', weight: 1 },
-        { name: 'new', state: 'maint', weight: 1 },
-      ],
-      from: 'old',
-      to: 'new',
-      fromKey: 'a',
-      toKey: 'b',
-    });
+    const lines = proxyFlip.describe(p, SNAPSHOT);
     expect(lines).toEqual([
       'would set server mysql/new ready (was maint, weight 1)',
       'would set server mysql/old maint (was ready, weight 1)',
@@ -75,22 +78,7 @@ describe('proxy kinds', () => {
 
   it('restoreHint gives runnable runtime API commands, leaving servers first', () => {
     const p = proxyFlip.params.parse(flip);
-    const hint = proxyFlip.restoreHint!(
-      p,
-      {
-        socket: flip.socket,
-        backend: 'mysql',
-        servers: [
-          { name: 'old', state: 'ready', weight: 1 },
-          { name: 'new', state: 'maint', weight: 1 },
-        ],
-        from: 'old',
-        to: 'new',
-        fromKey: 'a',
-        toKey: 'b',
-      },
-      undefined,
-    );
+    const hint = proxyFlip.restoreHint!(p, SNAPSHOT, undefined);
     expect(hint[0]).toContain(
       'echo "set server mysql/new state maint" | socat - UNIX:/run/haproxy/admin.sock',
     );
