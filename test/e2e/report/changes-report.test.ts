@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, REPO, runCli } from '../../helpers/cli.js';
 import { readJournalLines } from '../../helpers/workspace.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 // Developers without Chromium skip; CI installs it (.ci/run) and must never skip.
 const SKIP = !existsSync(CHROMIUM) && !process.env.CI;
 const WHY = SKIP ? ' [SKIPPED: /usr/bin/chromium is not installed — apt-get install -y chromium]' : '';
@@ -92,13 +92,7 @@ describe('the HTML report of a rolled-back sandbox cutover, in headless Chromium
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-      ],
+      args: [...CHROMIUM_ARGS],
     });
     page = await browser.newPage();
     await page.setViewportSize({ width: 1200, height: 900 });

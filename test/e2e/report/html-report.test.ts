@@ -12,9 +12,9 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Journal } from '../../../src/journal/journal.js';
 import { Redactor } from '../../../src/journal/redact.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../helpers/chromium.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
 // Developers without Chromium skip; CI installs it (.ci/run) and must never skip.
 const SKIP = !existsSync(CHROMIUM) && !process.env.CI;
 const WHY = SKIP ? ' [SKIPPED: /usr/bin/chromium is not installed — apt-get install -y chromium]' : '';
@@ -176,16 +176,7 @@ describe('cutover report --format html in headless Chromium', () => {
     browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'cutover-chromium-')), {
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: [...CHROMIUM_ARGS, '--disable-quic', '--disable-component-update', '--disable-sync'],
     });
   }, 120_000);
 

@@ -23,8 +23,8 @@ import {
 } from '../../integration/cutover/harness.js';
 import { Journal } from '../../../src/journal/journal.js';
 import { Redactor } from '../../../src/journal/redact.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SKIP = !existsSync(CHROMIUM);
 // CUTOVER_SCREENSHOTS=docs writes the README's screenshots; otherwise they go to a temp dir.
 const SHOTS = process.env.CUTOVER_SCREENSHOTS === 'docs' ? join(REPO, 'docs') : tempDir('shots');
@@ -146,13 +146,7 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1100, height: 1000 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
+    args: [...CHROMIUM_ARGS],
   });
 }, 120_000);
 
