@@ -568,12 +568,13 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     // Before anything can start a child process: the journal key must not be inherited.
-    const { takeKeyFromEnv } = await import('./journal/anchor.js');
+    const { takeKeyFromEnv } = await import('./journal/env-key.js');
     takeKeyFromEnv();
     // The sandbox module pulls in mysql2 and the servers' code: load it only when it can be used
     // (its own command, or help listing the commands), so `cutover validate` starts fast.
     const first = argv.find((a) => !a.startsWith('-'));
-    if (first === 'sandbox' || first === 'help' || first === undefined) {
+    const versionOnly = first === undefined && (argv.includes('--version') || argv.includes('-V'));
+    if (first === 'sandbox' || first === 'help' || (first === undefined && !versionOnly)) {
       const { sandboxCommand } = await import('./sandbox/cli.js');
       program.addCommand(sandboxCommand());
     }

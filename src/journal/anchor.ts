@@ -17,22 +17,13 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
+import { forgetEnvKey, takeKeyFromEnv } from './env-key.js';
 
 export interface JournalKey {
   key: Buffer;
   /** Short public fingerprint, so a mismatch can say "made with another key" instead of "forged". */
   id: string;
   source: string;
-}
-
-// Read once and removed from the environment, so no child process (shell.run, hooks) inherits it.
-let envKey: string | undefined;
-let envTaken = false;
-export function takeKeyFromEnv(): void {
-  if (envTaken) return;
-  envTaken = true;
-  envKey = process.env.CUTOVER_JOURNAL_KEY;
-  delete process.env.CUTOVER_JOURNAL_KEY;
 }
 
 export function keyFilePath(): string {
@@ -73,7 +64,7 @@ let cached: JournalKey | undefined;
  * Undefined when there is none and none may be created (a reader on another host).
  */
 export function journalKey(opts: { create: boolean }): JournalKey | undefined {
-  takeKeyFromEnv();
+  const envKey = takeKeyFromEnv();
   if (envKey !== undefined) {
     if (envKey.length < 32)
       throw new InputError('JOURNAL_KEY', 'CUTOVER_JOURNAL_KEY is too short (want 32+ characters)');
@@ -122,8 +113,7 @@ function createKeyFile(path: string): void {
 /** Test hook: forget the cached key and env key (the next call reads again). */
 export function resetJournalKeyCache(): void {
   cached = undefined;
-  envTaken = false;
-  envKey = undefined;
+  forgetEnvKey();
 }
 
 /**

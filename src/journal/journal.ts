@@ -20,12 +20,10 @@ import { hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CutoverError, ExitCode } from '../errors.js';
 import { checkMac, type JournalKey, journalKey, macOf } from './anchor.js';
+import { HEAD_FILE, JOURNAL_FILE } from './files.js';
 import type { EntryData, RecordType } from './records.js';
 import type { Redactor } from './redact.js';
 
-export const JOURNAL_FILE = 'journal.jsonl';
-/** `<seq> <hash> <mac>` of the last record written (rewritten after each): a removed last line shows. */
-export const HEAD_FILE = 'journal.head';
 const GENESIS = '0'.repeat(64);
 // The anchor MAC sits after the hash, outside what the hash covers: the chain is computed as before.
 const HASH_TAIL = /,"hash":"([0-9a-f]{64})"(?:,"mac":"([^"\\]*)")?\}$/;

@@ -1,5 +1,4 @@
 // Reads a runbook keeping the YAML document, so any error can point at FILE:LINE:COL.
-import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import {
   CST,
@@ -15,11 +14,13 @@ import {
   visit,
 } from 'yaml';
 import { InputError, RunbookError, type SourcePos, type ValidationIssue } from '../errors.js';
+import { sha256Hex } from '../util/digest.js';
 
 export interface LoadedRunbook {
   file: string;
   text: string;
-  sha256: string;
+  /** Computed on first read: a run journals it, `validate` never needs it. */
+  readonly sha256: string;
   doc: Document.Parsed;
   /** Plain JS value of the document (undefined when the YAML did not parse). */
   data: unknown;
@@ -169,7 +170,9 @@ export function loadRunbookText(file: string, text: string): LoadedRunbook {
   return {
     file,
     text,
-    sha256: createHash('sha256').update(text).digest('hex'),
+    get sha256() {
+      return sha256Hex(text);
+    },
     doc,
     data,
     yamlIssues,
@@ -187,7 +190,9 @@ function failed(
   return {
     file,
     text,
-    sha256: createHash('sha256').update(text).digest('hex'),
+    get sha256() {
+      return sha256Hex(text);
+    },
     doc,
     data: undefined,
     yamlIssues: [{ pos, message: `invalid YAML: ${message}`, severity: 'error' }],

@@ -5,7 +5,7 @@ import { defineKind } from '../../engine/types.js';
 import { asRecord, callOpts, literal } from './common.js';
 import { oneTarget, rds, rdsIam, Target, targetLabel } from './rds.js';
 
-const Params = z.object(Target).strict().superRefine(oneTarget);
+const Params = z.lazy(() => z.object(Target).strict().superRefine(oneTarget));
 type P = z.infer<typeof Params>;
 
 type Outputs = {

@@ -7,19 +7,21 @@ import { Duration } from '../../runbook/schema.js';
 import { callOpts, ms } from './common.js';
 import { oneTarget, rds, rdsIam, Target, targetLabel } from './rds.js';
 
-const Params = z
-  .object({
-    ...Target,
-    status: z.string().optional().describe('the status to wait for (default available)'),
-    members: z
-      .boolean()
-      .optional()
-      .describe('for a cluster, also wait for every member instance (default true)'),
-    timeout: Duration.optional().describe('give up after this long (default 30m)'),
-    interval: Duration.optional().describe('how often to ask (default 10s)'),
-  })
-  .strict()
-  .superRefine(oneTarget);
+const Params = z.lazy(() =>
+  z
+    .object({
+      ...Target,
+      status: z.string().optional().describe('the status to wait for (default available)'),
+      members: z
+        .boolean()
+        .optional()
+        .describe('for a cluster, also wait for every member instance (default true)'),
+      timeout: Duration.optional().describe('give up after this long (default 30m)'),
+      interval: Duration.optional().describe('how often to ask (default 10s)'),
+    })
+    .strict()
+    .superRefine(oneTarget),
+);
 type P = z.infer<typeof Params>;
 
 export const rdsWait = defineKind<P, undefined, { status: string; waitedMs: number }>({

@@ -40,87 +40,94 @@ import {
 import { changeRecordIam, readRecordIam } from './route53-iam.js';
 import { type Lowering, pendingLowering, secondsLeft } from './ttl-history.js';
 
-const Alias = z
-  .object({
-    hostedZoneId: z.string().min(1).describe('hosted zone id of the alias target (e.g. the load balancer’s)'),
-    dnsName: z.string().min(1),
-    evaluateTargetHealth: z.boolean().optional(),
-  })
-  .strict();
+const Alias = z.lazy(() =>
+  z
+    .object({
+      hostedZoneId: z
+        .string()
+        .min(1)
+        .describe('hosted zone id of the alias target (e.g. the load balancer’s)'),
+      dnsName: z.string().min(1),
+      evaluateTargetHealth: z.boolean().optional(),
+    })
+    .strict(),
+);
 
-const Params = z
-  .object({
-    zoneId: ZoneId,
-    name: RecordName,
-    type: RecordType,
-    value: z
-      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
-      .optional()
-      .describe(
-        'the new value: a host name for CNAME (e.g. the Aurora writer endpoint), addresses for A/AAAA',
+const Params = z.lazy(() =>
+  z
+    .object({
+      zoneId: ZoneId,
+      name: RecordName,
+      type: RecordType,
+      value: z
+        .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+        .optional()
+        .describe(
+          'the new value: a host name for CNAME (e.g. the Aurora writer endpoint), addresses for A/AAAA',
+        ),
+      alias: Alias.optional().describe('make it an alias record instead of a value'),
+      ttl: z
+        .number()
+        .int()
+        .min(0)
+        .max(2147483647)
+        .optional()
+        .describe('TTL of the new record in seconds (default: the current TTL)'),
+      setIdentifier: z.string().optional().describe('SetIdentifier of a weighted/latency/failover record'),
+      resolvers: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          'DNS servers ("ip" or "ip:port") to check the answer with; default: the zone’s authoritative name servers. Required for a Route 53 private hosted zone: its VPC resolver (169.254.169.253, or the VPC CIDR base +2), with the run inside an associated VPC',
+        ),
+      create: z
+        .boolean()
+        .optional()
+        .describe(
+          'create the record if the name has none (default false: a flip changes an existing record, so a typo in the name fails instead of creating one)',
+        ),
+      ...SyncParams,
+      resolveInterval: Duration.optional().describe('how often to ask the DNS servers (default 1s)'),
+      resolveTimeout: Duration.optional().describe(
+        'give up if the servers do not answer the new value within this (default 2m)',
       ),
-    alias: Alias.optional().describe('make it an alias record instead of a value'),
-    ttl: z
-      .number()
-      .int()
-      .min(0)
-      .max(2147483647)
-      .optional()
-      .describe('TTL of the new record in seconds (default: the current TTL)'),
-    setIdentifier: z.string().optional().describe('SetIdentifier of a weighted/latency/failover record'),
-    resolvers: z
-      .array(z.string().min(1))
-      .optional()
-      .describe(
-        'DNS servers ("ip" or "ip:port") to check the answer with; default: the zone’s authoritative name servers. Required for a Route 53 private hosted zone: its VPC resolver (169.254.169.253, or the VPC CIDR base +2), with the run inside an associated VPC',
-      ),
-    create: z
-      .boolean()
-      .optional()
-      .describe(
-        'create the record if the name has none (default false: a flip changes an existing record, so a typo in the name fails instead of creating one)',
-      ),
-    ...SyncParams,
-    resolveInterval: Duration.optional().describe('how often to ask the DNS servers (default 1s)'),
-    resolveTimeout: Duration.optional().describe(
-      'give up if the servers do not answer the new value within this (default 2m)',
-    ),
-    waitForCaches: z
-      .boolean()
-      .optional()
-      .describe('wait out the old TTL after the flip so cached answers expire (default true)'),
-    maxOldTtl: z
-      .number()
-      .int()
-      .min(0)
-      .optional()
-      .describe(
-        'fail before changing anything if the record’s current TTL is higher (a forgotten aws.route53.set-ttl)',
-      ),
-  })
-  .strict()
-  .superRefine((p, c) => {
-    if ((p.value === undefined) === (p.alias === undefined))
-      c.addIssue({ code: 'custom', path: ['value'], message: 'set exactly one of value and alias' });
-    if (p.alias && p.ttl !== undefined)
-      c.addIssue({ code: 'custom', path: ['ttl'], message: 'an alias record has no TTL of its own' });
-    const values = p.value === undefined ? [] : Array.isArray(p.value) ? p.value : [p.value];
-    if (p.type === 'CNAME' && values.length > 1)
-      c.addIssue({ code: 'custom', path: ['value'], message: 'a CNAME has exactly one value' });
-    values.forEach((v, i) => {
-      const path = Array.isArray(p.value) ? ['value', i] : ['value'];
-      if (p.type === 'A' && isIP(v) !== 4)
-        c.addIssue({ code: 'custom', path, message: `${v} is not an IPv4 address` });
-      if (p.type === 'AAAA' && isIP(v) !== 6)
-        c.addIssue({ code: 'custom', path, message: `${v} is not an IPv6 address` });
-      if (p.type === 'CNAME' && isIP(v))
-        c.addIssue({
-          code: 'custom',
-          path,
-          message: `a CNAME points at a host name, not an address (${v}): use type A`,
-        });
-    });
-  });
+      waitForCaches: z
+        .boolean()
+        .optional()
+        .describe('wait out the old TTL after the flip so cached answers expire (default true)'),
+      maxOldTtl: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe(
+          'fail before changing anything if the record’s current TTL is higher (a forgotten aws.route53.set-ttl)',
+        ),
+    })
+    .strict()
+    .superRefine((p, c) => {
+      if ((p.value === undefined) === (p.alias === undefined))
+        c.addIssue({ code: 'custom', path: ['value'], message: 'set exactly one of value and alias' });
+      if (p.alias && p.ttl !== undefined)
+        c.addIssue({ code: 'custom', path: ['ttl'], message: 'an alias record has no TTL of its own' });
+      const values = p.value === undefined ? [] : Array.isArray(p.value) ? p.value : [p.value];
+      if (p.type === 'CNAME' && values.length > 1)
+        c.addIssue({ code: 'custom', path: ['value'], message: 'a CNAME has exactly one value' });
+      values.forEach((v, i) => {
+        const path = Array.isArray(p.value) ? ['value', i] : ['value'];
+        if (p.type === 'A' && isIP(v) !== 4)
+          c.addIssue({ code: 'custom', path, message: `${v} is not an IPv4 address` });
+        if (p.type === 'AAAA' && isIP(v) !== 6)
+          c.addIssue({ code: 'custom', path, message: `${v} is not an IPv6 address` });
+        if (p.type === 'CNAME' && isIP(v))
+          c.addIssue({
+            code: 'custom',
+            path,
+            message: `a CNAME points at a host name, not an address (${v}): use type A`,
+          });
+      });
+    }),
+);
 type P = z.infer<typeof Params>;
 
 export interface FlipSnapshot {

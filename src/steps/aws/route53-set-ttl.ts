@@ -19,16 +19,18 @@ import {
 import { displayName, formatRecord, normalizeZoneId, type RecordSet, sameSlot } from './records.js';
 import { changeRecordIam, readRecordIam } from './route53-iam.js';
 
-const Params = z
-  .object({
-    zoneId: ZoneId,
-    name: RecordName,
-    type: RecordType,
-    ttl: z.number().int().min(0).max(2147483647).describe('the new TTL in seconds, e.g. 5'),
-    setIdentifier: z.string().optional().describe('SetIdentifier of a weighted/latency/failover record'),
-    ...SyncParams,
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      zoneId: ZoneId,
+      name: RecordName,
+      type: RecordType,
+      ttl: z.number().int().min(0).max(2147483647).describe('the new TTL in seconds, e.g. 5'),
+      setIdentifier: z.string().optional().describe('SetIdentifier of a weighted/latency/failover record'),
+      ...SyncParams,
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 interface Snapshot {

@@ -21,34 +21,36 @@ import {
   VerifyTimeout,
 } from './security-group.js';
 
-const Params = z
-  .object({
-    groupId: GroupId.optional().describe('the group to restore (or groups)'),
-    port: Port,
-    protocol: Protocol,
-    rules: z
-      .array(RuleSpec)
-      .optional()
-      .describe(
-        'the rule set to restore on the port: ${steps.<restrict step>.outputs.before}, or a list of { source, description }',
-      ),
-    groups: z
-      .array(z.object({ groupId: GroupId, before: z.array(RuleSpec) }).strict())
-      .min(1)
-      .optional()
-      .describe(
-        'every group a restrict fenced, with its rules before: ${steps.<restrict step>.outputs.groups}',
-      ),
-    region: Region,
-    verifyTimeout: VerifyTimeout,
-  })
-  .strict()
-  .superRefine((p, c) => {
-    const single = p.groupId !== undefined && p.rules !== undefined;
-    const none = p.groupId === undefined && p.rules === undefined;
-    if (!(single && !p.groups) && !(none && p.groups))
-      c.addIssue({ code: 'custom', path: ['groupId'], message: 'set groupId and rules, or groups' });
-  });
+const Params = z.lazy(() =>
+  z
+    .object({
+      groupId: GroupId.optional().describe('the group to restore (or groups)'),
+      port: Port,
+      protocol: Protocol,
+      rules: z
+        .array(RuleSpec)
+        .optional()
+        .describe(
+          'the rule set to restore on the port: ${steps.<restrict step>.outputs.before}, or a list of { source, description }',
+        ),
+      groups: z
+        .array(z.object({ groupId: GroupId, before: z.array(RuleSpec) }).strict())
+        .min(1)
+        .optional()
+        .describe(
+          'every group a restrict fenced, with its rules before: ${steps.<restrict step>.outputs.groups}',
+        ),
+      region: Region,
+      verifyTimeout: VerifyTimeout,
+    })
+    .strict()
+    .superRefine((p, c) => {
+      const single = p.groupId !== undefined && p.rules !== undefined;
+      const none = p.groupId === undefined && p.rules === undefined;
+      if (!(single && !p.groups) && !(none && p.groups))
+        c.addIssue({ code: 'custom', path: ['groupId'], message: 'set groupId and rules, or groups' });
+    }),
+);
 type P = z.infer<typeof Params>;
 
 interface GroupRules {

@@ -34,69 +34,73 @@ import {
   VerifyTimeout,
 } from './security-group.js';
 
-const KeepOpen = z
-  .object({
-    cluster: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('the new Aurora cluster: none of its groups may be fenced'),
-    instance: z.string().min(1).optional().describe('a new DB instance: none of its groups may be fenced'),
-    groupIds: z
-      .array(GroupId)
-      .optional()
-      .describe('groups that must stay open, e.g. ${steps.aurora.outputs.securityGroupIds}'),
-  })
-  .strict()
-  .refine((k) => k.cluster !== undefined || k.instance !== undefined || k.groupIds !== undefined, {
-    message: 'set cluster, instance or groupIds',
-  });
+const KeepOpen = z.lazy(() =>
+  z
+    .object({
+      cluster: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('the new Aurora cluster: none of its groups may be fenced'),
+      instance: z.string().min(1).optional().describe('a new DB instance: none of its groups may be fenced'),
+      groupIds: z
+        .array(GroupId)
+        .optional()
+        .describe('groups that must stay open, e.g. ${steps.aurora.outputs.securityGroupIds}'),
+    })
+    .strict()
+    .refine((k) => k.cluster !== undefined || k.instance !== undefined || k.groupIds !== undefined, {
+      message: 'set cluster, instance or groupIds',
+    }),
+);
 
-const Params = z
-  .object({
-    groupId: GroupId.optional().describe('the one group to fence (or groupIds, or instance)'),
-    groupIds: z.array(GroupId).min(1).optional().describe('several groups to fence, each the same way'),
-    instance: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'the old RDS DB instance identifier: fence EVERY VPC security group attached to it (DescribeDBInstances), so none is left open',
+const Params = z.lazy(() =>
+  z
+    .object({
+      groupId: GroupId.optional().describe('the one group to fence (or groupIds, or instance)'),
+      groupIds: z.array(GroupId).min(1).optional().describe('several groups to fence, each the same way'),
+      instance: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'the old RDS DB instance identifier: fence EVERY VPC security group attached to it (DescribeDBInstances), so none is left open',
+        ),
+      port: Port,
+      protocol: Protocol,
+      allow: z
+        .array(AllowItem)
+        .describe(
+          'sources that keep access on every fenced group: CIDRs, security group ids (sg-..., e.g. the new side’s group so replication and reverse replication keep their path), prefix lists (pl-...), optionally { source, description }',
+        ),
+      keepOpen: KeepOpen.optional().describe(
+        'the new side (cluster, instance or groupIds): the step fails before any change if a fenced group is attached to it, since the fence would also cut the app off from the new database',
       ),
-    port: Port,
-    protocol: Protocol,
-    allow: z
-      .array(AllowItem)
-      .describe(
-        'sources that keep access on every fenced group: CIDRs, security group ids (sg-..., e.g. the new side’s group so replication and reverse replication keep their path), prefix lists (pl-...), optionally { source, description }',
-      ),
-    keepOpen: KeepOpen.optional().describe(
-      'the new side (cluster, instance or groupIds): the step fails before any change if a fenced group is attached to it, since the fence would also cut the app off from the new database',
-    ),
-    description: z
-      .string()
-      .max(255)
-      .optional()
-      .describe('description of the allowlist rules this step adds (default "cutover allowlist")'),
-    revokeWideRules: z
-      .boolean()
-      .optional()
-      .describe(
-        'also revoke rules that open a port range or all traffic (they cut more than the port); off by default: the step fails and names them',
-      ),
-    region: Region,
-    verifyTimeout: VerifyTimeout,
-  })
-  .strict()
-  .superRefine((p, c) => {
-    const n = [p.groupId, p.groupIds, p.instance].filter((x) => x !== undefined).length;
-    if (n !== 1)
-      c.addIssue({
-        code: 'custom',
-        path: ['groupId'],
-        message: 'set exactly one of groupId, groupIds and instance',
-      });
-  });
+      description: z
+        .string()
+        .max(255)
+        .optional()
+        .describe('description of the allowlist rules this step adds (default "cutover allowlist")'),
+      revokeWideRules: z
+        .boolean()
+        .optional()
+        .describe(
+          'also revoke rules that open a port range or all traffic (they cut more than the port); off by default: the step fails and names them',
+        ),
+      region: Region,
+      verifyTimeout: VerifyTimeout,
+    })
+    .strict()
+    .superRefine((p, c) => {
+      const n = [p.groupId, p.groupIds, p.instance].filter((x) => x !== undefined).length;
+      if (n !== 1)
+        c.addIssue({
+          code: 'custom',
+          path: ['groupId'],
+          message: 'set exactly one of groupId, groupIds and instance',
+        });
+    }),
+);
 type P = z.infer<typeof Params>;
 
 interface GroupRules {

@@ -32,38 +32,42 @@ const SourceText = z.string().refine((s) => sourceFields(s) !== undefined, {
   message: 'expected a CIDR (10.0.5.10/32), a security group id (sg-...) or a prefix list id (pl-...)',
 });
 
-export const AllowItem = z.union([
-  SourceText,
-  z.object({ source: SourceText, description: z.string().max(255).optional() }).strict(),
-]);
+export const AllowItem = z.lazy(() =>
+  z.union([
+    SourceText,
+    z.object({ source: SourceText, description: z.string().max(255).optional() }).strict(),
+  ]),
+);
 
 export function allowEntries(allow: z.infer<typeof AllowItem>[]): AllowEntry[] {
   return allow.map((a) => (typeof a === 'string' ? { source: a } : a));
 }
 
 /** A rule as restrict outputs it (properties, maybe an id), or a short form for the step's port. */
-export const RuleSpec = z.union([
-  z
-    .object({
-      id: z.string().optional(),
-      protocol: z.string(),
-      fromPort: z.number().int(),
-      toPort: z.number().int(),
-      cidrIpv4: z.string().optional(),
-      cidrIpv6: z.string().optional(),
-      referencedGroupId: z.string().optional(),
-      referencedUserId: z.string().optional(),
-      prefixListId: z.string().optional(),
-      description: z.string().optional(),
-    })
-    .strict(),
-  z
-    .object({
-      source: SourceText,
-      description: z.string().max(255).optional(),
-    })
-    .strict(),
-]);
+export const RuleSpec = z.lazy(() =>
+  z.union([
+    z
+      .object({
+        id: z.string().optional(),
+        protocol: z.string(),
+        fromPort: z.number().int(),
+        toPort: z.number().int(),
+        cidrIpv4: z.string().optional(),
+        cidrIpv6: z.string().optional(),
+        referencedGroupId: z.string().optional(),
+        referencedUserId: z.string().optional(),
+        prefixListId: z.string().optional(),
+        description: z.string().optional(),
+      })
+      .strict(),
+    z
+      .object({
+        source: SourceText,
+        description: z.string().max(255).optional(),
+      })
+      .strict(),
+  ]),
+);
 
 export function toRules(specs: z.infer<typeof RuleSpec>[], protocol: string, port: number): SgRule[] {
   return specs.map((s) => {

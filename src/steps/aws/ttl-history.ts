@@ -5,7 +5,7 @@
 // and `safeAfter`, the moment the last answer cached with that TTL expires.
 import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { JOURNAL_FILE } from '../../journal/journal.js';
+import { JOURNAL_FILE } from '../../journal/files.js';
 import { fqdn, normalizeZoneId } from './records.js';
 
 export interface Lowering {

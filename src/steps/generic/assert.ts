@@ -3,17 +3,19 @@ import { StepError } from '../../errors.js';
 import { defineKind } from '../../engine/types.js';
 import { evaluate } from '../../util/expression.js';
 
-const Params = z
-  .object({
-    that: z
-      .string()
-      .min(1)
-      .describe(
-        'expression, e.g. "${steps.lag.outputs.lagSeconds} <= 1 && ${steps.rds.outputs.status} == \'available\'"',
-      ),
-    message: z.string().optional(),
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      that: z
+        .string()
+        .min(1)
+        .describe(
+          'expression, e.g. "${steps.lag.outputs.lagSeconds} <= 1 && ${steps.rds.outputs.status} == \'available\'"',
+        ),
+      message: z.string().optional(),
+    })
+    .strict(),
+);
 
 export const assertKind = defineKind<z.infer<typeof Params>, undefined, { value: unknown }>({
   kind: 'assert',

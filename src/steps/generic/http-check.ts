@@ -7,11 +7,15 @@ import { Duration } from '../../runbook/schema.js';
 import { jsonPathGet } from '../../util/json-path.js';
 
 /** A header value, or a reference that keeps a token out of the runbook (both are redacted). */
-export const HeaderValue = z.union([
-  z.string(),
-  z.object({ env: z.string().min(1).describe('environment variable holding the value') }).strict(),
-  z.object({ file: z.string().min(1).describe('file holding the value (relative to the runbook)') }).strict(),
-]);
+export const HeaderValue = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.object({ env: z.string().min(1).describe('environment variable holding the value') }).strict(),
+    z
+      .object({ file: z.string().min(1).describe('file holding the value (relative to the runbook)') })
+      .strict(),
+  ]),
+);
 export type HeaderValueT = z.infer<typeof HeaderValue>;
 
 export function resolveHeaderValues(
@@ -37,33 +41,35 @@ export function resolveHeaderValues(
   return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, one(k, v)]));
 }
 
-export const HttpExpectation = z
-  .object({
-    url: z.string().url(),
-    method: z.enum(['GET', 'HEAD', 'POST', 'PUT']).optional(),
-    headers: z
-      .record(z.string(), HeaderValue)
-      .optional()
-      .describe(
-        'request headers; a value may be { env: NAME } or { file: PATH } to keep a token out of the runbook',
-      ),
-    body: z.string().optional(),
-    localAddress: z.string().optional().describe('bind this source address (e.g. inside a bypass CIDR)'),
-    status: z
-      .union([z.number().int(), z.array(z.number().int())])
-      .optional()
-      .describe('expected status (default 200-399)'),
-    bodyContains: z.string().optional(),
-    bodyMatches: z.string().optional().describe('a regular expression'),
-    json: z
-      .object({ path: z.string(), equals: z.unknown().optional(), exists: z.boolean().optional() })
-      .strict()
-      .optional()
-      .describe('a JSON path like $.items[0].id and the value it must have'),
-    maxLatency: Duration.optional(),
-    timeout: Duration.optional(),
-  })
-  .strict();
+export const HttpExpectation = z.lazy(() =>
+  z
+    .object({
+      url: z.string().url(),
+      method: z.enum(['GET', 'HEAD', 'POST', 'PUT']).optional(),
+      headers: z
+        .record(z.string(), HeaderValue)
+        .optional()
+        .describe(
+          'request headers; a value may be { env: NAME } or { file: PATH } to keep a token out of the runbook',
+        ),
+      body: z.string().optional(),
+      localAddress: z.string().optional().describe('bind this source address (e.g. inside a bypass CIDR)'),
+      status: z
+        .union([z.number().int(), z.array(z.number().int())])
+        .optional()
+        .describe('expected status (default 200-399)'),
+      bodyContains: z.string().optional(),
+      bodyMatches: z.string().optional().describe('a regular expression'),
+      json: z
+        .object({ path: z.string(), equals: z.unknown().optional(), exists: z.boolean().optional() })
+        .strict()
+        .optional()
+        .describe('a JSON path like $.items[0].id and the value it must have'),
+      maxLatency: Duration.optional(),
+      timeout: Duration.optional(),
+    })
+    .strict(),
+);
 export type HttpExpectationT = z.infer<typeof HttpExpectation>;
 
 export interface HttpResult {

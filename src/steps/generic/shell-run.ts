@@ -2,21 +2,23 @@ import { z } from 'zod';
 import { StepError } from '../../errors.js';
 import { defineKind } from '../../engine/types.js';
 
-const Params = z
-  .object({
-    command: z.string().min(1).describe('bash command; templated values arrive as single shell words'),
-    undo: z.string().min(1).optional().describe('command that reverses `command`'),
-    check: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'read-only command that exits 0 when the change is in place (verify, and resume after a crash)',
-      ),
-    cwd: z.string().optional(),
-    env: z.record(z.string(), z.string()).optional(),
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      command: z.string().min(1).describe('bash command; templated values arrive as single shell words'),
+      undo: z.string().min(1).optional().describe('command that reverses `command`'),
+      check: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'read-only command that exits 0 when the change is in place (verify, and resume after a crash)',
+        ),
+      cwd: z.string().optional(),
+      env: z.record(z.string(), z.string()).optional(),
+    })
+    .strict(),
+);
 
 export const shellRun = defineKind<z.infer<typeof Params>, undefined, { stdout: string; exitCode: number }>({
   kind: 'shell.run',

@@ -4,7 +4,7 @@ import { formatMs } from '../../errors.js';
 import { defineKind } from '../../engine/types.js';
 import { Duration } from '../../runbook/schema.js';
 
-const Params = z.object({ duration: Duration, reason: z.string().optional() }).strict();
+const Params = z.lazy(() => z.object({ duration: Duration, reason: z.string().optional() }).strict());
 
 export const wait = defineKind<z.infer<typeof Params>>({
   kind: 'wait',

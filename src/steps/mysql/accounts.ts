@@ -8,10 +8,12 @@ import type { StepContext } from '../../engine/types.js';
 import { StepError } from '../../errors.js';
 import { groupSessions, describeGroups, isClientSession, killSession } from './common.js';
 
-export const Accounts = z
-  .array(z.string().min(1))
-  .default([])
-  .describe('application accounts to lock: "user" (every host it has) or "user@host"');
+export const Accounts = z.lazy(() =>
+  z
+    .array(z.string().min(1))
+    .default([])
+    .describe('application accounts to lock: "user" (every host it has) or "user@host"'),
+);
 
 export interface AccountState extends AccountName {
   locked: boolean;

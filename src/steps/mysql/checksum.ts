@@ -12,25 +12,30 @@ import { DbName, db } from './common.js';
 import { ident } from './heartbeat.js';
 
 const Name = /^[\w$]+$/;
-const Params = z
-  .object({
-    source: DbName,
-    replica: DbName,
-    schemas: z.array(z.string().regex(Name)).optional().describe('compare every base table of these schemas'),
-    tables: z
-      .array(z.string().regex(/^[\w$]+\.[\w$]+$/, 'schema.table'))
-      .optional()
-      .describe('compare these tables ("schema.table")'),
-    exclude: z.array(z.string().regex(/^[\w$]+\.[\w$]+$/, 'schema.table')).default([]),
-    method: z
-      .enum(['auto', 'checksum-table', 'crc32'])
-      .default('auto')
-      .describe(
-        'auto: CHECKSUM TABLE when both servers run the same version on the same platform, else chunked CRC32',
-      ),
-    chunkRows: z.number().int().min(100).default(100_000).describe('crc32: primary-key range per chunk'),
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      source: DbName,
+      replica: DbName,
+      schemas: z
+        .array(z.string().regex(Name))
+        .optional()
+        .describe('compare every base table of these schemas'),
+      tables: z
+        .array(z.string().regex(/^[\w$]+\.[\w$]+$/, 'schema.table'))
+        .optional()
+        .describe('compare these tables ("schema.table")'),
+      exclude: z.array(z.string().regex(/^[\w$]+\.[\w$]+$/, 'schema.table')).default([]),
+      method: z
+        .enum(['auto', 'checksum-table', 'crc32'])
+        .default('auto')
+        .describe(
+          'auto: CHECKSUM TABLE when both servers run the same version on the same platform, else chunked CRC32',
+        ),
+      chunkRows: z.number().int().min(100).default(100_000).describe('crc32: primary-key range per chunk'),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 interface Out extends Record<string, unknown> {

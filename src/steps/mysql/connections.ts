@@ -17,12 +17,14 @@ import {
   type SessionGroup,
 } from './common.js';
 
-const AllowUsers = z
-  .array(z.string().min(1))
-  .default([])
-  .describe(
-    'sessions that may stay: "user" (any host) or "user@host" with % wildcards, e.g. "cutover", "monitor@10.0.5.%"',
-  );
+const AllowUsers = z.lazy(() =>
+  z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'sessions that may stay: "user" (any host) or "user@host" with % wildcards, e.g. "cutover", "monitor@10.0.5.%"',
+    ),
+);
 
 /** Client sessions outside the allowlist (replication, server threads and the tool itself excluded). */
 /** KILL returns before the thread ends, and a commit it had in flight can still reach the binlog. */
@@ -41,16 +43,18 @@ async function outsiders(a: MysqlAdapter, allowUsers: readonly string[]): Promis
 
 // ---------------------------------------------------------------- mysql.connections
 
-const ListParams = z
-  .object({
-    on: DbName,
-    allowUsers: AllowUsers,
-    expectNone: z
-      .boolean()
-      .default(false)
-      .describe('fail when any client session outside allowUsers is connected'),
-  })
-  .strict();
+const ListParams = z.lazy(() =>
+  z
+    .object({
+      on: DbName,
+      allowUsers: AllowUsers,
+      expectNone: z
+        .boolean()
+        .default(false)
+        .describe('fail when any client session outside allowUsers is connected'),
+    })
+    .strict(),
+);
 
 export const connections = defineKind<
   z.infer<typeof ListParams>,
@@ -85,20 +89,22 @@ export const connections = defineKind<
 
 // ---------------------------------------------------------------- mysql.connections.drain
 
-const DrainParams = z
-  .object({
-    on: DbName,
-    allowUsers: AllowUsers,
-    timeout: Duration.default('60s').describe(
-      'how long sessions get to end on their own (without kill), or to disappear after KILL',
-    ),
-    kill: z.boolean().default(false).describe('KILL the sessions still connected after the grace period'),
-    grace: Duration.default('10s').describe('with kill: how long sessions may end on their own first'),
-    quiet: Duration.default('2s').describe(
-      'write-fence proof: the binlog/GTID position must not move for this long ("0" skips it)',
-    ),
-  })
-  .strict();
+const DrainParams = z.lazy(() =>
+  z
+    .object({
+      on: DbName,
+      allowUsers: AllowUsers,
+      timeout: Duration.default('60s').describe(
+        'how long sessions get to end on their own (without kill), or to disappear after KILL',
+      ),
+      kill: z.boolean().default(false).describe('KILL the sessions still connected after the grace period'),
+      grace: Duration.default('10s').describe('with kill: how long sessions may end on their own first'),
+      quiet: Duration.default('2s').describe(
+        'write-fence proof: the binlog/GTID position must not move for this long ("0" skips it)',
+      ),
+    })
+    .strict(),
+);
 type DP = z.infer<typeof DrainParams>;
 
 interface DrainSnap {

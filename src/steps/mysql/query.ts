@@ -10,28 +10,32 @@ import { Duration } from '../../runbook/schema.js';
 import { DbName, db, ms } from './common.js';
 
 const SqlParam = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-const Expect = z
-  .object({
-    rows: z.number().int().min(0).optional().describe('exact number of rows'),
-    minRows: z.number().int().min(0).optional(),
-    maxRows: z.number().int().min(0).optional(),
-    equals: SqlParam.optional().describe('the first column of the first row equals this'),
-    atMost: z.number().optional().describe('the first value is a number ≤ this'),
-    atLeast: z.number().optional().describe('the first value is a number ≥ this'),
-    notNull: z.boolean().optional().describe('there is a first value and it is not NULL'),
-  })
-  .strict();
+const Expect = z.lazy(() =>
+  z
+    .object({
+      rows: z.number().int().min(0).optional().describe('exact number of rows'),
+      minRows: z.number().int().min(0).optional(),
+      maxRows: z.number().int().min(0).optional(),
+      equals: SqlParam.optional().describe('the first column of the first row equals this'),
+      atMost: z.number().optional().describe('the first value is a number ≤ this'),
+      atLeast: z.number().optional().describe('the first value is a number ≥ this'),
+      notNull: z.boolean().optional().describe('there is a first value and it is not NULL'),
+    })
+    .strict(),
+);
 type ExpectT = z.infer<typeof Expect>;
 
-const QueryParams = z
-  .object({
-    on: DbName,
-    sql: z.string().min(1).describe('a read: SELECT, SHOW, WITH ... SELECT, EXPLAIN, CHECKSUM TABLE'),
-    params: z.array(SqlParam).default([]).describe('values for ? placeholders'),
-    expect: Expect.optional(),
-    timeout: Duration.default('30s'),
-  })
-  .strict();
+const QueryParams = z.lazy(() =>
+  z
+    .object({
+      on: DbName,
+      sql: z.string().min(1).describe('a read: SELECT, SHOW, WITH ... SELECT, EXPLAIN, CHECKSUM TABLE'),
+      params: z.array(SqlParam).default([]).describe('values for ? placeholders'),
+      expect: Expect.optional(),
+      timeout: Duration.default('30s'),
+    })
+    .strict(),
+);
 type QP = z.infer<typeof QueryParams>;
 
 function printable(v: unknown): string {
@@ -124,20 +128,22 @@ export const query = defineKind<
   },
 });
 
-const ExecParams = z
-  .object({
-    on: DbName,
-    sql: z.string().min(1).describe('the write'),
-    params: z.array(SqlParam).default([]),
-    undo: z
-      .string()
-      .min(1)
-      .describe('the statement that reverses it (required: a write without undo cannot be rolled back)'),
-    undoParams: z.array(SqlParam).default([]),
-    expectAffectedRows: z.number().int().min(0).optional(),
-    timeout: Duration.default('30s'),
-  })
-  .strict();
+const ExecParams = z.lazy(() =>
+  z
+    .object({
+      on: DbName,
+      sql: z.string().min(1).describe('the write'),
+      params: z.array(SqlParam).default([]),
+      undo: z
+        .string()
+        .min(1)
+        .describe('the statement that reverses it (required: a write without undo cannot be rolled back)'),
+      undoParams: z.array(SqlParam).default([]),
+      expectAffectedRows: z.number().int().min(0).optional(),
+      timeout: Duration.default('30s'),
+    })
+    .strict(),
+);
 type EP = z.infer<typeof ExecParams>;
 
 export const exec = defineKind<EP, undefined, { affectedRows: number }>({

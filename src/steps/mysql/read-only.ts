@@ -16,30 +16,32 @@ import {
   readOnlyText,
 } from './common.js';
 
-const Params = z
-  .object({
-    on: DbName,
-    readOnly: z
-      .boolean()
-      .default(true)
-      .describe('true sets read_only, false clears it (and super_read_only)'),
-    superReadOnly: z
-      .boolean()
-      .optional()
-      .describe(
-        'MySQL only: also set super_read_only so accounts with SUPER cannot write either (default: same as readOnly)',
+const Params = z.lazy(() =>
+  z
+    .object({
+      on: DbName,
+      readOnly: z
+        .boolean()
+        .default(true)
+        .describe('true sets read_only, false clears it (and super_read_only)'),
+      superReadOnly: z
+        .boolean()
+        .optional()
+        .describe(
+          'MySQL only: also set super_read_only so accounts with SUPER cannot write either (default: same as readOnly)',
+        ),
+      lockWaitTimeout: Duration.default('2s').describe(
+        'how long SET GLOBAL read_only may wait for locks before failing',
       ),
-    lockWaitTimeout: Duration.default('2s').describe(
-      'how long SET GLOBAL read_only may wait for locks before failing',
-    ),
-    killBlockers: z
-      .boolean()
-      .default(false)
-      .describe(
-        'end the sessions that would block it first (LOCK TABLES, FLUSH TABLES WITH READ LOCK, long writes)',
-      ),
-  })
-  .strict();
+      killBlockers: z
+        .boolean()
+        .default(false)
+        .describe(
+          'end the sessions that would block it first (LOCK TABLES, FLUSH TABLES WITH READ LOCK, long writes)',
+        ),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 interface Snap extends ReadOnlyState {

@@ -14,35 +14,37 @@ import {
   sourceNow,
 } from './heartbeat.js';
 
-const Params = z
-  .object({
-    replica: DbName,
-    source: DbName.optional().describe(
-      'where heartbeats are written (the replica’s source); without it only Seconds_Behind_* is used',
-    ),
-    maxLagSeconds: z.number().min(0).default(1),
-    timeout: Duration.default('60s').describe('how long to wait for the lag to come down to maxLagSeconds'),
-    interval: Duration.default('500ms').describe('time between heartbeats / readings'),
-    heartbeat: z
-      .object({
-        schema: z
-          .string()
-          .regex(/^[\w$]+$/)
-          .default('cutover')
-          .describe('schema of the heartbeat table on the source (created if missing)'),
-        table: z
-          .string()
-          .regex(/^[\w$]+$/)
-          .default('heartbeat'),
-        create: z
-          .boolean()
-          .default(true)
-          .describe('create and stamp the table; false: only read one kept fresh by pt-heartbeat'),
-      })
-      .strict()
-      .default({ schema: 'cutover', table: 'heartbeat', create: true }),
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      replica: DbName,
+      source: DbName.optional().describe(
+        'where heartbeats are written (the replica’s source); without it only Seconds_Behind_* is used',
+      ),
+      maxLagSeconds: z.number().min(0).default(1),
+      timeout: Duration.default('60s').describe('how long to wait for the lag to come down to maxLagSeconds'),
+      interval: Duration.default('500ms').describe('time between heartbeats / readings'),
+      heartbeat: z
+        .object({
+          schema: z
+            .string()
+            .regex(/^[\w$]+$/)
+            .default('cutover')
+            .describe('schema of the heartbeat table on the source (created if missing)'),
+          table: z
+            .string()
+            .regex(/^[\w$]+$/)
+            .default('heartbeat'),
+          create: z
+            .boolean()
+            .default(true)
+            .describe('create and stamp the table; false: only read one kept fresh by pt-heartbeat'),
+        })
+        .strict()
+        .default({ schema: 'cutover', table: 'heartbeat', create: true }),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 interface Out extends Record<string, unknown> {

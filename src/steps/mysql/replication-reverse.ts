@@ -35,56 +35,60 @@ const BinlogPos = z.preprocess(
   z.number().int().nullable().optional(),
 );
 
-const Params = z
-  .object({
-    source: DbName.describe('the new primary to replicate from (e.g. new)'),
-    replica: DbName.describe('the server that will replicate from it (e.g. old, still frozen)'),
-    replicationAccount: DbName.describe(
-      'database entry whose user/password the replica logs into the source with (an account with REPLICATION SLAVE); its host/port are the source as the replica reaches it',
-    ),
-    sourceHost: z.string().min(1).optional().describe('override the address the replica connects to'),
-    sourcePort: z.number().int().min(1).max(65535).optional(),
-    ssl: z.boolean().default(false).describe('replicate over TLS'),
-    timeout: Duration.default('30s').describe(
-      'how long the replication threads get to start; in undo, how long old gets to catch up with new',
-    ),
-    mode: z
-      .enum(['gtid', 'position'])
-      .optional()
-      .describe(
-        "gtid: GTID positioning; position: binary log file/position from startFile/startPos (GTID off). Default: how the source itself replicated from the replica (its stopped replication's Using_Gtid / Auto_Position)",
+const Params = z.lazy(() =>
+  z
+    .object({
+      source: DbName.describe('the new primary to replicate from (e.g. new)'),
+      replica: DbName.describe('the server that will replicate from it (e.g. old, still frozen)'),
+      replicationAccount: DbName.describe(
+        'database entry whose user/password the replica logs into the source with (an account with REPLICATION SLAVE); its host/port are the source as the replica reaches it',
       ),
-    startFile: z
-      .string()
-      .nullable()
-      .optional()
-      .describe("the new primary's binlog file when it became writable: ${steps.<stop>.outputs.switchFile}"),
-    startPos: BinlogPos.describe('${steps.<stop>.outputs.switchPos}'),
-    startGtid: z
-      .string()
-      .nullable()
-      .optional()
-      .describe('MariaDB: the GTID position then: ${steps.<stop>.outputs.switchGtid}'),
-    frozenFile: z
-      .string()
-      .nullable()
-      .optional()
-      .describe(
-        "the old primary's frozen coordinates (${steps.<stop>.outputs.sourceFile}/sourcePos): only application writes after them count as divergence",
+      sourceHost: z.string().min(1).optional().describe('override the address the replica connects to'),
+      sourcePort: z.number().int().min(1).max(65535).optional(),
+      ssl: z.boolean().default(false).describe('replicate over TLS'),
+      timeout: Duration.default('30s').describe(
+        'how long the replication threads get to start; in undo, how long old gets to catch up with new',
       ),
-    frozenPos: BinlogPos.describe('${steps.<stop>.outputs.sourcePos}'),
-    fence: z
-      .enum(['account-lock', 'read-only', 'none'])
-      .optional()
-      .describe(
-        'undo: how the new primary is fenced before the reverse replication is removed. Default: account-lock when accounts are given, else read-only',
+      mode: z
+        .enum(['gtid', 'position'])
+        .optional()
+        .describe(
+          "gtid: GTID positioning; position: binary log file/position from startFile/startPos (GTID off). Default: how the source itself replicated from the replica (its stopped replication's Using_Gtid / Auto_Position)",
+        ),
+      startFile: z
+        .string()
+        .nullable()
+        .optional()
+        .describe(
+          "the new primary's binlog file when it became writable: ${steps.<stop>.outputs.switchFile}",
+        ),
+      startPos: BinlogPos.describe('${steps.<stop>.outputs.switchPos}'),
+      startGtid: z
+        .string()
+        .nullable()
+        .optional()
+        .describe('MariaDB: the GTID position then: ${steps.<stop>.outputs.switchGtid}'),
+      frozenFile: z
+        .string()
+        .nullable()
+        .optional()
+        .describe(
+          "the old primary's frozen coordinates (${steps.<stop>.outputs.sourceFile}/sourcePos): only application writes after them count as divergence",
+        ),
+      frozenPos: BinlogPos.describe('${steps.<stop>.outputs.sourcePos}'),
+      fence: z
+        .enum(['account-lock', 'read-only', 'none'])
+        .optional()
+        .describe(
+          'undo: how the new primary is fenced before the reverse replication is removed. Default: account-lock when accounts are given, else read-only',
+        ),
+      accounts: Accounts,
+      quiet: Duration.default('1s').describe(
+        'undo: the new primary must take no application write for this long',
       ),
-    accounts: Accounts,
-    quiet: Duration.default('1s').describe(
-      'undo: the new primary must take no application write for this long',
-    ),
-  })
-  .strict();
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 interface Snap {

@@ -47,33 +47,35 @@ import {
   readOnlyText,
 } from './common.js';
 
-const Params = z
-  .object({
-    source: DbName.describe('the current primary, frozen by this step (e.g. old)'),
-    replica: DbName.describe('its replica, which becomes the primary (e.g. new)'),
-    timeout: Duration.default('30s').describe(
-      'deadline for the replica to execute the source’s final position',
-    ),
-    freeze: z
-      .enum(['read-only', 'account-lock', 'none'])
-      .default('read-only')
-      .describe(
-        'read-only: SET GLOBAL read_only on the source (self-managed); account-lock: ALTER USER ... ACCOUNT LOCK of `accounts` on the source and end their sessions (RDS/Aurora: the master user has CREATE USER); none: writes are already fenced, the source is only checked to take no application write',
+const Params = z.lazy(() =>
+  z
+    .object({
+      source: DbName.describe('the current primary, frozen by this step (e.g. old)'),
+      replica: DbName.describe('its replica, which becomes the primary (e.g. new)'),
+      timeout: Duration.default('30s').describe(
+        'deadline for the replica to execute the source’s final position',
       ),
-    accounts: Accounts,
-    lockWaitTimeout: Duration.default('2s').describe(
-      'how long the freeze may wait for locks before the step fails',
-    ),
-    killBlockers: z
-      .boolean()
-      .default(false)
-      .describe('end sessions that would block the freeze (LOCK TABLES, long writes) before it'),
-    makeWritable: z
-      .boolean()
-      .default(true)
-      .describe('set read_only = OFF on the replica once replication is stopped'),
-  })
-  .strict();
+      freeze: z
+        .enum(['read-only', 'account-lock', 'none'])
+        .default('read-only')
+        .describe(
+          'read-only: SET GLOBAL read_only on the source (self-managed); account-lock: ALTER USER ... ACCOUNT LOCK of `accounts` on the source and end their sessions (RDS/Aurora: the master user has CREATE USER); none: writes are already fenced, the source is only checked to take no application write',
+        ),
+      accounts: Accounts,
+      lockWaitTimeout: Duration.default('2s').describe(
+        'how long the freeze may wait for locks before the step fails',
+      ),
+      killBlockers: z
+        .boolean()
+        .default(false)
+        .describe('end sessions that would block the freeze (LOCK TABLES, long writes) before it'),
+      makeWritable: z
+        .boolean()
+        .default(true)
+        .describe('set read_only = OFF on the replica once replication is stopped'),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 interface Side extends ReadOnlyState {

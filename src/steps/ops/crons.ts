@@ -34,21 +34,23 @@ import {
 import { shq } from './common.js';
 import { failed, HostUnreachableError, hostProblem, LOCAL, readOnHost, writeOnHost } from './hosts.js';
 
-const WaitFor = z
-  .object({
-    processPattern: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        "regular expression matched against running processes' command lines (ps args), e.g. bin/sync",
-      ),
-    lockFile: z.string().min(1).optional().describe('a path that exists while a job runs'),
-    timeout: Duration.describe('how long running jobs may take to finish; past it the step fails'),
-    interval: Duration.optional().describe('how often to look (default 1s)'),
-  })
-  .strict()
-  .describe('after disabling, wait for jobs running right now to finish');
+const WaitFor = z.lazy(() =>
+  z
+    .object({
+      processPattern: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "regular expression matched against running processes' command lines (ps args), e.g. bin/sync",
+        ),
+      lockFile: z.string().min(1).optional().describe('a path that exists while a job runs'),
+      timeout: Duration.describe('how long running jobs may take to finish; past it the step fails'),
+      interval: Duration.optional().describe('how often to look (default 1s)'),
+    })
+    .strict()
+    .describe('after disabling, wait for jobs running right now to finish'),
+);
 
 const common = {
   hosts: z
@@ -70,8 +72,8 @@ const common = {
     ),
 };
 
-const DisableParams = z.object({ ...common, waitFor: WaitFor.optional() }).strict();
-const EnableParams = z.object(common).strict();
+const DisableParams = z.lazy(() => z.object({ ...common, waitFor: WaitFor.optional() }).strict());
+const EnableParams = z.lazy(() => z.object(common).strict());
 type P = z.infer<typeof DisableParams>;
 
 interface TargetState {

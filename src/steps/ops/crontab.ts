@@ -1,7 +1,7 @@
 // Crontab text, and the POSIX scripts that read and write it byte for byte. Disabling comments each
 // job out behind a marker and enabling strips exactly that marker, so the two are exact opposites;
 // undo does not rely on either: it writes back the bytes the snapshot holds.
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../util/digest.js';
 import { shq } from './common.js';
 
 export const DEFAULT_MARKER = '#cutover-disabled# ';
@@ -63,7 +63,7 @@ export interface Content {
 
 export function contentOf(bytes: Buffer | undefined): Content {
   if (!bytes) return { exists: false };
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const sha256 = sha256Hex(bytes);
   const text = bytes.toString('utf8');
   return Buffer.from(text, 'utf8').equals(bytes)
     ? { exists: true, text, sha256 }
@@ -74,8 +74,7 @@ export function bytesOf(c: Content): Buffer | undefined {
   if (!c.exists) return undefined;
   const bytes = c.base64 !== undefined ? Buffer.from(c.base64, 'base64') : Buffer.from(c.text ?? '', 'utf8');
   // The snapshot's own digest: content edited in the journal is never written back to a host.
-  if (c.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== c.sha256)
-    throw new SnapshotDigestError();
+  if (c.sha256 !== undefined && sha256Hex(bytes) !== c.sha256) throw new SnapshotDigestError();
   return bytes;
 }
 

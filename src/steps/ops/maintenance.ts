@@ -15,106 +15,116 @@ import { HeaderMap, resolveHeaders, resolveValue, tail, ValueOrEnv } from './com
 
 const Status = z.union([z.number().int(), z.array(z.number().int())]);
 
-const Answer = z
-  .object({
-    status: Status.optional(),
-    bodyContains: z.string().optional(),
-    bodyMatches: z.string().optional().describe('a regular expression'),
-    header: z
-      .object({ name: z.string().min(1), contains: z.string().optional() })
-      .strict()
-      .optional()
-      .describe('a response header that must be present (and contain this)'),
-  })
-  .strict();
+const Answer = z.lazy(() =>
+  z
+    .object({
+      status: Status.optional(),
+      bodyContains: z.string().optional(),
+      bodyMatches: z.string().optional().describe('a regular expression'),
+      header: z
+        .object({ name: z.string().min(1), contains: z.string().optional() })
+        .strict()
+        .optional()
+        .describe('a response header that must be present (and contain this)'),
+    })
+    .strict(),
+);
 type AnswerT = z.infer<typeof Answer>;
 
-export const ClientPath = z
-  .object({
-    name: z.string().min(1).describe('which clients use it: web, mobile-api, admin, workers...'),
-    url: z.string().url(),
-    method: z.enum(['GET', 'HEAD']).optional(),
-    headers: HeaderMap.optional(),
-    expect: Answer.optional().describe('the maintenance answer (default: status 503)'),
-    normal: Answer.optional().describe(
-      'the normal answer (default: a 2xx/3xx status that is not the maintenance answer)',
-    ),
-    timeout: Duration.optional().describe('per request (default 5s)'),
-  })
-  .strict();
+export const ClientPath = z.lazy(() =>
+  z
+    .object({
+      name: z.string().min(1).describe('which clients use it: web, mobile-api, admin, workers...'),
+      url: z.string().url(),
+      method: z.enum(['GET', 'HEAD']).optional(),
+      headers: HeaderMap.optional(),
+      expect: Answer.optional().describe('the maintenance answer (default: status 503)'),
+      normal: Answer.optional().describe(
+        'the normal answer (default: a 2xx/3xx status that is not the maintenance answer)',
+      ),
+      timeout: Duration.optional().describe('per request (default 5s)'),
+    })
+    .strict(),
+);
 type PathT = z.infer<typeof ClientPath>;
 
-export const HttpCall = z
-  .object({
-    url: z.string().url(),
-    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional().describe('default POST'),
-    headers: HeaderMap.optional(),
-    body: z
-      .union([z.string(), z.record(z.string(), z.unknown())])
-      .optional()
-      .describe('a string, or an object sent as JSON'),
-    timeout: Duration.optional().describe('default 10s'),
-  })
-  .strict();
+export const HttpCall = z.lazy(() =>
+  z
+    .object({
+      url: z.string().url(),
+      method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional().describe('default POST'),
+      headers: HeaderMap.optional(),
+      body: z
+        .union([z.string(), z.record(z.string(), z.unknown())])
+        .optional()
+        .describe('a string, or an object sent as JSON'),
+      timeout: Duration.optional().describe('default 10s'),
+    })
+    .strict(),
+);
 type HttpCallT = z.infer<typeof HttpCall>;
 
-export const Bypass = z
-  .object({
-    header: z
-      .object({
-        name: z.string().min(1),
-        value: ValueOrEnv.describe('the token; { env: NAME } keeps it out of the journal'),
-      })
-      .strict()
-      .optional(),
-    localAddress: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('a source address inside the bypass CIDR (e.g. the office range) that requests bind to'),
-    paths: z
-      .array(z.string())
-      .optional()
-      .describe('names of the paths to try through the bypass (default: all)'),
-  })
-  .strict();
+export const Bypass = z.lazy(() =>
+  z
+    .object({
+      header: z
+        .object({
+          name: z.string().min(1),
+          value: ValueOrEnv.describe('the token; { env: NAME } keeps it out of the journal'),
+        })
+        .strict()
+        .optional(),
+      localAddress: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('a source address inside the bypass CIDR (e.g. the office range) that requests bind to'),
+      paths: z
+        .array(z.string())
+        .optional()
+        .describe('names of the paths to try through the bypass (default: all)'),
+    })
+    .strict(),
+);
 export type BypassT = z.infer<typeof Bypass>;
 
-const Params = z
-  .object({
-    command: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('shell command that switches maintenance (templated values are shell words)'),
-    http: HttpCall.optional().describe('HTTP call that switches maintenance'),
-    undoCommand: z.string().min(1).optional().describe('shell command that switches it back (undo)'),
-    undoHttp: HttpCall.optional().describe('HTTP call that switches it back (undo)'),
-    statusCommand: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('read-only command printing the current maintenance state'),
-    statusHttp: z
-      .object({ url: z.string().url(), headers: HeaderMap.optional() })
-      .strict()
-      .optional()
-      .describe('GET that returns the current maintenance state'),
-    statusMatches: z
-      .string()
-      .optional()
-      .describe('regular expression the status output (or body) matches while maintenance is on'),
-    paths: z
-      .array(ClientPath)
-      .min(1)
-      .describe('EVERY client path: web, mobile API, admin, workers’ endpoints...'),
-    bypass: Bypass.optional().describe(
-      'how the team still reaches the application during maintenance (for smoke tests)',
-    ),
-    timeout: Duration.optional().describe('how long the paths may take to show the change (default 30s)'),
-    interval: Duration.optional().describe('how often to ask them (default 250ms)'),
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      command: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('shell command that switches maintenance (templated values are shell words)'),
+      http: HttpCall.optional().describe('HTTP call that switches maintenance'),
+      undoCommand: z.string().min(1).optional().describe('shell command that switches it back (undo)'),
+      undoHttp: HttpCall.optional().describe('HTTP call that switches it back (undo)'),
+      statusCommand: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('read-only command printing the current maintenance state'),
+      statusHttp: z
+        .object({ url: z.string().url(), headers: HeaderMap.optional() })
+        .strict()
+        .optional()
+        .describe('GET that returns the current maintenance state'),
+      statusMatches: z
+        .string()
+        .optional()
+        .describe('regular expression the status output (or body) matches while maintenance is on'),
+      paths: z
+        .array(ClientPath)
+        .min(1)
+        .describe('EVERY client path: web, mobile API, admin, workers’ endpoints...'),
+      bypass: Bypass.optional().describe(
+        'how the team still reaches the application during maintenance (for smoke tests)',
+      ),
+      timeout: Duration.optional().describe('how long the paths may take to show the change (default 30s)'),
+      interval: Duration.optional().describe('how often to ask them (default 250ms)'),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 export interface MaintenanceSnapshot {

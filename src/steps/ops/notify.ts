@@ -75,20 +75,25 @@ function redactFields(v: Record<string, unknown>, secrets: readonly string[]): R
   return walk(v) as Record<string, unknown>;
 }
 
-const Params = z
-  .object({
-    webhook: ValueOrEnv.describe(
-      'webhook URL, or { env: NAME } (a Slack webhook URL is a credential: keep it out of the runbook)',
-    ),
-    message: z.string().min(1),
-    format: z
-      .enum(['slack', 'json'])
-      .optional()
-      .describe('slack: {"text": ...} (default); json: {"text", runId, stepId, ...fields}'),
-    fields: z.record(z.string(), z.unknown()).optional().describe('extra JSON fields sent with the message'),
-    timeout: Duration.optional().describe('default 5s'),
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      webhook: ValueOrEnv.describe(
+        'webhook URL, or { env: NAME } (a Slack webhook URL is a credential: keep it out of the runbook)',
+      ),
+      message: z.string().min(1),
+      format: z
+        .enum(['slack', 'json'])
+        .optional()
+        .describe('slack: {"text": ...} (default); json: {"text", runId, stepId, ...fields}'),
+      fields: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe('extra JSON fields sent with the message'),
+      timeout: Duration.optional().describe('default 5s'),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 export const notify = defineKind<P, undefined, { delivered: boolean; status: number | null }>({

@@ -5,7 +5,6 @@
 // expected values; and queries compared between two databases (row counts old vs new). Every check
 // runs, every result goes into the outputs (so into the journal), and the step fails listing every
 // check that did not pass.
-import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { connectMysql, isReadStatement, type MysqlAdapter, mysqlAdapter } from '../../adapters/mysql.js';
 import { parseDuration } from '../../duration.js';
@@ -13,94 +12,111 @@ import { errorMessage, formatMs, StepError } from '../../errors.js';
 import { defineKind, type StepContext } from '../../engine/types.js';
 import { Duration } from '../../runbook/schema.js';
 import { checkHttp, HttpExpectation } from '../generic/http-check.js';
+import { randomHex, sha256Hex } from '../../util/digest.js';
 import { resolveValue, ValueOrEnv } from './common.js';
 
 export const DEFAULT_CANARY_TABLE = 'cutover_smoke_canary';
 const TABLE_RE = /^(?:[A-Za-z0-9_$]+\.)?[A-Za-z0-9_$]+$/;
 
-const SmokeBypass = z
-  .object({
-    header: z
-      .object({ name: z.string().min(1), value: ValueOrEnv })
-      .strict()
-      .optional(),
-    localAddress: z.string().min(1).optional().describe('a source address inside the bypass CIDR'),
-  })
-  .strict();
+const SmokeBypass = z.lazy(() =>
+  z
+    .object({
+      header: z
+        .object({ name: z.string().min(1), value: ValueOrEnv })
+        .strict()
+        .optional(),
+      localAddress: z.string().min(1).optional().describe('a source address inside the bypass CIDR'),
+    })
+    .strict(),
+);
 
-const HttpSmoke = HttpExpectation.extend({
-  name: z.string().optional(),
-  bypass: z
-    .boolean()
-    .optional()
-    .describe('send this check through the step’s bypass (default true when a bypass is given)'),
-}).strict();
+const HttpSmoke = z.lazy(() =>
+  HttpExpectation.unwrap()
+    .extend({
+      name: z.string().optional(),
+      bypass: z
+        .boolean()
+        .optional()
+        .describe('send this check through the step’s bypass (default true when a bypass is given)'),
+    })
+    .strict(),
+);
 
-const Canary = z
-  .object({
-    on: z.string().describe('database to write through: the application’s DNS name and account'),
-    readOn: z
-      .string()
-      .optional()
-      .describe('database to read the row back from, e.g. the new primary directly (default: on)'),
-    setupOn: z
-      .string()
-      .optional()
-      .describe(
-        'database where the canary table is created and dropped, with an account allowed to (default: on)',
+const Canary = z.lazy(() =>
+  z
+    .object({
+      on: z.string().describe('database to write through: the application’s DNS name and account'),
+      readOn: z
+        .string()
+        .optional()
+        .describe('database to read the row back from, e.g. the new primary directly (default: on)'),
+      setupOn: z
+        .string()
+        .optional()
+        .describe(
+          'database where the canary table is created and dropped, with an account allowed to (default: on)',
+        ),
+      mustReach: z
+        .string()
+        .optional()
+        .describe('database whose server the write must land on (e.g. new): proves the DNS name leads there'),
+      table: z
+        .string()
+        .regex(TABLE_RE)
+        .optional()
+        .describe(`canary table, [schema.]name (default ${DEFAULT_CANARY_TABLE})`),
+      readTimeout: Duration.optional().describe(
+        'how long the row may take to show up on readOn (default 5s)',
       ),
-    mustReach: z
-      .string()
-      .optional()
-      .describe('database whose server the write must land on (e.g. new): proves the DNS name leads there'),
-    table: z
-      .string()
-      .regex(TABLE_RE)
-      .optional()
-      .describe(`canary table, [schema.]name (default ${DEFAULT_CANARY_TABLE})`),
-    readTimeout: Duration.optional().describe('how long the row may take to show up on readOn (default 5s)'),
-  })
-  .strict();
+    })
+    .strict(),
+);
 
-const Query = z
-  .object({
-    name: z.string().optional(),
-    on: z.string(),
-    sql: z.string().min(1).describe('a read-only statement'),
-    expect: z
-      .object({
-        rows: z.number().int().min(0).optional().describe('number of rows'),
-        equals: z
-          .union([z.string(), z.number(), z.boolean(), z.null()])
-          .optional()
-          .describe('value of the first column of the first row'),
-        min: z.number().optional(),
-        max: z.number().optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
+const Query = z.lazy(() =>
+  z
+    .object({
+      name: z.string().optional(),
+      on: z.string(),
+      sql: z.string().min(1).describe('a read-only statement'),
+      expect: z
+        .object({
+          rows: z.number().int().min(0).optional().describe('number of rows'),
+          equals: z
+            .union([z.string(), z.number(), z.boolean(), z.null()])
+            .optional()
+            .describe('value of the first column of the first row'),
+          min: z.number().optional(),
+          max: z.number().optional(),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict(),
+);
 
-const Compare = z
-  .object({
-    name: z.string().optional(),
-    on: z.tuple([z.string(), z.string()]).describe('the two databases, e.g. [old, new]'),
-    sql: z.string().min(1).optional().describe('a read-only statement run on both'),
-    table: z.string().regex(TABLE_RE).optional().describe('shorthand for SELECT COUNT(*) FROM table'),
-    tolerance: z.number().min(0).optional().describe('allowed difference when both answer one number'),
-  })
-  .strict();
+const Compare = z.lazy(() =>
+  z
+    .object({
+      name: z.string().optional(),
+      on: z.tuple([z.string(), z.string()]).describe('the two databases, e.g. [old, new]'),
+      sql: z.string().min(1).optional().describe('a read-only statement run on both'),
+      table: z.string().regex(TABLE_RE).optional().describe('shorthand for SELECT COUNT(*) FROM table'),
+      tolerance: z.number().min(0).optional().describe('allowed difference when both answer one number'),
+    })
+    .strict(),
+);
 
-const Params = z
-  .object({
-    http: z.array(HttpSmoke).optional(),
-    bypass: SmokeBypass.optional().describe('maintenance bypass applied to the HTTP checks'),
-    canary: Canary.optional(),
-    queries: z.array(Query).optional(),
-    compare: z.array(Compare).optional(),
-  })
-  .strict();
+const Params = z.lazy(() =>
+  z
+    .object({
+      http: z.array(HttpSmoke).optional(),
+      bypass: SmokeBypass.optional().describe('maintenance bypass applied to the HTTP checks'),
+      canary: Canary.optional(),
+      queries: z.array(Query).optional(),
+      compare: z.array(Compare).optional(),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 export interface SmokeSnapshot {
@@ -185,9 +201,7 @@ function asNumber(v: unknown): number | undefined {
 /** Results compared as the rows' values; a multi-row result is summarized, not copied (it may hold data). */
 export function summarize(rows: Record<string, unknown>[]): unknown {
   if (rows.length === 1 && Object.keys(rows[0]!).length === 1) return firstCell(rows);
-  const digest = createHash('sha256')
-    .update(JSON.stringify(rows.map((r) => Object.values(r).map(String))))
-    .digest('hex');
+  const digest = sha256Hex(JSON.stringify(rows.map((r) => Object.values(r).map(String))));
   return { rows: rows.length, sha256: digest.slice(0, 16) };
 }
 
@@ -433,7 +447,7 @@ async function runCanary(ctx: StepContext, p: P, snap: SmokeSnapshot): Promise<C
 }
 
 function newCanaryId(ctx: StepContext): string {
-  return `${ctx.runId}/${ctx.stepId}/${randomBytes(4).toString('hex')}`.slice(-100);
+  return `${ctx.runId}/${ctx.stepId}/${randomHex(4)}`.slice(-100);
 }
 
 async function runQueries(ctx: StepContext, p: P): Promise<QueryOut[]> {

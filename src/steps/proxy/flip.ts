@@ -20,43 +20,47 @@ import {
   type ServerView,
 } from './adapter.js';
 
-const Side = z
-  .object({
-    server: z.string().min(1).describe('the server’s name in the proxy backend'),
-    database: DbName.describe(
-      'a databases: entry reaching that server directly: who it is (@@server_id, @@hostname) is what verify compares with',
-    ),
-  })
-  .strict();
-
-const Params = z
-  .object({
-    ...ProxyTarget,
-    backend: z.string().min(1).describe('the backend in front of MySQL'),
-    from: Side.describe('the server connections go to now (the old primary)'),
-    to: Side.describe('the server they must go to (the new primary)'),
-    via: DbName.describe(
-      'a databases: entry connecting THROUGH the proxy, with an account that can log in on both servers during the window (the tool’s, not the application’s: a fence may lock that one)',
-    ),
-    cutSessions: z
-      .boolean()
-      .default(true)
-      .describe(
-        'end the connections the proxy still holds to `from` (default true: they would keep writing there)',
+const Side = z.lazy(() =>
+  z
+    .object({
+      server: z.string().min(1).describe('the server’s name in the proxy backend'),
+      database: DbName.describe(
+        'a databases: entry reaching that server directly: who it is (@@server_id, @@hostname) is what verify compares with',
       ),
-    connections: z
-      .number()
-      .int()
-      .min(1)
-      .max(50)
-      .default(3)
-      .describe('fresh connections through the proxy that must all land on `to` (default 3)'),
-    verifyTimeout: Duration.default('10s').describe(
-      'give up if new connections do not land on `to` within this',
-    ),
-    verifyInterval: Duration.default('100ms'),
-  })
-  .strict();
+    })
+    .strict(),
+);
+
+const Params = z.lazy(() =>
+  z
+    .object({
+      ...ProxyTarget,
+      backend: z.string().min(1).describe('the backend in front of MySQL'),
+      from: Side.describe('the server connections go to now (the old primary)'),
+      to: Side.describe('the server they must go to (the new primary)'),
+      via: DbName.describe(
+        'a databases: entry connecting THROUGH the proxy, with an account that can log in on both servers during the window (the tool’s, not the application’s: a fence may lock that one)',
+      ),
+      cutSessions: z
+        .boolean()
+        .default(true)
+        .describe(
+          'end the connections the proxy still holds to `from` (default true: they would keep writing there)',
+        ),
+      connections: z
+        .number()
+        .int()
+        .min(1)
+        .max(50)
+        .default(3)
+        .describe('fresh connections through the proxy that must all land on `to` (default 3)'),
+      verifyTimeout: Duration.default('10s').describe(
+        'give up if new connections do not land on `to` within this',
+      ),
+      verifyInterval: Duration.default('100ms'),
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 export interface ProxyServerState {

@@ -12,24 +12,26 @@ import { Duration } from '../../runbook/schema.js';
 import { ms } from '../mysql/common.js';
 import { type ProxyInfo, ProxyTarget, proxyAdapter } from './adapter.js';
 
-const Params = z
-  .object({
-    ...ProxyTarget,
-    plug: z
-      .string()
-      .min(1)
-      .describe(
-        'a unix socket of a frontend that keeps connections (tcp-request inspect-delay 24h; tcp-request content accept if WAIT_END): the hold parks one there',
+const Params = z.lazy(() =>
+  z
+    .object({
+      ...ProxyTarget,
+      plug: z
+        .string()
+        .min(1)
+        .describe(
+          'a unix socket of a frontend that keeps connections (tcp-request inspect-delay 24h; tcp-request content accept if WAIT_END): the hold parks one there',
+        ),
+      enabled: z
+        .boolean()
+        .default(true)
+        .describe('false: change nothing (to rehearse the same runbook without holding: --var hold=false)'),
+      maxHold: Duration.default('30s').describe(
+        'let held connections in after this even if no flip did (default 30s): keep it above the client connect timeout you can afford',
       ),
-    enabled: z
-      .boolean()
-      .default(true)
-      .describe('false: change nothing (to rehearse the same runbook without holding: --var hold=false)'),
-    maxHold: Duration.default('30s').describe(
-      'let held connections in after this even if no flip did (default 30s): keep it above the client connect timeout you can afford',
-    ),
-  })
-  .strict();
+    })
+    .strict(),
+);
 type P = z.infer<typeof Params>;
 
 type Snap = { socket: string; maxconn: number; hardMaxconn: number };

@@ -16,13 +16,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  journalKey,
-  keyFilePath,
-  macOf,
-  resetJournalKeyCache,
-  takeKeyFromEnv,
-} from '../../../src/journal/anchor.js';
+import { journalKey, keyFilePath, macOf, resetJournalKeyCache } from '../../../src/journal/anchor.js';
+import { takeKeyFromEnv } from '../../../src/journal/env-key.js';
 import { Journal, verifyJournal } from '../../../src/journal/journal.js';
 import { Redactor } from '../../../src/journal/redact.js';
 import { bytesOf, contentOf } from '../../../src/steps/ops/crontab.js';
