@@ -4,22 +4,19 @@
 // compiled here with the V8 code cache written beside it at build time, so `cutover validate`
 // starts without compiling what it runs (Node 20 has no module compile cache). A cache V8 does not
 // accept (another Node version) only means a slower start.
-const { readFileSync, writeFileSync } = require('node:fs');
+const { readFileSync } = require('node:fs');
 const Module = require('node:module');
 const { join } = require('node:path');
 const vm = require('node:vm');
 
 const dir = join(__dirname, '..', 'dist', 'bundle');
 const file = join(dir, 'cli.js');
-const cacheFile = `${file}.cache`;
-const writeCache = process.env.CUTOVER_CODE_CACHE === 'write'; // scripts/bundle.mjs
 let cachedData;
-if (!writeCache)
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {
-    // no cache: compile
-  }
+try {
+  cachedData = readFileSync(`${file}.cache`); // written by scripts/code-cache.cjs
+} catch {
+  // no cache: compile
+}
 let source;
 try {
   source = readFileSync(file, 'utf8');
@@ -32,5 +29,4 @@ try {
 const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
 const cli = { exports: {} };
 script.runInThisContext()(cli.exports, Module.createRequire(file), cli, file, dir);
-if (writeCache) process.on('exit', () => writeFileSync(cacheFile, script.createCachedData()));
 cli.exports.main(process.argv.slice(2));

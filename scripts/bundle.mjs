@@ -4,7 +4,7 @@
 // typecheck and for `node dist/sandbox/app-ctl.js`. Heavy dependencies stay external and load when
 // a command needs them. Run by `npm run build` and `prepare`; `--debug` leaves it readable.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,13 +104,16 @@ if (!debug && /\bimport\(/.test(readFileSync(join(outdir, 'cli.js'), 'utf8'))) {
   process.exit(1);
 }
 
-// The code cache holds the bytecode of what `validate` runs, so its next start compiles nothing.
-const r = spawnSync(
-  process.execPath,
-  [join(root, 'bin', 'cutover.js'), 'validate', join(root, 'runbooks', 'sandbox.yaml')],
-  { cwd: root, env: { ...process.env, CUTOVER_CODE_CACHE: 'write' }, encoding: 'utf8' },
-);
+// The code cache holds the bytecode of what `validate` runs on each shipped runbook, so the next
+// start compiles nothing of it.
+const runbooks = readdirSync(join(root, 'runbooks'))
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => join(root, 'runbooks', f));
+const r = spawnSync(process.execPath, [join(root, 'scripts', 'code-cache.cjs'), ...runbooks], {
+  cwd: root,
+  encoding: 'utf8',
+});
 if (r.status !== 0) {
-  process.stderr.write(`bundle: writing the code cache failed (validate exited ${r.status}):\n${r.stderr}`);
+  process.stderr.write(`bundle: writing the code cache failed (exit ${r.status}):\n${r.stderr}`);
   process.exit(1);
 }
