@@ -40,7 +40,8 @@ export async function preflightDatabases(p: PreparedRunbook): Promise<string[]> 
     const kind = getKind(step.kind);
     const params = knownParams(step, scope);
     if (!kind?.databases || params === undefined) continue; // only knowable at run time
-    // A replication account is a replica's credentials, often host-restricted: never logged into here.
+    // A replication account is a replica's credentials, often host-restricted: a refusal from here
+    // is not bad input. The reverse step's preflight tries it and asks the server (replication-account.ts).
     const creds = credentialsOnly(step.kind, params as Record<string, unknown>);
     for (const db of kind.databases(params)) (creds.includes(db) ? loginOnly : used).add(db);
   }

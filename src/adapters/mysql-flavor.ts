@@ -640,7 +640,8 @@ export type PrivilegeNeed =
   | 'replication-admin'
   | 'replica-monitor'
   | 'binlog-monitor'
-  | 'lock-accounts';
+  | 'lock-accounts'
+  | 'replicate-from';
 
 /** "EXECUTE ON PROCEDURE mysql.rds_kill": a privilege that is not global names its object. */
 export const executeOn = (proc: string) => `EXECUTE ON PROCEDURE mysql.${proc}`;
@@ -682,6 +683,9 @@ export function privilegeAlternatives(f: Flavor, need: PrivilegeNeed): string[] 
       return maria ? ['BINLOG MONITOR', 'REPLICATION CLIENT', 'SUPER'] : ['REPLICATION CLIENT', 'SUPER'];
     case 'lock-accounts':
       return ['CREATE USER'];
+    case 'replicate-from':
+      // The replication account's own privilege (MySQL 8.0.22+ and MariaDB 10.5 also say REPLICA).
+      return ['REPLICATION SLAVE', 'REPLICATION REPLICA'];
   }
 }
 

@@ -2,8 +2,10 @@
 // the application's account, re-resolving the name whenever they reconnect, exactly as an app
 // would. Every acknowledged insert is remembered so none can be lost silently.
 import type { Connection } from 'mysql2/promise';
-import type { DatabaseConfig } from '../runbook/schema.js';
+import { mysqlError } from '../adapters/mysql.js';
 import { resolveHost } from '../adapters/resolve.js';
+import { InputError } from '../errors.js';
+import type { DatabaseConfig } from '../runbook/schema.js';
 
 export interface Ack {
   writer: number;
@@ -27,6 +29,16 @@ export interface LoadResult {
 }
 
 export const DEFAULT_TABLE = 'cutover_canary';
+
+/** Errors a writer retrying cannot mend (mysqlError's codes): the rehearsal must not start. */
+const HOPELESS = new Set([
+  'DB_ACCESS_DENIED',
+  'DB_BAD_SCHEMA',
+  'DB_HOST_NOT_FOUND',
+  'DB_PRIVILEGE_MISSING',
+  'DB_READ_ONLY',
+  'ER_NO_SUCH_TABLE',
+]);
 
 export async function createCanaryTable(db: DatabaseConfig, table: string): Promise<void> {
   const mysql = await import('mysql2/promise');
@@ -55,6 +67,7 @@ export class CanaryLoad {
   private stopped = false;
   private readonly acks: Ack[] = [];
   private failures: number[] = [];
+  private lastError: unknown;
   private reads = 0;
   private loops: Promise<void>[] = [];
 
@@ -77,6 +90,33 @@ export class CanaryLoad {
 
   start(): void {
     for (let w = 0; w < this.writers; w++) this.loops.push(this.writer(w));
+  }
+
+  /**
+   * Resolves at the first acknowledged write. Without one the rehearsal would measure nothing (and
+   * cut over with no load), so it fails before the run: at once on an error retrying cannot mend
+   * (a refused login or grant, a missing schema or table, an unknown host), else after `withinMs`.
+   */
+  async firstWrite(withinMs: number): Promise<void> {
+    const until = performance.now() + withinMs;
+    while (this.acks.length === 0) {
+      const e = this.lastError === undefined ? undefined : mysqlError(this.db, this.lastError, 'writing');
+      if (
+        e &&
+        (HOPELESS.has(e.code) || HOPELESS.has(String(e.details?.mysqlCode)) || performance.now() > until)
+      )
+        throw new InputError(
+          'REHEARSAL_LOAD',
+          `the rehearsal's canary load cannot write (${e.message}); the cutover did not start`,
+          e,
+        );
+      if (performance.now() > until)
+        throw new InputError(
+          'REHEARSAL_LOAD',
+          `the rehearsal's canary load wrote nothing within ${Math.round(withinMs / 1000)} s; the cutover did not start`,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   private async writer(w: number): Promise<void> {
@@ -116,7 +156,8 @@ export class CanaryLoad {
           this.reads++;
         }
         if (this.pauseMs) await new Promise((r) => setTimeout(r, this.pauseMs));
-      } catch {
+      } catch (e) {
+        this.lastError = e;
         this.failures.push(performance.now());
         await conn?.end().catch(() => {});
         conn = undefined;

@@ -12,7 +12,7 @@ import { resolveHost } from '../adapters/resolve.js';
 import { parseDuration } from '../duration.js';
 import type { PreparedRunbook } from '../runbook/validate.js';
 import { EnvTimer, predictFor, stepInfos, zonesOf } from './history.js';
-import { CanaryLoad, countLostWrites, createCanaryTable, DEFAULT_TABLE } from './load.js';
+import { CanaryLoad, countLostWrites, createCanaryTable, DEFAULT_TABLE, type LoadResult } from './load.js';
 import { type EnvTimes, type Prediction, renderPrediction } from './predict.js';
 
 export interface RehearsalResult {
@@ -41,6 +41,8 @@ export interface RehearsalResult {
 export interface RehearseOptions {
   writers?: number;
   warmupMs?: number;
+  /** How long the canary load may take to land its first write before the rehearsal gives up (ms). */
+  firstWriteMs?: number;
   settleMs?: number;
   /** Production's parameters for the production prediction (default: the runbook's own). */
   productionVars?: Record<string, string>;
@@ -91,26 +93,32 @@ export async function rehearseRunbook(
   const loadId = `rehearsal-${Date.now().toString(36)}`;
   const load = new CanaryLoad(loadDb, table, loadId, opts.writers ?? spec.writers ?? 2, before.address);
   load.start();
-  await new Promise((r) => setTimeout(r, opts.warmupMs ?? 500));
   let run: Awaited<ReturnType<typeof runSession>>;
+  let loadResult: LoadResult;
   const timer = new EnvTimer(Object.fromEntries(prepared.runbook.steps.map((s) => [s.id, s.kind])));
   try {
-    run = await runSession(
-      { mode: 'run', file },
-      {
-        ...o,
-        yes: true,
-        onEvent: (e) => {
-          timer.on(e);
-          o.onEvent?.(e);
+    await load.firstWrite(opts.firstWriteMs ?? 10_000);
+    await new Promise((r) => setTimeout(r, opts.warmupMs ?? 500));
+    try {
+      run = await runSession(
+        { mode: 'run', file },
+        {
+          ...o,
+          yes: true,
+          onEvent: (e) => {
+            timer.on(e);
+            o.onEvent?.(e);
+          },
         },
-      },
-    );
+      );
+    } finally {
+      // Let writers land on the new primary before stopping, so the switch is measured end to end.
+      await new Promise((r) => setTimeout(r, opts.settleMs ?? 1500));
+    }
   } finally {
-    // Let writers land on the new primary before stopping, so the switch is measured end to end.
-    await new Promise((r) => setTimeout(r, opts.settleMs ?? 1500));
+    // Whatever ended the rehearsal, its writers stop: left running they would keep the process alive.
+    loadResult = await load.stop();
   }
-  const loadResult = await load.stop();
   // After a rollback the writes belong on the old primary: check where the app's name points now.
   const verifyDb = run.status === 'succeeded' ? db(spec.verifyOn) : db(spec.setupOn);
   const { lost, missing } = await countLostWrites(verifyDb, table, loadId, loadResult.acks);

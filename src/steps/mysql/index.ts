@@ -29,7 +29,8 @@ for (const k of mysqlKinds) {
 
 /**
  * Databases a step names only for their credentials (mysql.replication.reverse's replication
- * account: the replica logs in with it, from its own network). Preflight never logs in with them.
+ * account: the replica logs in with it, from its own network). The database preflight does not
+ * require them to log in from here; mysql.replication.reverse's own preflight checks the account.
  */
 export function credentialsOnly(kind: string, params: Record<string, unknown>): string[] {
   if (kind !== 'mysql.replication.reverse') return [];

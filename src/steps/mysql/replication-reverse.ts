@@ -28,6 +28,7 @@ import {
   writesText,
 } from './binlog.js';
 import { applyReadOnly, DbName, db, ms } from './common.js';
+import { checkReplicationAccount } from './replication-account.js';
 
 // A binlog position from an earlier step's outputs; before that step ran (preflight), a placeholder.
 const BinlogPos = z.preprocess(
@@ -272,6 +273,7 @@ export async function reversePreflight(ctx: StepContext, p: P): Promise<void> {
     );
   if (fenceOf(p) === 'account-lock') await resolveAccounts(s, p.accounts);
   await currentCoord(s);
+  await checkReplicationAccount(ctx, s, p.replicationAccount);
 }
 
 export const replicationReverse = defineKind<P, Snap, Out>({
