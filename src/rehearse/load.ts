@@ -40,13 +40,16 @@ const HOPELESS = new Set([
   'ER_NO_SUCH_TABLE',
 ]);
 
-export async function createCanaryTable(db: DatabaseConfig, table: string): Promise<void> {
+/** Creates the canary table on the old primary; returns that server's @@server_id (where the load must start). */
+export async function createCanaryTable(db: DatabaseConfig, table: string): Promise<number> {
   const mysql = await import('mysql2/promise');
   const c = await mysql.createConnection(connOpts(db, (await resolveHost(db.host, db.resolvers)).address));
   try {
     await c.query(
       `CREATE TABLE IF NOT EXISTS \`${table}\` (id BIGINT AUTO_INCREMENT PRIMARY KEY, writer INT NOT NULL, seq INT NOT NULL, run_id VARCHAR(80) NOT NULL, at DATETIME(6) NOT NULL, UNIQUE KEY (run_id, writer, seq))`,
     );
+    const [rows] = await c.query('SELECT @@server_id AS id');
+    return Number((rows as { id: number }[])[0]?.id);
   } finally {
     await c.end().catch(() => {});
   }
@@ -68,6 +71,8 @@ export class CanaryLoad {
   private readonly acks: Ack[] = [];
   private failures: number[] = [];
   private lastError: unknown;
+  /** @@server_id of the first server a writer reached, written to or not. */
+  private reached: number | undefined;
   private reads = 0;
   private loops: Promise<void>[] = [];
 
@@ -93,28 +98,31 @@ export class CanaryLoad {
   }
 
   /**
-   * Resolves at the first acknowledged write. Without one the rehearsal would measure nothing (and
-   * cut over with no load), so it fails before the run: at once on an error retrying cannot mend
-   * (a refused login or grant, a missing schema or table, an unknown host), else after `withinMs`.
+   * Resolves at the first acknowledged write on `start` (the old primary). Without one the rehearsal
+   * would measure nothing, so it fails before the run: when the application's name leads elsewhere
+   * (an earlier run left the environment cut over); at once on an error retrying cannot mend (a
+   * refused login or grant, a missing schema or table, an unknown host); else after `withinMs`.
    */
-  async firstWrite(withinMs: number): Promise<void> {
+  async firstWrite(withinMs: number, start: { serverId: number; name: string }): Promise<void> {
     const until = performance.now() + withinMs;
-    while (this.acks.length === 0) {
+    const refuse = (what: string, cause?: unknown) =>
+      new InputError(
+        'REHEARSAL_LOAD',
+        `the rehearsal's canary load ${what}; the cutover did not start`,
+        cause,
+      );
+    while (this.acks.length === 0 || this.reached !== start.serverId) {
+      if (this.reached !== undefined && this.reached !== start.serverId)
+        throw refuse(
+          `reaches server_id ${this.reached}, not "${start.name}" (server_id ${start.serverId}): an earlier run left this environment cut over — put it back first (the sandbox: cutover sandbox reset)`,
+        );
       const e = this.lastError === undefined ? undefined : mysqlError(this.db, this.lastError, 'writing');
       if (
         e &&
         (HOPELESS.has(e.code) || HOPELESS.has(String(e.details?.mysqlCode)) || performance.now() > until)
       )
-        throw new InputError(
-          'REHEARSAL_LOAD',
-          `the rehearsal's canary load cannot write (${e.message}); the cutover did not start`,
-          e,
-        );
-      if (performance.now() > until)
-        throw new InputError(
-          'REHEARSAL_LOAD',
-          `the rehearsal's canary load wrote nothing within ${Math.round(withinMs / 1000)} s; the cutover did not start`,
-        );
+        throw refuse(`cannot write (${e.message})`, e);
+      if (performance.now() > until) throw refuse(`wrote nothing within ${Math.round(withinMs / 1000)} s`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -139,6 +147,7 @@ export class CanaryLoad {
             // Which server this connection reached: a proxy flip moves it without moving the address.
             const [rows] = await conn.query('SELECT @@server_id AS id');
             serverId = Number((rows as { id: number }[])[0]?.id);
+            this.reached ??= serverId;
           }
           expires = r.expires;
         }

@@ -88,7 +88,7 @@ export async function rehearseRunbook(
   };
   const loadDb = db(spec.database);
   const table = spec.table ?? DEFAULT_TABLE;
-  await createCanaryTable(db(spec.setupOn), table);
+  const startServer = await createCanaryTable(db(spec.setupOn), table);
   const before = await resolveHost(loadDb.host, loadDb.resolvers);
   const loadId = `rehearsal-${Date.now().toString(36)}`;
   const load = new CanaryLoad(loadDb, table, loadId, opts.writers ?? spec.writers ?? 2, before.address);
@@ -97,7 +97,7 @@ export async function rehearseRunbook(
   let loadResult: LoadResult;
   const timer = new EnvTimer(Object.fromEntries(prepared.runbook.steps.map((s) => [s.id, s.kind])));
   try {
-    await load.firstWrite(opts.firstWriteMs ?? 10_000);
+    await load.firstWrite(opts.firstWriteMs ?? 10_000, { serverId: startServer, name: spec.setupOn });
     await new Promise((r) => setTimeout(r, opts.warmupMs ?? 500));
     try {
       run = await runSession(
@@ -119,8 +119,14 @@ export async function rehearseRunbook(
     // Whatever ended the rehearsal, its writers stop: left running they would keep the process alive.
     loadResult = await load.stop();
   }
-  // After a rollback the writes belong on the old primary: check where the app's name points now.
-  const verifyDb = run.status === 'succeeded' ? db(spec.verifyOn) : db(spec.setupOn);
+  // Where every acknowledged write must be: on the new primary after a success, on the old one after
+  // a rollback; a run that stopped halfway (halted, interrupted) left the application writing to one
+  // of them, and that is where its last acknowledged write went.
+  const lastServer = loadResult.acks.at(-1)?.serverId;
+  const onNew =
+    run.status === 'succeeded' ||
+    (run.status !== 'rolled-back' && lastServer !== undefined && lastServer !== startServer);
+  const verifyDb = db(onNew ? spec.verifyOn : spec.setupOn);
   const { lost, missing } = await countLostWrites(verifyDb, table, loadId, loadResult.acks);
   const stepDurationsMs = Object.fromEntries(run.timings.map((t) => [t.stepId, Math.round(t.totalMs)]));
   const environmentMs = withQuietIntervals(run.runDir, timer.result());
