@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { parse } from 'yaml';
+import { expect } from 'vitest';
 import type { SandboxEnv } from '../../../src/sandbox/index.js';
 import { rootConnection } from '../../../src/sandbox/mariadb.js';
 import { undoList } from '../../../src/engine/undo.js';
@@ -253,6 +254,43 @@ export async function probeRows(socket: string, db: string, table: string): Prom
   } finally {
     await c.end().catch(() => undefined);
   }
+}
+
+/** The probe table's rows on old and on new, each read as root. */
+export async function rowsOnBoth(
+  env: SandboxEnv,
+  table: string,
+): Promise<{ onOld: Set<string>; onNew: Set<string> }> {
+  const [onOld, onNew] = await Promise.all([
+    probeRows(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME, table),
+    probeRows(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME, table),
+  ]);
+  return { onOld, onNew };
+}
+
+/**
+ * Nothing lost, nothing split: every acknowledged write ("run_id/writer:seq") is on the server that
+ * ended up primary; when that is old (a rollback), no row exists only on new either. Returns the
+ * rows, for a test's own log line.
+ */
+export async function expectWritesOn(
+  env: SandboxEnv,
+  table: string,
+  primary: 'old' | 'new',
+  acked: readonly string[],
+): Promise<{ onOld: Set<string>; onNew: Set<string> }> {
+  const rows = await rowsOnBoth(env, table);
+  const on = primary === 'old' ? rows.onOld : rows.onNew;
+  expect(
+    acked.filter((a) => !on.has(a)),
+    `acknowledged writes missing on ${primary}`,
+  ).toEqual([]);
+  if (primary === 'old')
+    expect(
+      [...rows.onNew].filter((a) => !rows.onOld.has(a)),
+      'rows only on new',
+    ).toEqual([]);
+  return rows;
 }
 
 // ---------------------------------------------------------------- journal

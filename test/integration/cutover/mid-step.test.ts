@@ -26,7 +26,7 @@ import {
   type JournalLine,
   journalOf,
   MANAGED,
-  probeRows,
+  expectWritesOn,
   removeTemps,
   runArgs,
   type RunbookStep,
@@ -164,13 +164,8 @@ function midStep(subject: Target, variants: readonly ('verify-kill' | 'apply-fai
           for (const l of undoListsOf(journalOf(runsDir).runDir)) expect(l.recorded).toEqual(l.computed);
           expect(await captureSandboxState(env)).toEqual(before);
           await replicationCarries(env, tag);
-          const [onOld, onNew] = await Promise.all([
-            probeRows(env.SANDBOX_OLD_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
-            probeRows(env.SANDBOX_NEW_DB_SOCKET, env.SANDBOX_DB_NAME, TABLE),
-          ]);
           expect(acked.length).toBeGreaterThan(0);
-          expect(acked.filter((a) => !onOld.has(a))).toEqual([]);
-          expect([...onNew].filter((a) => !onOld.has(a))).toEqual([]);
+          await expectWritesOn(env, TABLE, 'old', acked);
           console.log(`${tag}: ${acked.length} acknowledged writes, all on old after the rollback`);
         },
       };
