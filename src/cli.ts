@@ -220,10 +220,27 @@ export function buildProgram(): Command {
 
   program
     .command('kinds')
-    .description('list the step kinds with what they do')
+    .description(
+      "list the step kinds with what they do; with a NAME, that kind's `with:` keys, undo and outputs",
+    )
+    .argument('[name]', 'a step kind, e.g. mysql.replication.stop')
     .option('--json', 'as JSON')
-    .action(async (o: { json?: boolean }) => {
-      const { kinds } = await import('./steps/registry.js');
+    .action(async (name: string | undefined, o: { json?: boolean }) => {
+      const { kinds, getKind, suggestKind } = await import('./steps/registry.js');
+      if (name !== undefined) {
+        const k = getKind(name);
+        if (!k) {
+          const hint = suggestKind(name);
+          throw new InputError(
+            'UNKNOWN_KIND',
+            `unknown step kind "${name}"${hint ? ` — did you mean "${hint}"?` : ''} (\`cutover kinds\` lists them)`,
+          );
+        }
+        const { kindHelp, renderKindHelp } = await import('./runbook/kind-help.js');
+        const h = kindHelp(k);
+        console.log(o.json ? JSON.stringify(h, null, 2) : renderKindHelp(h));
+        return;
+      }
       const list = [...kinds.values()].map((k) => ({
         kind: k.kind,
         summary: k.summary,

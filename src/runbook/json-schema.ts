@@ -161,3 +161,72 @@ export function runbookJsonSchema(): Record<string, unknown> {
     $defs: withDefs(all),
   };
 }
+
+export interface KindParam {
+  name: string;
+  required: boolean;
+  type: string;
+  default?: unknown;
+  description?: string;
+}
+
+/** One line per `with:` key of a kind, for `cutover kinds NAME`: what to write, not the schema. */
+export function kindParams(k: StepKind): KindParam[] {
+  let s: Json;
+  try {
+    s = toJson(k.params);
+  } catch {
+    return [];
+  }
+  const required = new Set<string>(s.required ?? []);
+  return Object.entries((s.properties ?? {}) as Record<string, Json>).map(([name, p]) => ({
+    name,
+    required: required.has(name),
+    type: typeText(p),
+    ...(defaultOf(p) !== undefined ? { default: defaultOf(p) } : {}),
+    ...(descriptionOf(p) ? { description: descriptionOf(p) } : {}),
+  }));
+}
+
+const isDuration = (s: Json) =>
+  s.anyOf?.some((b: Json) => b.pattern === DURATION_TEXT || b.pattern === POSITIVE_DURATION_TEXT);
+
+function typeText(s: Json): string {
+  if (isDuration(s)) return 'duration';
+  if (s.enum) return s.enum.map((v: unknown) => JSON.stringify(v)).join(' | ');
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.anyOf) return [...new Set((s.anyOf as Json[]).map(typeText))].filter((t) => t !== 'any').join(' or ');
+  if (Array.isArray(s.type)) return s.type.map((type: string) => typeText({ ...s, type })).join(' or ');
+  switch (s.type) {
+    case 'integer':
+    case 'number':
+      // Bounds a reader wrote (a port's), not the safe-integer ones zod puts on every int.
+      return s.minimum !== undefined &&
+        Math.abs(s.maximum ?? Number.MAX_SAFE_INTEGER) < Number.MAX_SAFE_INTEGER
+        ? `number ${s.minimum}–${s.maximum}`
+        : 'number';
+    case 'string':
+      return 'text';
+    case 'boolean':
+      return 'true | false';
+    case 'null':
+      return 'null';
+    case 'array':
+      return `list of ${s.items ? typeText(s.items) : 'values'}`;
+    case 'object':
+      if (s.properties) return `{ ${Object.keys(s.properties).join(', ')} }`;
+      if (s.additionalProperties && typeof s.additionalProperties === 'object')
+        return `map of ${typeText(s.additionalProperties)}`;
+      return 'object';
+    default:
+      return 'any';
+  }
+}
+
+function defaultOf(s: Json): unknown {
+  return s.default ?? (s.anyOf as Json[] | undefined)?.map(defaultOf).find((d) => d !== undefined);
+}
+
+function descriptionOf(s: Json): string | undefined {
+  return s.description ?? (s.anyOf as Json[] | undefined)?.map(descriptionOf).find(Boolean);
+}

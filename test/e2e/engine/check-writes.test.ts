@@ -54,6 +54,15 @@ describe('a check that writes, through the CLI', () => {
     expect(kinds.stdout).toMatch(
       /mysql\.replica-lag .*not read-only: writes on the source.*`writes: heartbeat`/,
     );
+    const one = await runCli(['kinds', 'mysql.replica-lag']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toMatch(/\n {2}writes: writes on the source/);
+    expect(one.stdout).toMatch(/\nwith:\n[\s\S]*maxLagSeconds +number/);
+    const unknown = await runCli(['kinds', 'mysql.replica-lagg']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe(
+      'cutover: unknown step kind "mysql.replica-lagg" — did you mean "mysql.replica-lag"? (`cutover kinds` lists them)\n',
+    );
     const file = join(dir, 'ok.yaml');
     writeFileSync(file, runbook('\n        writes: heartbeat'));
     const plan = await runCli(['plan', file, '--plain', '--runs-dir', join(dir, 'plans')], { env: env() });
