@@ -158,6 +158,12 @@ export function mysqlError(
   const during = doing ? ` (${doing})` : '';
   const make = (code: string, text: string) =>
     new MysqlError(code, `${where}: ${text}`, { errno: err.errno, mysqlCode: err.code }, e);
+  // MySQL says 3118; MariaDB 4151, which mysql2 names after MySQL's own 4151 (a bulk-load error).
+  if (err.errno === 3118 || (err.errno === 4151 && /locked/i.test(msg)))
+    return make(
+      'DB_ACCOUNT_LOCKED',
+      `account ${db.user} is locked (ACCOUNT LOCK)${during} — a cutover's freeze or fence locks the application's accounts: is one running, or did one stop halfway? (\`cutover status --last\`)`,
+    );
   switch (err.code) {
     case 'ER_ACCESS_DENIED_ERROR':
     case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':

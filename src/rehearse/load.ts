@@ -33,6 +33,7 @@ export const DEFAULT_TABLE = 'cutover_canary';
 /** Errors a writer retrying cannot mend (mysqlError's codes): the rehearsal must not start. */
 const HOPELESS = new Set([
   'DB_ACCESS_DENIED',
+  'DB_ACCOUNT_LOCKED',
   'DB_BAD_SCHEMA',
   'DB_HOST_NOT_FOUND',
   'DB_PRIVILEGE_MISSING',

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDatabaseReachable, mysqlAdapter } from '../../../src/adapters/mysql.js';
 import { ExitCode } from '../../../src/errors.js';
+import { rootConnection } from '../../../src/sandbox/mariadb.js';
 import type { DatabaseConfig } from '../../../src/runbook/schema.js';
 import { testEnv } from './env.js';
 import { connect, createHarness, one, runStep, sandboxDatabases } from './harness.js';
@@ -51,6 +52,30 @@ describe.skipIf(!env)(
         `database "old" (${base.host}:${base.port}): access denied for user ${base.user} — check the password reference`,
       );
       expect(err.message).not.toContain(secret);
+    });
+
+    it("a locked account (a freeze or fence left in place): said as such, not as MariaDB's errno read as MySQL's", async () => {
+      const root = await rootConnection(e.SANDBOX_OLD_DB_SOCKET!);
+      try {
+        await root.query('SET SESSION sql_log_bin = 0');
+        await root.query(
+          "CREATE OR REPLACE USER 'locked_probe'@'%' IDENTIFIED BY 'locked-probe-pass' ACCOUNT LOCK",
+        );
+        const err = await failure(
+          { old: { ...base, user: 'locked_probe', password: 'locked-probe-pass' } },
+          'dry',
+          'mysql.connections',
+          { on: 'old' },
+        );
+        expect(err.code).toBe('DB_ACCOUNT_LOCKED');
+        expect(err.message).toMatch(
+          /: account locked_probe is locked \(ACCOUNT LOCK\) .*cutover status --last/,
+        );
+        expect(err.message).not.toMatch(/BULK_PARSER/);
+      } finally {
+        await root.query("DROP USER IF EXISTS 'locked_probe'@'%'");
+        await root.end();
+      }
     });
 
     it('unreachable host: refused, and no answer', async () => {
