@@ -21,6 +21,8 @@ Rehearse locally first: cutover sandbox up && cutover rehearse runbooks/sandbox.
 Tell customers what the rehearsals say: cutover announce FILE --at 2026-12-05T22:00Z
 Let others watch: --status-port 8080 on run, rehearse, resume, rollback (read-only page)`;
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function collectVar(value: string, prev: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
   // The value is not echoed: a malformed --var may well be a secret pasted without its key.
@@ -190,7 +192,7 @@ export function buildProgram(): Command {
         else {
           for (const w of p.warnings) console.error(formatIssue(w));
           console.log(
-            `${file}: ok — "${p.runbook.name}", ${p.runbook.steps.length} steps${p.warnings.length ? `, ${p.warnings.length} warning(s)` : ''}`,
+            `${file}: ok — "${p.runbook.name}", ${plural(p.runbook.steps.length, 'step')}${p.warnings.length ? `, ${plural(p.warnings.length, 'warning')}` : ''}`,
           );
         }
       } catch (e) {
