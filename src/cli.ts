@@ -599,28 +599,68 @@ export async function main(argv: string[]): Promise<void> {
     }
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    exitCode = reportError(e);
+    exitCode = reportError(e, argv.includes('--json'));
   }
   process.exitCode = exitCode;
 }
 
-function reportError(e: unknown): number {
+/**
+ * One line on stderr for a person; with --json, the same as one JSON object on stdout, so a script
+ * reading stdout learns why there is no result.
+ */
+function reportError(e: unknown, json: boolean): number {
+  const said = describeError(e);
+  if (said.line !== undefined) process.stderr.write(`${said.line}\n`);
+  if (json && said.code !== 'commander.helpDisplayed' && said.exitCode !== 0)
+    process.stdout.write(
+      `${JSON.stringify({ type: 'error', code: said.code, exitCode: said.exitCode, message: said.message, ...(said.errors ? { errors: said.errors } : {}) })}\n`,
+    );
+  return said.exitCode;
+}
+
+function describeError(e: unknown): {
+  code: string;
+  exitCode: number;
+  message: string;
+  line?: string;
+  errors?: string[];
+} {
   if (e instanceof CommanderError) {
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
-      return 0;
-    return ExitCode.badInput; // commander already printed the message
+    const done =
+      e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help';
+    // commander already printed the message
+    return {
+      code: e.code,
+      exitCode: done ? 0 : ExitCode.badInput,
+      message: e.message.replace(/^error: /, ''),
+    };
   }
   if (e instanceof CutoverError) {
-    process.stderr.write(`${e instanceof RunbookError ? '' : 'cutover: '}${e.message}\n`);
-    return e.exitCode;
+    const errors =
+      e instanceof RunbookError ? e.issues.filter((i) => i.severity === 'error').map(formatIssue) : undefined;
+    return {
+      code: e.code,
+      exitCode: e.exitCode,
+      message: e.message,
+      line: `${e instanceof RunbookError ? '' : 'cutover: '}${e.message}`,
+      ...(errors ? { errors } : {}),
+    };
   }
-  const err = e as { exitCode?: number; message?: string; stack?: string };
-  if (typeof err?.exitCode === 'number') {
-    process.stderr.write(`cutover: ${err.message}\n`);
-    return err.exitCode;
-  }
-  process.stderr.write(`cutover: internal error: ${err?.message ?? String(e)}\n`);
-  if (process.env.CUTOVER_DEBUG) process.stderr.write(`${err?.stack}\n`);
-  else process.stderr.write('(set CUTOVER_DEBUG=1 for a stack trace, and please report it)\n');
-  return ExitCode.failedRolledBack;
+  const err = e as { exitCode?: number; message?: string; stack?: string; code?: string };
+  if (typeof err?.exitCode === 'number')
+    return {
+      code: String(err.code ?? 'ERROR'),
+      exitCode: err.exitCode,
+      message: String(err.message),
+      line: `cutover: ${err.message}`,
+    };
+  const message = err?.message ?? String(e);
+  return {
+    code: 'INTERNAL',
+    exitCode: ExitCode.failedRolledBack,
+    message,
+    line: `cutover: internal error: ${message}\n${
+      process.env.CUTOVER_DEBUG ? err?.stack : '(set CUTOVER_DEBUG=1 for a stack trace, and please report it)'
+    }`,
+  };
 }
