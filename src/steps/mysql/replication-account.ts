@@ -22,7 +22,8 @@ export async function checkReplicationAccount(
     });
     return;
   } catch (e) {
-    if (errorCode(e) === 'DB_PRIVILEGE_MISSING') throw e;
+    // A missing REPLICATION SLAVE, or a locked account, refuses the replica just the same.
+    if (errorCode(e) === 'DB_PRIVILEGE_MISSING' || errorCode(e) === 'DB_ACCOUNT_LOCKED') throw e;
     if (errorCode(e) !== 'DB_ACCESS_DENIED') {
       ctx.warn(`could not try the replication account ${acct.user} from here (${(e as Error).message})`);
       return;

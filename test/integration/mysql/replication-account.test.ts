@@ -58,6 +58,24 @@ describe('the replication account is checked before the first step', () => {
     );
   });
 
+  it('a locked account: refused, said as locked', async () => {
+    const c = await rootConnection(env.SANDBOX_NEW_DB_SOCKET);
+    try {
+      await c.query('SET SESSION sql_log_bin = 0');
+      await c.query("CREATE OR REPLACE USER 'repl_locked'@'%' IDENTIFIED BY 'locked-repl-pass' ACCOUNT LOCK");
+      await c.query("GRANT REPLICATION SLAVE ON *.* TO 'repl_locked'@'%'");
+      const r = await plan(
+        withRepl({ SANDBOX_DB_REPL_USER: 'repl_locked', SANDBOX_DB_REPL_PASSWORD: 'locked-repl-pass' }),
+      );
+      expect(r.stdout + r.stderr).toMatch(
+        /\[reverse-replication\].*preflight: .*account repl_locked is locked/,
+      );
+    } finally {
+      await c.query("DROP USER IF EXISTS 'repl_locked'@'%'");
+      await c.end();
+    }
+  });
+
   it('no such account on the new primary: refused', async () => {
     const r = await plan(withRepl({ SANDBOX_DB_REPL_USER: 'nobody_here' }));
     expect(r.stdout + r.stderr).toMatch(/has no account nobody_here/);
