@@ -1,5 +1,6 @@
 // Every step kind, by name. Kind modules import only zod and types at load time (adapters load
-// their SDKs lazily), so `cutover validate` stays fast.
+// their SDKs lazily), and wrap their parameter schemas in z.lazy: a schema is built the first time
+// its kind is used, so `cutover validate` builds only the kinds its runbook names.
 import type { StepKind } from '../engine/types.js';
 import { awsKinds } from './aws/index.js';
 import { genericKinds } from './generic/index.js';
