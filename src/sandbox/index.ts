@@ -642,9 +642,19 @@ export async function resetSandbox(
   override: Partial<Pick<DbProfile, 'gtid'>> = {},
 ): Promise<void> {
   // Writing the seed files into a sandbox that was taken down would resurrect its directory.
-  if (!isSandboxDir(sandboxLayout(env.SANDBOX_DIR))) {
+  const L = sandboxLayout(env.SANDBOX_DIR);
+  if (!isSandboxDir(L)) {
     throw new SandboxError('SANDBOX_NOT_UP', `no sandbox in ${env.SANDBOX_DIR} to reset`, { badInput: true });
   }
+  // A component that died cannot be reset (its socket refuses): say which, and what restarts it.
+  const alive = ownPids(L, readPidsFile(L.pidsFile));
+  const dead = COMPONENTS.filter((c) => alive[c] === undefined);
+  if (dead.length)
+    throw new SandboxError(
+      'SANDBOX_PARTLY_DOWN',
+      `the sandbox in ${env.SANDBOX_DIR} is only partly running (${dead.join(', ')} not running): \`cutover sandbox up --dir ${env.SANDBOX_DIR}\` starts it afresh, in its seed state`,
+      { badInput: true },
+    );
   await Promise.all([
     resetAws(env),
     seedDatabases(

@@ -13,7 +13,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { sandboxCommand } from '../../../src/sandbox/cli.js';
 import { DB_HOSTS, PROXY_HOST, type SandboxPorts } from '../../../src/sandbox/config.js';
-import { sandboxDown, sandboxStatus, sandboxUp, SandboxError } from '../../../src/sandbox/index.js';
+import {
+  resetSandbox,
+  sandboxDown,
+  sandboxStatus,
+  sandboxUp,
+  SandboxError,
+} from '../../../src/sandbox/index.js';
 import { assertPortsFree, type PortClaim } from '../../../src/sandbox/net.js';
 import { sandboxEnv } from '../../setup/sandbox-env.js';
 
@@ -94,6 +100,24 @@ describe('sandbox lifecycle', () => {
     expect((await sandboxStatus({ dir })).up).toBe(false);
     // down again: nothing to do, no error
     expect((await sandboxDown({ dir })).removed).toBe(false);
+  });
+
+  it('reset with a component dead: refused, naming it and the command that restarts it; up then heals it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cutover-sandbox-partial-'));
+    scratch.push(root);
+    const dir = join(root, 'sb');
+    const ports = await freePorts();
+    const sb = await sandboxUp({ dir, ports });
+    const proxy = JSON.parse(readFileSync(join(dir, 'pids.json'), 'utf8')).pids.proxy as number;
+    process.kill(proxy, 'SIGKILL');
+    await vi.waitFor(() => expect(alive(proxy)).toBe(false));
+    const err = await resetSandbox(sb).catch((e) => e);
+    expect(err).toBeInstanceOf(SandboxError);
+    expect(err.message).toBe(
+      `the sandbox in ${dir} is only partly running (proxy not running): \`cutover sandbox up --dir ${dir}\` starts it afresh, in its seed state`,
+    );
+    await sandboxUp({ dir, ports });
+    await expect(resetSandbox(sb)).resolves.toBeUndefined();
   });
 
   it('a --dir that is a symlink: down stops everything and empties the target, the link stays usable', async () => {
