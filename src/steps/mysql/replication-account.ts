@@ -15,8 +15,10 @@ export async function checkReplicationAccount(
 ): Promise<void> {
   const acct = ctx.database(account);
   try {
+    // As the replica logs in: no default schema (a schema grant is not what replication needs).
     // Best effort: an address only the replica can reach must not hold the preflight for long.
-    const probe = { ...acct, connectTimeoutMs: Math.min(acct.connectTimeoutMs, 3000) };
+    const { database: _schema, ...asReplica } = acct;
+    const probe = { ...asReplica, connectTimeoutMs: Math.min(acct.connectTimeoutMs, 3000) };
     await checkDatabaseReachable(probe, {
       needs: [{ need: 'replicate-from', doing: 'replicating from it' }],
     });

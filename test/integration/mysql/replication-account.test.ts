@@ -2,6 +2,8 @@
 // found there halts the run past the point of no return. mysql.replication.reverse's preflight
 // tries the account before any step, and judges a refusal by the server's own account list
 // (src/steps/mysql/replication-account.ts). The runbook is the sandbox's, through the built CLI.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetSandbox, type SandboxEnv } from '../../../src/sandbox/index.js';
 import { rootConnection } from '../../../src/sandbox/mariadb.js';
@@ -100,6 +102,21 @@ describe('the replication account is checked before the first step', () => {
       await c.query("DROP USER IF EXISTS 'repl_lan'@'10.9.9.%'");
       await c.end();
     }
+  });
+
+  it('a default schema on the replication entry is not held against it (the replica logs in without one)', async () => {
+    const text = readFileSync(RUNBOOK, 'utf8')
+      .replace('envFiles: [../.sandbox/env]', `envFiles: [${join(env.SANDBOX_DIR, 'env')}]`)
+      .replace(
+        '    user: ${env.SANDBOX_DB_REPL_USER}\n',
+        '    user: ${env.SANDBOX_DB_REPL_USER}\n    database: mysql\n',
+      );
+    expect(text).toMatch(/database: mysql/);
+    const file = join(tempDir('replication-account-schema'), 'runbook.yaml');
+    writeFileSync(file, text);
+    const r = await cli(env, ['plan', file, '--plain', '--runs-dir', runsDir]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/replication account|refused repl/);
   });
 
   it('the sandbox’s own account passes without a word', async () => {
