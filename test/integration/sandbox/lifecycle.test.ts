@@ -106,18 +106,23 @@ describe('sandbox lifecycle', () => {
     const root = mkdtempSync(join(tmpdir(), 'cutover-sandbox-partial-'));
     scratch.push(root);
     const dir = join(root, 'sb');
+    scratch.push(dir);
     const ports = await freePorts();
     const sb = await sandboxUp({ dir, ports });
-    const proxy = JSON.parse(readFileSync(join(dir, 'pids.json'), 'utf8')).pids.proxy as number;
-    process.kill(proxy, 'SIGKILL');
-    await vi.waitFor(() => expect(alive(proxy)).toBe(false));
-    const err = await resetSandbox(sb).catch((e) => e);
-    expect(err).toBeInstanceOf(SandboxError);
-    expect(err.message).toBe(
-      `the sandbox in ${dir} is only partly running (proxy not running): \`cutover sandbox up --dir ${dir}\` starts it afresh, in its seed state`,
-    );
-    await sandboxUp({ dir, ports });
-    await expect(resetSandbox(sb)).resolves.toBeUndefined();
+    try {
+      const proxy = JSON.parse(readFileSync(join(dir, 'pids.json'), 'utf8')).pids.proxy as number;
+      process.kill(proxy, 'SIGKILL');
+      await vi.waitFor(() => expect(alive(proxy)).toBe(false));
+      const err = await resetSandbox(sb).catch((e) => e);
+      expect(err).toBeInstanceOf(SandboxError);
+      expect(err.message).toBe(
+        `the sandbox in ${dir} is only partly running (proxy not running): \`cutover sandbox up --dir ${dir}\` starts it afresh, in its seed state`,
+      );
+      await sandboxUp({ dir, ports });
+      await expect(resetSandbox(sb)).resolves.toBeUndefined();
+    } finally {
+      await sandboxDown({ dir });
+    }
   });
 
   it('a --dir that is a symlink: down stops everything and empties the target, the link stays usable', async () => {
